@@ -1,0 +1,55 @@
+/** `pmpd perplexity`: perplexity of a text file or JSONL corpus under a model. */
+import type { Command } from "commander";
+import { PmpdError } from "../src/errors.js";
+import { perplexity } from "../src/engine/perplexity.js";
+import { readTextDocuments } from "../src/io/text-corpus.js";
+import { PMPD_VERSION } from "../src/version.js";
+import { heldOutTextFile } from "../src/paths.js";
+import { addModelOptions, loadModelFromOptions, parseInteger, printJson, type ModelCliOptions } from "./options.js";
+import { createProgress } from "./progress.js";
+
+interface PerplexityCliOptions extends ModelCliOptions {
+  model?: string;
+  ctx?: string;
+  stride?: string;
+  precision?: string;
+  maxDocuments?: string;
+  json?: boolean;
+}
+
+export function registerPerplexity(program: Command): void {
+  const cmd = program
+    .command("perplexity")
+    .description("perplexity of a text (.txt: documents separated by blank lines; .jsonl: {\"text\": ...} per line)")
+    .argument("[file]", "text or JSONL file (default: the bundled held-out text)")
+    .option("-m, --model <dir|org/name>", "model directory or hub id (default: the bundled tiny-llama)")
+    .option("--ctx <n>", "window length in tokens (default: the model's context length)")
+    .option("--stride <n>", "window step (default: --ctx, i.e. disjoint windows)")
+    .option("--precision <bits>", "weight bit-width (quantized models)")
+    .option("--max-documents <n>", "score only the first n documents")
+    .option("--json", "print JSON");
+  addModelOptions(cmd).action(async (file: string | undefined, o: PerplexityCliOptions) => {
+    const path = file ?? heldOutTextFile();
+    let docs = readTextDocuments(path);
+    if (o.maxDocuments !== undefined) docs = docs.slice(0, parseInteger("--max-documents", o.maxDocuments, 1));
+    const pm = await loadModelFromOptions(o.model, o);
+    const ctx = o.ctx !== undefined ? parseInteger("--ctx", o.ctx, 2, pm.model.contextLength) : pm.model.contextLength;
+    const stride = o.stride !== undefined ? parseInteger("--stride", o.stride, 1, ctx) : ctx;
+    const precision = o.precision !== undefined ? parseInteger("--precision", o.precision, 1, 32) : Math.max(...pm.precisions);
+    if (!pm.precisions.includes(precision)) {
+      throw new PmpdError(`${pm.dir}: the model has no ${precision}-bit weights (it has ${pm.precisions.join(", ")})`);
+    }
+    const ids = docs.map((d) => pm.tokenizer.encode(d));
+    const progress = createProgress({ quiet: false });
+    progress.start("perplexity", ids.length);
+    let done = 0;
+    const result = perplexity(pm, ids, { ctx, stride, precision, onDocument: () => progress.update(++done) });
+    progress.finish();
+    const out = {
+      file: path, model: pm.dir, precision, ctx, stride, documents: ids.length,
+      perplexity: result.perplexity, nll: result.nll, scored_tokens: result.scoredTokens, pmpd_version: PMPD_VERSION,
+    };
+    if (o.json) printJson(out);
+    else process.stdout.write(`perplexity ${result.perplexity.toFixed(4)} over ${result.scoredTokens} tokens (${ids.length} documents, ctx ${ctx}, stride ${stride}, ${precision}-bit)\n`);
+  });
+}

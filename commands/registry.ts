@@ -1,0 +1,9 @@
+/** The subcommands pmpd offers; a command is listed here only once it works. */
+import type { Command } from "commander";
+import { registerGenerate } from "./generate.js";
+import { registerPerplexity } from "./perplexity.js";
+
+export function registerCommands(program: Command): void {
+  registerGenerate(program);
+  registerPerplexity(program);
+}

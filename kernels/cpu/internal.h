@@ -1,0 +1,114 @@
+/* Internal declarations shared by the pmpd CPU kernel translation units. */
+#ifndef PMPD_INTERNAL_H
+#define PMPD_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "pmpd_kernels.h"
+
+#define PMPD_HIDDEN __attribute__((visibility("hidden")))
+
+/* One table per instruction-set path. Row ranges are [n0, n1). */
+typedef struct pmpd_ops {
+    const char *name;
+    /* M == 1: y[n] = dot(W[n,:], x) for n in [n0, n1) */
+    void (*gemv_f32)(const float *W, const float *x, float *y, int K, int n0, int n1);
+    void (*gemv_f16)(const uint16_t *W, const float *x, float *y, int K, int n0, int n1);
+    void (*gemv_bf16)(const uint16_t *W, const float *x, float *y, int K, int n0, int n1);
+    /* M > 1: y[:, n0:n1] = x · W[n0:n1, :]^T (y row stride N) */
+    void (*gemm_f32)(const float *W, const float *x, float *y, int M, int N, int K, int n0, int n1);
+    void (*gemm_f16)(const uint16_t *W, const float *x, float *y, int M, int N, int K, int n0, int n1);
+    void (*gemm_bf16)(const uint16_t *W, const float *x, float *y, int M, int N, int K, int n0, int n1);
+    void (*rmsnorm_row)(float *out, const float *x, const float *w, int dim, float eps);
+    void (*softmax_row)(float *x, int n);
+    void (*silu_mul)(float *gate, const float *up, size_t n);
+    void (*add)(float *y, const float *x, size_t n);
+    /* One (query row, head): out/q point at the head's head_dim slice, kc/vc at
+     * the kv head's first cached position (row stride head_dim); T keys. */
+    void (*attn_head)(float *out, const float *q, const float *kc, const float *vc, int T, int D, float scale);
+    void (*f16_to_f32)(const uint16_t *src, float *dst, size_t n);
+    void (*bf16_to_f32)(const uint16_t *src, float *dst, size_t n);
+    void (*f32_to_f16)(const float *src, uint16_t *dst, size_t n);
+    void (*f32_to_bf16)(const float *src, uint16_t *dst, size_t n);
+    /* Sum of the 64-bit words of [p, p+bytes) (bytes multiple of 64, p 64-aligned). */
+    uint64_t (*stream_read)(const void *p, size_t bytes);
+} pmpd_ops;
+
+PMPD_HIDDEN extern const pmpd_ops pmpd_ops_scalar;
+#if defined(__x86_64__)
+PMPD_HIDDEN extern const pmpd_ops pmpd_ops_avx2;
+PMPD_HIDDEN extern const pmpd_ops pmpd_ops_avx512;
+#endif
+
+/* ---- thread pool (pool.c) --------------------------------------------- */
+
+/* Task over items [start, end) executed by worker `tid` (0 = caller). */
+typedef void (*pmpd_range_fn)(void *ctx, long start, long end, int tid);
+
+PMPD_HIDDEN int pmpd_pool_threads(void);
+PMPD_HIDDEN int pmpd_pool_resize(int n);
+/* Splits [0, total) into chunks of `grain` items handed out dynamically to
+ * all pool threads (the caller included). Runs inline when one thread. */
+PMPD_HIDDEN void pmpd_parallel_for(long total, long grain, pmpd_range_fn fn, void *ctx);
+/* Runs fn(ctx, tid, tid+1, tid) exactly once on each of the nth pool threads. */
+PMPD_HIDDEN void pmpd_parallel_each(pmpd_range_fn fn, void *ctx, int *nth_out);
+
+/* ---- exact scalar conversions (shared by all paths) ------------------- */
+
+static inline uint32_t pmpd_f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float pmpd_bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+static inline float pmpd_h2f(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1Fu;
+    uint32_t man = h & 0x3FFu;
+    uint32_t out;
+    if (exp == 0x1F) {
+        out = sign | 0x7F800000u | (man << 13) | (man ? 0x00400000u : 0u);
+    } else if (exp != 0) {
+        out = sign | ((exp + 112u) << 23) | (man << 13);
+    } else if (man == 0) {
+        out = sign;
+    } else { /* subnormal: value = man * 2^-24, exact in float */
+        float f = (float)man * 5.9604644775390625e-8f;
+        out = sign | pmpd_f32_bits(f);
+    }
+    return pmpd_bits_f32(out);
+}
+
+static inline uint16_t pmpd_f2h(float f) {
+    uint32_t u = pmpd_f32_bits(f);
+    uint32_t sign = (u >> 16) & 0x8000u;
+    uint32_t a = u & 0x7FFFFFFFu;
+    if (a > 0x7F800000u) return (uint16_t)(sign | 0x7E00u | ((a >> 13) & 0x3FFu));
+    if (a >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u); /* rounds to >= 65536 -> inf */
+    if (a >= 0x38800000u) { /* normal half */
+        uint32_t r = a + 0x0FFFu + ((a >> 13) & 1u) - (112u << 23);
+        return (uint16_t)(sign | (r >> 13));
+    }
+    if (a < 0x33000001u) return (uint16_t)sign; /* <= 2^-25 rounds to zero (tie to even) */
+    { /* subnormal half: shift mantissa with RNE */
+        uint32_t e = a >> 23;
+        uint32_t m = (a & 0x7FFFFFu) | 0x800000u;
+        uint32_t shift = 126u - e; /* 14 .. 24 */
+        uint32_t q = m >> shift;
+        uint32_t rem = m & ((1u << shift) - 1u);
+        uint32_t half = 1u << (shift - 1u);
+        if (rem > half || (rem == half && (q & 1u))) q++;
+        return (uint16_t)(sign | q);
+    }
+}
+
+static inline float pmpd_bf2f(uint16_t h) {
+    return pmpd_bits_f32((uint32_t)h << 16);
+}
+
+static inline uint16_t pmpd_f2bf(float f) {
+    uint32_t u = pmpd_f32_bits(f);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x0040u);
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+#endif /* PMPD_INTERNAL_H */

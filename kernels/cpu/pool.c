@@ -1,0 +1,276 @@
+/*
+ * Persistent thread pool.
+ *
+ * n-1 worker threads plus the calling thread (worker 0). A job is published
+ * by bumping a generation counter; idle workers spin on it for a short while
+ * (PMPD_SPIN_NS) and then block in futex_wait (Linux) or on a condition
+ * variable elsewhere, so an idle pool costs no CPU. Completion is tracked with
+ * an "active" counter the caller spins/blocks on the same way.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
+
+#include "internal.h"
+
+#define PMPD_MAX_THREADS 1024
+#define PMPD_SPIN_NS 100000L /* spin ~100 us before blocking */
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+static inline long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* ---- wait/wake on a 32-bit word ---------------------------------------- */
+
+#if defined(__linux__)
+static void word_wait(atomic_int *addr, int expected) {
+    syscall(SYS_futex, (int *)addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+static void word_wake(atomic_int *addr, int count) {
+    syscall(SYS_futex, (int *)addr, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+}
+#else
+static pthread_mutex_t g_wait_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_wait_cv = PTHREAD_COND_INITIALIZER;
+static void word_wait(atomic_int *addr, int expected) {
+    pthread_mutex_lock(&g_wait_mu);
+    while (atomic_load(addr) == expected) pthread_cond_wait(&g_wait_cv, &g_wait_mu);
+    pthread_mutex_unlock(&g_wait_mu);
+}
+static void word_wake(atomic_int *addr, int count) {
+    (void)addr;
+    (void)count;
+    pthread_mutex_lock(&g_wait_mu);
+    pthread_cond_broadcast(&g_wait_cv);
+    pthread_mutex_unlock(&g_wait_mu);
+}
+#endif
+
+/* Spin until *addr != value (returns the new value) or the spin budget runs out (returns value). */
+static int spin_while_equal(atomic_int *addr, int value) {
+    long start = 0;
+    for (int i = 0;; i++) {
+        int v = atomic_load_explicit(addr, memory_order_acquire);
+        if (v != value) return v;
+        if ((i & 255) == 255) {
+            long t = now_ns();
+            if (start == 0) start = t;
+            else if (t - start > PMPD_SPIN_NS) return value;
+        }
+        cpu_relax();
+    }
+}
+
+/* ---- pool state -------------------------------------------------------- */
+
+typedef struct {
+    _Alignas(64) atomic_int gen;      /* bumped once per job (futex word) */
+    _Alignas(64) atomic_int active;   /* helper threads still working on the job */
+    _Alignas(64) atomic_long next;    /* next chunk start (dynamic scheduling) */
+    _Alignas(64) atomic_int sleepers; /* helpers blocked in word_wait(gen) */
+    atomic_int main_waiting;          /* caller blocked in word_wait(active) */
+    atomic_int quit;
+    /* current job (written before gen is bumped) */
+    pmpd_range_fn fn;
+    void *ctx;
+    long total, grain;
+    int each;
+    int nthreads; /* including the caller */
+    int started;
+    pthread_t threads[PMPD_MAX_THREADS];
+} pool_t;
+
+static pool_t P;
+static pthread_mutex_t g_run_mu = PTHREAD_MUTEX_INITIALIZER; /* serialises callers */
+static int g_requested = 0; /* desired thread count, 0 = not yet decided */
+
+static void run_share(int tid) {
+    if (P.each) {
+        P.fn(P.ctx, tid, tid + 1, tid);
+        return;
+    }
+    const long total = P.total, grain = P.grain;
+    for (;;) {
+        long s = atomic_fetch_add_explicit(&P.next, grain, memory_order_relaxed);
+        if (s >= total) break;
+        long e = s + grain < total ? s + grain : total;
+        P.fn(P.ctx, s, e, tid);
+    }
+}
+
+typedef struct {
+    int tid;
+    int gen0;
+} worker_arg;
+static worker_arg g_args[PMPD_MAX_THREADS];
+
+static void *worker_main(void *argp) {
+    const worker_arg *arg = (const worker_arg *)argp;
+    const int tid = arg->tid;
+    int seen = arg->gen0;
+    for (;;) {
+        int g = spin_while_equal(&P.gen, seen);
+        while (g == seen) {
+            atomic_fetch_add(&P.sleepers, 1);
+            word_wait(&P.gen, seen);
+            atomic_fetch_sub(&P.sleepers, 1);
+            g = atomic_load(&P.gen);
+        }
+        seen = g;
+        if (atomic_load(&P.quit)) break;
+        run_share(tid);
+        if (atomic_fetch_sub(&P.active, 1) == 1 && atomic_load(&P.main_waiting)) word_wake(&P.active, 1);
+    }
+    return NULL;
+}
+
+static void pool_stop(void) {
+    if (!P.started) return;
+    atomic_store(&P.quit, 1);
+    atomic_fetch_add(&P.gen, 1);
+    word_wake(&P.gen, INT_MAX);
+    for (int i = 1; i < P.nthreads; i++) pthread_join(P.threads[i], NULL);
+    atomic_store(&P.quit, 0);
+    P.started = 0;
+}
+
+/* Returns the number of threads actually running (may be fewer if creation failed). */
+static int pool_start(int n) {
+    P.nthreads = 1;
+    int g0 = atomic_load(&P.gen);
+    for (int i = 1; i < n; i++) {
+        g_args[i].tid = i;
+        g_args[i].gen0 = g0;
+        if (pthread_create(&P.threads[i], NULL, worker_main, &g_args[i]) != 0) break;
+        P.nthreads = i + 1;
+    }
+    P.started = 1;
+    return P.nthreads;
+}
+
+static int default_threads(void) {
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        int c = CPU_COUNT(&set);
+        if (c >= 1) return c;
+    }
+#endif
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    return c >= 1 ? (int)c : 1;
+}
+
+static char g_thread_err[160];
+
+PMPD_HIDDEN const char *pmpd_pool_env_error(void);
+PMPD_HIDDEN const char *pmpd_pool_env_error(void) { return g_thread_err[0] ? g_thread_err : NULL; }
+
+/* Called from the library constructor. */
+PMPD_HIDDEN void pmpd_pool_init_from_env(void);
+PMPD_HIDDEN void pmpd_pool_init_from_env(void) {
+    int n = default_threads();
+    const char *env = getenv("PMPD_THREADS");
+    if (env && *env) {
+        char *end = NULL;
+        errno = 0;
+        long v = strtol(env, &end, 10);
+        if (errno == 0 && end && *end == '\0' && v >= 1 && v <= PMPD_MAX_THREADS) {
+            n = (int)v;
+        } else {
+            /* keep the default and report */
+            snprintf(g_thread_err, sizeof g_thread_err,
+                     "PMPD_THREADS=%.40s is not an integer between 1 and %d", env, PMPD_MAX_THREADS);
+        }
+    }
+    if (n > PMPD_MAX_THREADS) n = PMPD_MAX_THREADS;
+    g_requested = n;
+}
+
+PMPD_HIDDEN int pmpd_pool_threads(void) {
+    pthread_mutex_lock(&g_run_mu);
+    int n = P.started ? P.nthreads : g_requested;
+    pthread_mutex_unlock(&g_run_mu);
+    return n < 1 ? 1 : n;
+}
+
+PMPD_HIDDEN int pmpd_pool_resize(int n) {
+    if (n < 1 || n > PMPD_MAX_THREADS) return -1;
+    pthread_mutex_lock(&g_run_mu);
+    int rc = 0;
+    if (!P.started || P.nthreads != n) {
+        pool_stop();
+        g_requested = n;
+        if (pool_start(n) != n) rc = -1;
+    }
+    pthread_mutex_unlock(&g_run_mu);
+    return rc;
+}
+
+static void run_job(pmpd_range_fn fn, void *ctx, long total, long grain, int each, int *nth_out) {
+    pthread_mutex_lock(&g_run_mu);
+    if (!P.started) pool_start(g_requested > 0 ? g_requested : default_threads());
+    const int nth = P.nthreads;
+    if (nth_out) *nth_out = nth;
+    if (nth == 1 || (!each && total <= grain)) {
+        if (each) fn(ctx, 0, 1, 0);
+        else if (total > 0) fn(ctx, 0, total, 0);
+        pthread_mutex_unlock(&g_run_mu);
+        return;
+    }
+    P.fn = fn;
+    P.ctx = ctx;
+    P.total = total;
+    P.grain = grain;
+    P.each = each;
+    atomic_store_explicit(&P.next, 0, memory_order_relaxed);
+    atomic_store(&P.active, nth - 1);
+    atomic_fetch_add(&P.gen, 1); /* seq_cst: publishes the job */
+    if (atomic_load(&P.sleepers) > 0) word_wake(&P.gen, INT_MAX);
+
+    run_share(0);
+
+    for (;;) {
+        int a = atomic_load(&P.active);
+        if (a == 0) break;
+        int b = spin_while_equal(&P.active, a);
+        if (b != a) continue; /* progress: spin again */
+        atomic_store(&P.main_waiting, 1);
+        a = atomic_load(&P.active);
+        if (a != 0) word_wait(&P.active, a);
+        atomic_store(&P.main_waiting, 0);
+    }
+    atomic_thread_fence(memory_order_acquire);
+    pthread_mutex_unlock(&g_run_mu);
+}
+
+PMPD_HIDDEN void pmpd_parallel_for(long total, long grain, pmpd_range_fn fn, void *ctx) {
+    if (total <= 0) return;
+    if (grain < 1) grain = 1;
+    run_job(fn, ctx, total, grain, 0, NULL);
+}
+
+PMPD_HIDDEN void pmpd_parallel_each(pmpd_range_fn fn, void *ctx, int *nth_out) {
+    run_job(fn, ctx, 1, 1, 1, nth_out);
+}

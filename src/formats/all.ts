@@ -1,0 +1,2 @@
+/** Registers every weight format; import this once before loading a model. */
+import "./float.js";

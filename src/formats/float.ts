@@ -1,0 +1,93 @@
+/**
+ * The float weight format: W stored as F32, F16 or BF16, exactly as in a Hugging Face
+ * checkpoint. The 16-bit kinds are converted to float32 inside the kernels while they
+ * stream, so the stored bytes are all a multiply ever reads.
+ */
+import { PmpdError } from "../errors.js";
+import type { Tensor } from "../io/safetensors.js";
+import type { WeightStore } from "../io/weights.js";
+import { getKernels, type FloatDType } from "../native/kernels.js";
+import { registerWeightFormat, type LinearLayer } from "./traits.js";
+
+/** Index of the first NaN or Inf in a float tensor (checked on the bit patterns), or -1. */
+export function firstNonFinite(t: Tensor): number {
+  if (t.dtype === "F32") {
+    const bits = new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length);
+    for (let i = 0; i < bits.length; i++) if ((bits[i]! & 0x7f800000) === 0x7f800000) return i;
+  } else if (t.dtype === "F16" || t.dtype === "BF16") {
+    const mask = t.dtype === "F16" ? 0x7c00 : 0x7f80;
+    const h = t.data as Uint16Array;
+    for (let i = 0; i < h.length; i++) if ((h[i]! & mask) === mask) return i;
+  }
+  return -1;
+}
+
+/** Rejects a tensor with NaN or Inf, naming the tensor and its file. */
+export function checkFinite(t: Tensor & { file?: string }, name: string): void {
+  const at = firstNonFinite(t);
+  if (at >= 0) throw new PmpdError(`${t.file ?? "weights"}: tensor "${name}" holds NaN or Inf (element ${at})`);
+}
+
+export function floatDType(t: Tensor, name: string, file: string): FloatDType {
+  switch (t.dtype) {
+    case "F32": return "f32";
+    case "F16": return "f16";
+    case "BF16": return "bf16";
+    default: throw new PmpdError(`${file}: tensor "${name}" has dtype ${t.dtype}; float weights must be F32, F16 or BF16`);
+  }
+}
+
+/** A float tensor as float32 (a copy for 16-bit kinds; the same array for F32). */
+export function toFloat32(t: Tensor): Float32Array {
+  if (t.dtype === "F32") return t.data as Float32Array;
+  const out = new Float32Array(t.data.length);
+  getKernels().toFloat32(t.dtype === "F16" ? "f16" : "bf16", t.data as Uint16Array, out);
+  return out;
+}
+
+export class FloatLinear implements LinearLayer {
+  readonly format = "float";
+  readonly precisions: readonly number[];
+  private readonly dtype: FloatDType;
+
+  constructor(
+    readonly weight: Tensor,
+    readonly bias: Float32Array | null,
+    readonly outFeatures: number,
+    readonly inFeatures: number,
+  ) {
+    this.dtype = floatDType(weight, "weight", "weights");
+    this.precisions = [this.dtype === "f32" ? 32 : 16];
+  }
+
+  matmul(x: Float32Array, y: Float32Array, M: number): void {
+    const k = getKernels();
+    k.matmul(this.dtype, this.weight.data as Float32Array | Uint16Array, x, y, M, this.outFeatures, this.inFeatures);
+    if (this.bias) k.addBias(y, this.bias, M, this.outFeatures);
+  }
+
+  dequantize(): Float32Array {
+    return toFloat32(this.weight).slice();
+  }
+
+  bytesRead(): number {
+    return this.weight.data.byteLength;
+  }
+}
+
+registerWeightFormat({
+  name: "float",
+  detect: (store, prefix) => store.has(`${prefix}.weight`),
+  load(store: WeightStore, prefix: string, outFeatures: number, inFeatures: number): LinearLayer {
+    const weight = store.readShaped(`${prefix}.weight`, [outFeatures, inFeatures]);
+    floatDType(weight, `${prefix}.weight`, weight.file);
+    checkFinite(weight, `${prefix}.weight`);
+    let bias: Float32Array | null = null;
+    if (store.has(`${prefix}.bias`)) {
+      const b = store.readShaped(`${prefix}.bias`, [outFeatures]);
+      checkFinite(b, `${prefix}.bias`);
+      bias = toFloat32(b);
+    }
+    return new FloatLinear(weight, bias, outFeatures, inFeatures);
+  },
+});

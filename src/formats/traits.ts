@@ -1,0 +1,55 @@
+/**
+ * Weight formats, as ggml has block types: each format registers one traits entry that
+ * knows how to load a linear layer's tensors, multiply by it (GEMV when M = 1, GEMM for a
+ * prefill), dequantize it for tests and tools, and count the bytes a multiply reads.
+ * The model code holds `LinearLayer`s and never asks which format it has.
+ */
+import { PmpdError } from "../errors.js";
+import type { WeightStore } from "../io/weights.js";
+
+/** One linear layer y = x · Wᵀ (+ b) with W of shape [outFeatures, inFeatures]. */
+export interface LinearLayer {
+  readonly format: string;
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+  /** Bit-widths this layer can run at; float layers report [16] or [32] and ignore the request. */
+  readonly precisions: readonly number[];
+  /**
+   * y[M, out] = x[M, in] · Wᵀ (+ bias), at `precision` bits for formats that nest several.
+   * `x` and `y` are caller-owned scratch; nothing is allocated on this path.
+   */
+  matmul(x: Float32Array, y: Float32Array, M: number, precision: number): void;
+  /** The weight as float32 [out, in], exactly as matmul sees it at `precision`. */
+  dequantize(precision: number): Float32Array;
+  /** Bytes of weight data one multiply streams at `precision` (for bandwidth figures). */
+  bytesRead(precision: number): number;
+}
+
+/** How a format recognises and loads the tensors stored under a layer's name prefix. */
+export interface WeightFormatTraits {
+  readonly name: string;
+  /** True when the tensors under `prefix` (e.g. "model.layers.0.mlp.up_proj") are in this format. */
+  detect(store: WeightStore, prefix: string): boolean;
+  load(store: WeightStore, prefix: string, outFeatures: number, inFeatures: number): LinearLayer;
+}
+
+const registry: WeightFormatTraits[] = [];
+
+export function registerWeightFormat(traits: WeightFormatTraits): void {
+  if (registry.some((t) => t.name === traits.name)) throw new Error(`weight format ${traits.name} registered twice`);
+  registry.push(traits);
+}
+
+export function weightFormats(): readonly WeightFormatTraits[] {
+  return registry;
+}
+
+/** Loads the linear layer stored under `prefix`, in whichever registered format it is. */
+export function loadLinear(store: WeightStore, prefix: string, outFeatures: number, inFeatures: number): LinearLayer {
+  // Later registrations are more specific (quantized formats also keep a few float tensors).
+  for (let i = registry.length - 1; i >= 0; i--) {
+    const traits = registry[i]!;
+    if (traits.detect(store, prefix)) return traits.load(store, prefix, outFeatures, inFeatures);
+  }
+  throw new PmpdError(`${store.dir}: no weight format recognises the tensors of "${prefix}"`);
+}

@@ -1,0 +1,119 @@
+/**
+ * A model's tokenizer: `tokenizer.json` run by @huggingface/tokenizers (a faithful JS port
+ * of the Rust `tokenizers` crate: byte-level BPE, BPE with byte fallback, Unigram and
+ * WordPiece), plus `tokenizer_config.json` for the special tokens and the chat template,
+ * which @huggingface/jinja renders exactly as transformers' `apply_chat_template` does.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { Tokenizer } from "@huggingface/tokenizers";
+import { Template } from "@huggingface/jinja";
+import { PmpdError } from "../errors.js";
+import { readJsonFile } from "./config.js";
+
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+const MODEL_TYPES = new Set(["BPE", "WordPiece", "Unigram"]);
+
+/** A token may be given in tokenizer_config.json as a string or as an AddedToken object. */
+function tokenContent(value: unknown): string | null {
+  if (typeof value === "string") return value;
+  if (value && typeof value === "object" && typeof (value as { content?: unknown }).content === "string") {
+    return (value as { content: string }).content;
+  }
+  return null;
+}
+
+export class ModelTokenizer {
+  readonly bosToken: string | null;
+  readonly eosToken: string | null;
+  readonly bosTokenId: number | null;
+  readonly eosTokenId: number | null;
+  readonly chatTemplate: string | null;
+  readonly vocabSize: number;
+  private readonly addBos: boolean;
+  private readonly template: Template | null;
+  private readonly specialIds: Set<number>;
+
+  private constructor(
+    private readonly tokenizer: Tokenizer,
+    config: Record<string, unknown>,
+    readonly tokenizerFile: string,
+  ) {
+    this.bosToken = tokenContent(config.bos_token);
+    this.eosToken = tokenContent(config.eos_token);
+    this.bosTokenId = this.bosToken === null ? null : tokenizer.token_to_id(this.bosToken) ?? null;
+    this.eosTokenId = this.eosToken === null ? null : tokenizer.token_to_id(this.eosToken) ?? null;
+    this.addBos = config.add_bos_token === true;
+    this.vocabSize = tokenizer.get_vocab(true).size;
+    this.specialIds = new Set([...tokenizer.get_added_tokens_decoder()].filter(([, t]) => t.special).map(([id]) => id));
+    const chat = config.chat_template;
+    this.chatTemplate = typeof chat === "string" ? chat : null;
+    try {
+      this.template = this.chatTemplate === null ? null : new Template(this.chatTemplate);
+    } catch (e) {
+      throw new PmpdError(`${tokenizerFile}: chat_template does not parse (${(e as Error).message})`);
+    }
+  }
+
+  /** Loads `tokenizer.json` and `tokenizer_config.json` (optional) from a model directory. */
+  static fromDirectory(dir: string): ModelTokenizer {
+    const file = join(dir, "tokenizer.json");
+    if (!existsSync(file)) throw new PmpdError(`${dir}: no tokenizer.json`);
+    const json = readJsonFile(file);
+    const model = json.model as { type?: unknown } | undefined;
+    const type = model?.type;
+    if (typeof type !== "string" || !MODEL_TYPES.has(type)) {
+      throw new PmpdError(`${file}: unknown tokenizer model type ${JSON.stringify(type)} (supported: ${[...MODEL_TYPES].join(", ")})`);
+    }
+    const configFile = join(dir, "tokenizer_config.json");
+    const config = existsSync(configFile) ? readJsonFile(configFile) : {};
+    let tokenizer: Tokenizer;
+    try {
+      tokenizer = new Tokenizer(json, config);
+    } catch (e) {
+      throw new PmpdError(`${file}: cannot build the tokenizer (${(e as Error).message})`);
+    }
+    return new ModelTokenizer(tokenizer, config, file);
+  }
+
+  /**
+   * Token ids of `text`. With `addSpecialTokens`, the tokenizer's post-processor runs (it
+   * adds BOS for most HF LLaMA tokenizers), and BOS is prepended when tokenizer_config asks
+   * for it (`add_bos_token`) and the post-processor did not.
+   */
+  encode(text: string, addSpecialTokens = true): number[] {
+    const ids = this.tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids;
+    if (addSpecialTokens && this.addBos && this.bosTokenId !== null && ids[0] !== this.bosTokenId) {
+      ids.unshift(this.bosTokenId);
+    }
+    return ids;
+  }
+
+  decode(ids: number[], skipSpecialTokens = true): string {
+    if (ids.length === 0) return "";
+    return this.tokenizer.decode(ids, { skip_special_tokens: skipSpecialTokens, clean_up_tokenization_spaces: false });
+  }
+
+  isSpecial(id: number): boolean {
+    return this.specialIds.has(id);
+  }
+
+  /** The model's chat template applied to `messages`; null when the model has none. */
+  applyChatTemplate(messages: ChatMessage[], addGenerationPrompt = true): string | null {
+    if (this.template === null) return null;
+    try {
+      return this.template.render({
+        messages,
+        add_generation_prompt: addGenerationPrompt,
+        bos_token: this.bosToken ?? "",
+        eos_token: this.eosToken ?? "",
+      });
+    } catch (e) {
+      throw new PmpdError(`${this.tokenizerFile}: chat_template failed to render (${(e as Error).message})`);
+    }
+  }
+}

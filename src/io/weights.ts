@@ -1,0 +1,85 @@
+/**
+ * The weights of a model directory: one `model.safetensors`, or shards listed by
+ * `model.safetensors.index.json` (`{"weight_map": {tensor name: shard file}}`). Tensors
+ * are looked up by their Hugging Face names and read on demand, one at a time.
+ */
+import { existsSync } from "node:fs";
+import { basename, join } from "node:path";
+import { PmpdError } from "../errors.js";
+import { readJsonFile } from "./config.js";
+import { SafetensorsFile, type Tensor, type TensorEntry } from "./safetensors.js";
+
+export class WeightStore {
+  private readonly fileOf = new Map<string, SafetensorsFile>();
+
+  private constructor(readonly dir: string, readonly files: SafetensorsFile[]) {
+    for (const f of files) for (const name of f.entries.keys()) this.fileOf.set(name, f);
+  }
+
+  static open(dir: string): WeightStore {
+    const single = join(dir, "model.safetensors");
+    const index = join(dir, "model.safetensors.index.json");
+    if (existsSync(single)) return new WeightStore(dir, [SafetensorsFile.open(single)]);
+    if (existsSync(index)) {
+      const json = readJsonFile(index);
+      const map = json.weight_map;
+      if (!map || typeof map !== "object") throw new PmpdError(`${index}: missing "weight_map"`);
+      const shards = new Map<string, SafetensorsFile>();
+      const files: SafetensorsFile[] = [];
+      try {
+        for (const [tensor, shard] of Object.entries(map as Record<string, unknown>)) {
+          if (typeof shard !== "string" || basename(shard) !== shard) {
+            throw new PmpdError(`${index}: tensor "${tensor}" maps to an invalid shard name ${JSON.stringify(shard)}`);
+          }
+          if (!shards.has(shard)) {
+            const f = SafetensorsFile.open(join(dir, shard));
+            shards.set(shard, f);
+            files.push(f);
+          }
+          if (!shards.get(shard)!.has(tensor)) throw new PmpdError(`${join(dir, shard)}: index lists "${tensor}" but the shard lacks it`);
+        }
+      } catch (e) {
+        for (const f of files) f.close();
+        throw e;
+      }
+      return new WeightStore(dir, files);
+    }
+    if (existsSync(join(dir, "pytorch_model.bin"))) {
+      throw new PmpdError(`${dir}: only pytorch_model.bin (pickle) found; pmpd reads safetensors only — convert it to model.safetensors`);
+    }
+    throw new PmpdError(`${dir}: no model.safetensors or model.safetensors.index.json`);
+  }
+
+  has(name: string): boolean {
+    return this.fileOf.has(name);
+  }
+
+  names(): string[] {
+    return [...this.fileOf.keys()];
+  }
+
+  entry(name: string): TensorEntry & { file: string } {
+    const f = this.fileOf.get(name);
+    if (!f) throw new PmpdError(`${this.dir}: the weights have no tensor "${name}"`);
+    return { ...f.entry(name), file: f.path };
+  }
+
+  read(name: string): Tensor & { file: string } {
+    const f = this.fileOf.get(name);
+    if (!f) throw new PmpdError(`${this.dir}: the weights have no tensor "${name}"`);
+    return { ...f.read(name), file: f.path };
+  }
+
+  /** Reads a tensor and checks its shape, naming the file and tensor when it is wrong. */
+  readShaped(name: string, shape: number[]): Tensor & { file: string } {
+    const e = this.entry(name);
+    if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
+      throw new PmpdError(`${e.file}: tensor "${name}" has shape [${e.shape}] but the config implies [${shape}]`);
+    }
+    return this.read(name);
+  }
+
+  close(): void {
+    for (const f of this.files) f.close();
+  }
+}

@@ -1,0 +1,37 @@
+/** Shared test utilities: temporary directories, running the CLI, seeded random data. */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { packageRoot } from "../src/paths.js";
+
+export function tempDir(prefix = "pmpd-test-"): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface CliResult { status: number; stdout: string; stderr: string }
+
+/** Runs `pmpd ...args` in a child process, as a user would. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
+  const r = spawnSync(process.execPath, [join(packageRoot(), "bin", "pmpd.js"), ...args], {
+    encoding: "utf8",
+    env: { ...process.env, ...env },
+    timeout: 300_000,
+  });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A deterministic stream of values in [-1, 1) that are never exactly zero. */
+export function randomFloats(n: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    const v = s / 2 ** 31 - 1;
+    out[i] = v === 0 ? 0.5 : v;
+  }
+  return out;
+}
+
+export const bundledModel = (): string => join(packageRoot(), "models", "tiny-llama");
