@@ -7,6 +7,7 @@ import { PmpdError } from "../src/errors.js";
 import { fromPretrained, type PretrainedModel } from "../src/model/load.js";
 import { getKernels } from "../src/native/kernels.js";
 import { bundledModelDir } from "../src/paths.js";
+import { setActivationMode } from "../src/formats/activation-mode.js";
 
 export function parseInteger(name: string, value: string | undefined, min = -Infinity, max = Infinity): number {
   const v = Number(value);
@@ -28,6 +29,7 @@ export function parseNumber(name: string, value: string | undefined, min = -Infi
 
 export interface ModelCliOptions {
   threads?: string;
+  exact?: boolean;
   offline?: boolean;
   hubUrl?: string;
   cacheDir?: string;
@@ -38,6 +40,7 @@ export interface ModelCliOptions {
 export function addModelOptions(cmd: Command): Command {
   return cmd
     .option("--threads <n>", "kernel threads (default: available cores, or $PMPD_THREADS)")
+    .option("--exact", "quantized layers use float activations (reference) instead of the int8 fast path")
     .option("--offline", "use only the local hub cache (also HF_HUB_OFFLINE=1)")
     .option("--hub-url <url>", "hub endpoint (default $HF_ENDPOINT or https://huggingface.co)")
     .option("--cache-dir <dir>", "hub cache (default $HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub)")
@@ -48,6 +51,7 @@ export function addModelOptions(cmd: Command): Command {
 export async function loadModelFromOptions(model: string | undefined, o: ModelCliOptions): Promise<PretrainedModel> {
   const kernels = getKernels();
   if (o.threads !== undefined) kernels.setThreads(parseInteger("--threads", o.threads, 1, 1024));
+  setActivationMode(o.exact ? "exact" : "int8");
   return fromPretrained(model ?? bundledModelDir(), {
     offline: o.offline,
     hubUrl: o.hubUrl,

@@ -2,8 +2,14 @@
 import type { Command } from "commander";
 import { registerGenerate } from "./generate.js";
 import { registerPerplexity } from "./perplexity.js";
+import { registerQuantize } from "./quantize.js";
+import { registerEval } from "./eval.js";
+import { registerScore } from "./score.js";
 
 export function registerCommands(program: Command): void {
   registerGenerate(program);
   registerPerplexity(program);
+  registerQuantize(program);
+  registerEval(program);
+  registerScore(program);
 }

@@ -59,6 +59,13 @@ test("porter (NLTK mode) lower-cases like NLTK, with its irregular-table quirk f
   assert.equal(porterStemNltk("Is"), "is");
 });
 
+test("porter (NLTK mode) counts code points like Python", () => {
+  // Values from nltk 3.8: an astral character is one (consonant) letter.
+  assert.equal(porterStemNltk("ay\u{1F600}ing"), "ay\u{1F600}");
+  assert.equal(porterStemNltk("a\u{1F600}"), "a\u{1F600}");
+  assert.equal(porterStemNltk("\u0130\u0130\u0130\u0130ing"), "i\u0307i\u0307i\u0307i\u0307");
+});
+
 test("cached stemmer agrees with the plain one", () => {
   const cached = new CachedPorterStemmer(3);
   for (const w of ["running", "flies", "running", "generalization", "x", "running"]) {

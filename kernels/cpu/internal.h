@@ -36,10 +36,21 @@ typedef struct pmpd_ops {
     uint64_t (*stream_read)(const void *p, size_t bytes);
 } pmpd_ops;
 
+/* x86-64 builds carry the AVX2 and AVX-512 paths unless built with
+ * PMPD_PORTABLE_ONLY (make PORTABLE=1), which keeps only the portable one. */
+#if defined(__x86_64__) && !defined(PMPD_PORTABLE_ONLY)
+#define PMPD_X86_PATHS 1
+#endif
+
 PMPD_HIDDEN extern const pmpd_ops pmpd_ops_scalar;
-#if defined(__x86_64__)
+#if defined(PMPD_X86_PATHS)
 PMPD_HIDDEN extern const pmpd_ops pmpd_ops_avx2;
 PMPD_HIDDEN extern const pmpd_ops pmpd_ops_avx512;
+#endif
+
+/* software prefetch distance of stream_read (bytes ahead in each sub-stream) */
+#ifndef STREAM_PF
+#define STREAM_PF 4096
 #endif
 
 /* ---- thread pool (pool.c) --------------------------------------------- */
@@ -52,8 +63,6 @@ PMPD_HIDDEN int pmpd_pool_resize(int n);
 /* Splits [0, total) into chunks of `grain` items handed out dynamically to
  * all pool threads (the caller included). Runs inline when one thread. */
 PMPD_HIDDEN void pmpd_parallel_for(long total, long grain, pmpd_range_fn fn, void *ctx);
-/* Runs fn(ctx, tid, tid+1, tid) exactly once on each of the nth pool threads. */
-PMPD_HIDDEN void pmpd_parallel_each(pmpd_range_fn fn, void *ctx, int *nth_out);
 
 /* ---- exact scalar conversions (shared by all paths) ------------------- */
 

@@ -5,7 +5,7 @@
  * by bumping a generation counter; idle workers spin on it for a short while
  * (PMPD_SPIN_NS) and then block in futex_wait (Linux) or on a condition
  * variable elsewhere, so an idle pool costs no CPU. Completion is tracked with
- * an "active" counter the caller spins/blocks on the same way.
+ * a finished-chunks counter the caller spins/blocks on the same way.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -85,18 +86,31 @@ static int spin_while_equal(atomic_int *addr, int value) {
 
 /* ---- pool state -------------------------------------------------------- */
 
+/*
+ * A job is split into nchunks chunks. Chunks are claimed through one 64-bit
+ * word  state = job_id:24 | nchunks:20 | next:20  with compare-and-swap, so a
+ * worker that wakes up late can never claim a chunk of a job other than the
+ * one it read, and the job data (fn, ctx, total, grain) is only read after a
+ * successful claim, while the job is guaranteed to be live. The caller claims
+ * chunks too and returns once `done` reaches nchunks, so it never waits for a
+ * worker that was not scheduled in time, only for chunks actually in progress.
+ */
+#define CHUNK_BITS 20
+#define CHUNK_MASK ((1u << CHUNK_BITS) - 1u)
+#define MAX_CHUNKS CHUNK_MASK
+
 typedef struct {
-    _Alignas(64) atomic_int gen;      /* bumped once per job (futex word) */
-    _Alignas(64) atomic_int active;   /* helper threads still working on the job */
-    _Alignas(64) atomic_long next;    /* next chunk start (dynamic scheduling) */
-    _Alignas(64) atomic_int sleepers; /* helpers blocked in word_wait(gen) */
-    atomic_int main_waiting;          /* caller blocked in word_wait(active) */
+    _Alignas(64) atomic_int gen;              /* bumped once per job (futex word workers sleep on) */
+    _Alignas(64) _Atomic(uint64_t) state;     /* job_id | nchunks | next */
+    _Alignas(64) atomic_int done;             /* finished chunks of the current job (futex word) */
+    _Alignas(64) atomic_int sleepers;         /* workers blocked in word_wait(gen) */
+    atomic_int main_waiting;                  /* caller blocked in word_wait(done) */
     atomic_int quit;
-    /* current job (written before gen is bumped) */
+    /* current job (written before state/gen are published) */
     pmpd_range_fn fn;
     void *ctx;
     long total, grain;
-    int each;
+    uint32_t job_id;
     int nthreads; /* including the caller */
     int started;
     pthread_t threads[PMPD_MAX_THREADS];
@@ -106,17 +120,20 @@ static pool_t P;
 static pthread_mutex_t g_run_mu = PTHREAD_MUTEX_INITIALIZER; /* serialises callers */
 static int g_requested = 0; /* desired thread count, 0 = not yet decided */
 
-static void run_share(int tid) {
-    if (P.each) {
-        P.fn(P.ctx, tid, tid + 1, tid);
-        return;
-    }
-    const long total = P.total, grain = P.grain;
+/* Claims and runs chunks of whatever job is current; returns when none is left. */
+static void run_chunks(int tid) {
     for (;;) {
-        long s = atomic_fetch_add_explicit(&P.next, grain, memory_order_relaxed);
-        if (s >= total) break;
-        long e = s + grain < total ? s + grain : total;
-        P.fn(P.ctx, s, e, tid);
+        uint64_t s = atomic_load_explicit(&P.state, memory_order_acquire);
+        const uint32_t nch = (uint32_t)(s >> CHUNK_BITS) & CHUNK_MASK;
+        const uint32_t idx = (uint32_t)s & CHUNK_MASK;
+        if (idx >= nch) return;
+        if (!atomic_compare_exchange_weak_explicit(&P.state, &s, s + 1, memory_order_acq_rel, memory_order_relaxed))
+            continue;
+        /* chunk idx is ours and the job cannot finish before we report it */
+        const long start = (long)idx * P.grain;
+        const long end = start + P.grain < P.total ? start + P.grain : P.total;
+        P.fn(P.ctx, start, end, tid);
+        if (atomic_fetch_add(&P.done, 1) + 1 == (int)nch && atomic_load(&P.main_waiting)) word_wake(&P.done, 1);
     }
 }
 
@@ -140,8 +157,7 @@ static void *worker_main(void *argp) {
         }
         seen = g;
         if (atomic_load(&P.quit)) break;
-        run_share(tid);
-        if (atomic_fetch_sub(&P.active, 1) == 1 && atomic_load(&P.main_waiting)) word_wake(&P.active, 1);
+        run_chunks(tid);
     }
     return NULL;
 }
@@ -168,6 +184,14 @@ static int pool_start(int n) {
     }
     P.started = 1;
     return P.nthreads;
+}
+
+/* Stop the workers before the library is unloaded (dlclose at process exit or
+ * by the FFI layer): they must not be running its code when it is unmapped. */
+__attribute__((destructor)) static void pool_fini(void) {
+    pthread_mutex_lock(&g_run_mu);
+    pool_stop();
+    pthread_mutex_unlock(&g_run_mu);
 }
 
 static int default_threads(void) {
@@ -228,14 +252,17 @@ PMPD_HIDDEN int pmpd_pool_resize(int n) {
     return rc;
 }
 
-static void run_job(pmpd_range_fn fn, void *ctx, long total, long grain, int each, int *nth_out) {
+static void run_job(pmpd_range_fn fn, void *ctx, long total, long grain) {
     pthread_mutex_lock(&g_run_mu);
     if (!P.started) pool_start(g_requested > 0 ? g_requested : default_threads());
     const int nth = P.nthreads;
-    if (nth_out) *nth_out = nth;
-    if (nth == 1 || (!each && total <= grain)) {
-        if (each) fn(ctx, 0, 1, 0);
-        else if (total > 0) fn(ctx, 0, total, 0);
+    long nch = (total + grain - 1) / grain;
+    if (nch > MAX_CHUNKS) {
+        grain = (total + MAX_CHUNKS - 1) / MAX_CHUNKS;
+        nch = (total + grain - 1) / grain;
+    }
+    if (nth == 1 || nch <= 1) {
+        fn(ctx, 0, total, 0);
         pthread_mutex_unlock(&g_run_mu);
         return;
     }
@@ -243,22 +270,22 @@ static void run_job(pmpd_range_fn fn, void *ctx, long total, long grain, int eac
     P.ctx = ctx;
     P.total = total;
     P.grain = grain;
-    P.each = each;
-    atomic_store_explicit(&P.next, 0, memory_order_relaxed);
-    atomic_store(&P.active, nth - 1);
-    atomic_fetch_add(&P.gen, 1); /* seq_cst: publishes the job */
+    P.job_id = (P.job_id + 1) & 0xFFFFFFu;
+    atomic_store(&P.done, 0);
+    atomic_store(&P.state, ((uint64_t)P.job_id << (2 * CHUNK_BITS)) | ((uint64_t)nch << CHUNK_BITS));
+    atomic_fetch_add(&P.gen, 1); /* seq_cst: wakes spinning workers */
     if (atomic_load(&P.sleepers) > 0) word_wake(&P.gen, INT_MAX);
 
-    run_share(0);
+    run_chunks(0);
 
     for (;;) {
-        int a = atomic_load(&P.active);
-        if (a == 0) break;
-        int b = spin_while_equal(&P.active, a);
-        if (b != a) continue; /* progress: spin again */
+        int d = atomic_load(&P.done);
+        if (d == (int)nch) break;
+        int e = spin_while_equal(&P.done, d);
+        if (e != d) continue; /* progress: spin again */
         atomic_store(&P.main_waiting, 1);
-        a = atomic_load(&P.active);
-        if (a != 0) word_wait(&P.active, a);
+        d = atomic_load(&P.done);
+        if (d != (int)nch) word_wait(&P.done, d);
         atomic_store(&P.main_waiting, 0);
     }
     atomic_thread_fence(memory_order_acquire);
@@ -268,9 +295,5 @@ static void run_job(pmpd_range_fn fn, void *ctx, long total, long grain, int eac
 PMPD_HIDDEN void pmpd_parallel_for(long total, long grain, pmpd_range_fn fn, void *ctx) {
     if (total <= 0) return;
     if (grain < 1) grain = 1;
-    run_job(fn, ctx, total, grain, 0, NULL);
-}
-
-PMPD_HIDDEN void pmpd_parallel_each(pmpd_range_fn fn, void *ctx, int *nth_out) {
-    run_job(fn, ctx, 1, 1, 1, nth_out);
+    run_job(fn, ctx, total, grain);
 }

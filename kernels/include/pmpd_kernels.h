@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature changes. */
-#define PMPD_ABI_VERSION 1
+#define PMPD_ABI_VERSION 2
 PMPD_API int pmpd_abi_version(void);
 
 /* ---- library state --------------------------------------------------- */
@@ -98,6 +98,55 @@ PMPD_API void pmpd_f16_to_f32(const uint16_t *src, float *dst, size_t n);
 PMPD_API void pmpd_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
 PMPD_API void pmpd_f32_to_f16(const float *src, uint16_t *dst, size_t n);
 PMPD_API void pmpd_f32_to_bf16(const float *src, uint16_t *dst, size_t n);
+
+/* ---- quantized (bit-plane) matmuls ----------------------------------- */
+/*
+ * Weights are bit-planes, uint8 [P, N, K/8] (plane 0 = most significant bit; in a
+ * row, weight 8j+i is bit i of byte j, so a little-endian 64-bit load at byte 8w
+ * gives weights 64w..64w+63); K must be a multiple of 8. y[M,N] = x[M,K] · W^T.
+ * M == 1 is the decode GEMV; M > 1 dequantizes tiles of W rows to float32 (library
+ * scratch, grown once) and runs the float GEMM kernel on them.
+ *
+ * Any-precision: parent_bits P planes (1..8); a b-bit product (1 <= b <= P) reads
+ * only planes 0..b-1 and the row table lut_b [N, 2^b]:
+ *     w[n,k] = lut_b[n][code_b(n,k)],  code_b = the b bits of planes 0..b-1 (plane 0 = MSB).
+ * Uniform: `bits` planes (1..8; 2, 3, 4 and 8 are the formats in use), per-group
+ * scales float [N, G] and zero points uint8 [N, G], G = ceil(K / group_size),
+ * group_size a positive multiple of 8 (the last group may be partial):
+ *     w[n,k] = scales[n][k/g] * (code(n,k) - zeros[n][k/g]).
+ * Group sizes that are multiples of 64 (or >= K) take the vector kernels; others
+ * fall back to plain C.
+ *
+ * Exact variants keep float32 activations (the accuracy reference). The _q8
+ * variants quantize each row of x to int8 in blocks of 64 consecutive k
+ * (scale = max|x_block| / 127, q = round-half-even(x / scale) in float32, clamped to
+ * +-127; an all-zero block has scale 0; a block holding inf/NaN yields NaN outputs)
+ * and compute exact int32 dot products per block against the int8 table / codes;
+ * each block's int32 sum is scaled by its activation scale (and, any-precision,
+ * the row's lut_scale at the end; uniform, the group scale once per group). All
+ * kernel paths produce the same int32 block sums; float results differ only by
+ * summation order. With M > 1 the _q8 variants multiply the dequantized int8
+ * activations (q * scale) by the dequantized table / weights in float32.
+ *
+ * Invalid shapes (bits outside 1..parent_bits, parent_bits outside 1..8, K not a
+ * multiple of 8, bad group_size) fill y with NaN. If scratch memory cannot be
+ * allocated, q8 calls fill y with NaN; GEMMs fall back to slower row kernels.
+ */
+PMPD_API void pmpd_anyprec_matmul(const uint8_t *planes, int parent_bits, int bits, const float *lut, const float *x,
+                                  float *y, int M, int N, int K);
+/* lut_q int8 [N, 2^b], lut_scale float [N] (from pmpd_quantize_lut_q8): w = lut_scale[n] * lut_q[n][code] */
+PMPD_API void pmpd_anyprec_matmul_q8(const uint8_t *planes, int parent_bits, int bits, const int8_t *lut_q,
+                                     const float *lut_scale, const float *x, float *y, int M, int N, int K);
+PMPD_API void pmpd_uniform_matmul(const uint8_t *planes, int bits, const float *scales, const uint8_t *zeros,
+                                  int group_size, const float *x, float *y, int M, int N, int K);
+PMPD_API void pmpd_uniform_matmul_q8(const uint8_t *planes, int bits, const float *scales, const uint8_t *zeros,
+                                     int group_size, const float *x, float *y, int M, int N, int K);
+/* Per row of lut [N, entries]: scale = max|lut| / 127 (float32; 1 when that is 0, i.e. an
+ * all-zero row), lut_q = round-half-even(lut / scale) clamped to +-127. */
+PMPD_API void pmpd_quantize_lut_q8(const float *lut, int N, int entries, int8_t *lut_q, float *lut_scale);
+/* Active quantized-kernel variant: "avx512-vbmi", "avx512", "avx2" or "scalar" (follows
+ * pmpd_set_dispatch; env PMPD_QUANT_VBMI=0 disables the VBMI variant, for testing). */
+PMPD_API const char *pmpd_quant_path(void);
 
 /* ---- benchmarking / memory ------------------------------------------- */
 

@@ -75,10 +75,10 @@ def lr_at(step, total, peak, warmup, floor=0.1):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=2400)
+    ap.add_argument("--steps", type=int, default=950)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--warmup", type=int, default=100)
+    ap.add_argument("--warmup", type=int, default=60)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--measure", type=int, default=0, help="only time this many steps, write nothing")
@@ -130,6 +130,7 @@ def main():
     log = {"args": vars(args), "seed": SEED, "train_tokens": int(len(ids)), "params": nparams, "steps": []}
     model.train()
     t_start = time.time()
+    t_prev = t_start
     run_loss = 0.0
     run_n = 0
     for step in range(total):
@@ -148,8 +149,9 @@ def main():
         run_loss += loss.item()
         run_n += 1
         if args.measure:
-            el = time.time() - t_start
-            print(f"step {step + 1}: loss {loss.item():.4f}  {el / (step + 1):.3f}s/step", flush=True)
+            now = time.time()
+            print(f"step {step + 1}: loss {loss.item():.4f}  {now - t_prev:.3f}s", flush=True)
+            t_prev = now
             continue
         if (step + 1) % args.log_every == 0 or step == 0:
             el = time.time() - t_start

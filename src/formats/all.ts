@@ -1,2 +1,4 @@
 /** Registers every weight format; import this once before loading a model. */
 import "./float.js";
+import "./anyprec.js";
+import "./uniform.js";

@@ -37,6 +37,14 @@ export interface ModelWeights {
   lmHead: LinearLayer;
 }
 
+/** The transformer linear layers of a decoder layer, by their Hugging Face names. */
+export type LinearName = "q_proj" | "k_proj" | "v_proj" | "o_proj" | "gate_proj" | "up_proj" | "down_proj";
+
+export const LINEAR_NAMES: readonly LinearName[] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+
+/** Sees the input of every transformer linear layer (calibration statistics for quantizers). */
+export type LinearObserver = (layer: number, name: LinearName, input: Float32Array, M: number) => void;
+
 export interface ForwardOptions {
   /** Bit-width for every transformer linear layer in this call. */
   precision: number;
@@ -77,6 +85,8 @@ export class LlamaModel {
   private scratch: Scratch | null = null;
   private invFreq: Float32Array;
   private invFreqLength = 0;
+  /** Optional hook on linear-layer inputs; null on the normal inference path. */
+  observer: LinearObserver | null = null;
 
   constructor(readonly config: ModelConfig, readonly weights: ModelWeights) {
     this.kernels = getKernels();
@@ -104,64 +114,81 @@ export class LlamaModel {
    * cache. Returns logits [vocab] of the last token, or [tokens.length, vocab].
    */
   forward(tokens: ArrayLike<number>, cache: KVCache, options: ForwardOptions): Float32Array {
-    const c = this.config, K = this.kernels, w = this.weights;
-    const M = tokens.length, H = c.hiddenSize, pos0 = cache.length;
+    const M = tokens.length, pos0 = cache.length;
     if (M === 0) throw new PmpdError("forward: no tokens");
     if (pos0 + M > cache.capacity) {
       throw new PmpdError(`sequence of ${pos0 + M} tokens exceeds the context length ${cache.capacity}`);
     }
-    const s = this.scratchFor(M);
-    const x = s.x.subarray(0, M * H), h = s.h.subarray(0, M * H);
+    const x = this.embed(tokens);
+    for (let l = 0; l < this.config.numLayers; l++) this.runLayer(l, x, M, cache, pos0, options.precision);
+    cache.length = pos0 + M;
+    return this.logits(x, M, options.allLogits ? M : 1, options.precision);
+  }
 
-    // Embeddings.
+  /** The embeddings of `tokens`: the residual stream x [M, hidden] (scratch, valid until the next call). */
+  embed(tokens: ArrayLike<number>): Float32Array {
+    const c = this.config, H = c.hiddenSize, M = tokens.length;
+    const x = this.scratchFor(M).x.subarray(0, M * H);
     for (let t = 0; t < M; t++) {
       const id = tokens[t]!;
       if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) {
         throw new PmpdError(`token id ${id} is outside the vocabulary (0..${c.vocabSize - 1})`);
       }
-      x.set(w.embedTokens.subarray(id * H, (id + 1) * H), t * H);
-      s.positions[t] = pos0 + t;
+      x.set(this.weights.embedTokens.subarray(id * H, (id + 1) * H), t * H);
     }
-    const positions = s.positions.subarray(0, M);
-    const invFreq = this.ropeFrequencies(pos0 + M);
+    return x;
+  }
+
+  /**
+   * One decoder layer, in place on the residual stream x [M, hidden] of the tokens at
+   * positions pos0..pos0+M-1: a token's whole journey through the layer is here.
+   */
+  runLayer(l: number, x: Float32Array, M: number, cache: KVCache, pos0: number, precision: number): void {
+    const c = this.config, K = this.kernels, layer = this.weights.layers[l]!;
+    const H = c.hiddenSize, F = c.intermediateSize;
     const qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim;
+    const s = this.scratchFor(M);
+    const h = s.h.subarray(0, M * H), proj = s.proj.subarray(0, M * H);
     const q = s.q.subarray(0, M * qDim), k = s.k.subarray(0, M * kvDim), v = s.v.subarray(0, M * kvDim);
-    const attn = s.attn.subarray(0, M * qDim), proj = s.proj.subarray(0, M * H);
-    const F = c.intermediateSize;
+    const attn = s.attn.subarray(0, M * qDim);
     const gate = s.gate.subarray(0, M * F), up = s.up.subarray(0, M * F);
-    const p = options.precision;
+    const positions = s.positions.subarray(0, M);
+    for (let t = 0; t < M; t++) positions[t] = pos0 + t;
+    const invFreq = this.ropeFrequencies(pos0 + M);
+    const mm = (name: LinearName, lin: LinearLayer, input: Float32Array, out: Float32Array) => {
+      this.observer?.(l, name, input, M);
+      lin.matmul(input, out, M, precision);
+    };
 
-    for (let l = 0; l < c.numLayers; l++) {
-      const layer = w.layers[l]!;
-      // Self-attention block.
-      K.rmsnorm(h, x, layer.inputNorm, M, H, c.rmsNormEps);
-      layer.qProj.matmul(h, q, M, p);
-      layer.kProj.matmul(h, k, M, p);
-      layer.vProj.matmul(h, v, M, p);
-      K.rope(q, M, c.numHeads, c.headDim, positions, invFreq);
-      K.rope(k, M, c.numKvHeads, c.headDim, positions, invFreq);
-      cache.append(l, pos0, k, v, M);
-      K.attention(attn, q, cache.keys[l]!, cache.values[l]!, M, c.numHeads, c.numKvHeads, c.headDim, pos0, cache.capacity);
-      layer.oProj.matmul(attn, proj, M, p);
-      K.add(x, proj, M * H);
-      // SwiGLU MLP block.
-      K.rmsnorm(h, x, layer.postAttentionNorm, M, H, c.rmsNormEps);
-      layer.gateProj.matmul(h, gate, M, p);
-      layer.upProj.matmul(h, up, M, p);
-      K.siluMul(gate, up, M * F);
-      layer.downProj.matmul(gate, proj, M, p);
-      K.add(x, proj, M * H);
-    }
-    cache.length = pos0 + M;
+    // Self-attention: x += o_proj(attention(rope(q), rope(k), v)) on rmsnorm(x).
+    K.rmsnorm(h, x, layer.inputNorm, M, H, c.rmsNormEps);
+    mm("q_proj", layer.qProj, h, q);
+    mm("k_proj", layer.kProj, h, k);
+    mm("v_proj", layer.vProj, h, v);
+    K.rope(q, M, c.numHeads, c.headDim, positions, invFreq);
+    K.rope(k, M, c.numKvHeads, c.headDim, positions, invFreq);
+    cache.append(l, pos0, k, v, M);
+    K.attention(attn, q, cache.keys[l]!, cache.values[l]!, M, c.numHeads, c.numKvHeads, c.headDim, pos0, cache.capacity);
+    mm("o_proj", layer.oProj, attn, proj);
+    K.add(x, proj, M * H);
 
-    // Final norm and lm_head, on the rows whose logits are wanted.
-    const rows = options.allLogits ? M : 1;
-    const last = x.subarray((M - rows) * H, M * H);
-    const normed = h.subarray(0, rows * H);
-    K.rmsnorm(normed, last, w.finalNorm, rows, H, c.rmsNormEps);
-    const logits = new Float32Array(rows * c.vocabSize);
-    w.lmHead.matmul(normed, logits, rows, p);
-    return logits;
+    // SwiGLU MLP: x += down_proj(silu(gate_proj(h)) * up_proj(h)) with h = rmsnorm(x).
+    K.rmsnorm(h, x, layer.postAttentionNorm, M, H, c.rmsNormEps);
+    mm("gate_proj", layer.gateProj, h, gate);
+    mm("up_proj", layer.upProj, h, up);
+    K.siluMul(gate, up, M * F);
+    mm("down_proj", layer.downProj, gate, proj);
+    K.add(x, proj, M * H);
+  }
+
+  /** Final norm and lm_head on the last `rows` of the residual stream x [M, hidden]. */
+  logits(x: Float32Array, M: number, rows: number, precision: number): Float32Array {
+    const c = this.config, H = c.hiddenSize;
+    const normed = this.scratchFor(M).h.subarray(0, rows * H);
+    this.kernels.rmsnorm(normed, x.subarray((M - rows) * H, M * H), this.weights.finalNorm, rows, H, c.rmsNormEps);
+    const out = new Float32Array(rows * c.vocabSize);
+    this.weights.lmHead.matmul(normed, out, rows, precision);
+    return out;
   }
 
   private ropeFrequencies(seqLen: number): Float32Array {

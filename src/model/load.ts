@@ -14,6 +14,7 @@ import { checkFinite, FloatLinear, toFloat32 } from "../formats/float.js";
 import "../formats/all.js";
 import { loadLinear } from "../formats/traits.js";
 import { LlamaModel, type LayerWeights } from "./llama.js";
+import { isMultiModelConfig, loadMultiModel } from "./multi-model.js";
 
 export interface GenerationDefaults {
   maxNewTokens: number | null;
@@ -102,6 +103,7 @@ export function loadModelDirectory(dir: string): PretrainedModel {
 
 /** Loads a model from a local directory or a hub id (`org/name`), downloading if needed. */
 export async function fromPretrained(nameOrPath: string, options: LoadOptions = {}): Promise<PretrainedModel> {
+  if (isMultiModelConfig(nameOrPath)) return loadMultiModel(nameOrPath, loadModelDirectory);
   const dir = await resolveModelDirectory(nameOrPath, options);
   return loadModelDirectory(dir);
 }

@@ -267,8 +267,8 @@ export function porterStemNltk(word: string): string {
   const lower = word.toLowerCase();
   const irregular = IRREGULAR_FORMS.get(word);
   if (irregular !== undefined) return IRREGULAR_FORMS.get(lower) ?? irregular;
-  let w: Chars = Array.from(lower);
   if (Array.from(word).length <= 2) return lower;
+  let w: Chars = Array.from(lower);
   w = step1a(w);
   w = step1b(w);
   w = step1c(w);

@@ -1,0 +1,425 @@
+/*
+ * Public entry points: runtime dispatch, work splitting over the thread pool,
+ * and the small portable kernels (RoPE, argmax, mmap).
+ * Compiled with -ffp-contract=off so RoPE matches HF's float32 arithmetic.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+PMPD_HIDDEN void pmpd_pool_init_from_env(void);
+PMPD_HIDDEN const char *pmpd_pool_env_error(void);
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+static const pmpd_ops *g_paths[3]; /* supported paths, best first */
+static int g_npaths;
+static char g_supported[64];
+static char g_init_err[256];
+static _Atomic(const pmpd_ops *) g_ops = &pmpd_ops_scalar;
+
+static inline const pmpd_ops *ops(void) { return atomic_load_explicit(&g_ops, memory_order_relaxed); }
+
+static const pmpd_ops *find_path(const char *name) {
+    if (!name) return NULL;
+    for (int i = 0; i < g_npaths; i++)
+        if (strcmp(g_paths[i]->name, name) == 0) return g_paths[i];
+    return NULL;
+}
+
+static int known_path(const char *name) {
+    return strcmp(name, "avx512") == 0 || strcmp(name, "avx2") == 0 || strcmp(name, "scalar") == 0;
+}
+
+__attribute__((constructor)) static void pmpd_lib_init(void) {
+    g_npaths = 0;
+#if defined(PMPD_X86_PATHS)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c"))
+        g_paths[g_npaths++] = &pmpd_ops_avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        g_paths[g_npaths++] = &pmpd_ops_avx2;
+#endif
+    g_paths[g_npaths++] = &pmpd_ops_scalar;
+    g_supported[0] = '\0';
+    for (int i = 0; i < g_npaths; i++) {
+        if (i) strcat(g_supported, ",");
+        strcat(g_supported, g_paths[i]->name);
+    }
+    atomic_store(&g_ops, g_paths[0]);
+
+    const char *env = getenv("PMPD_DISPATCH");
+    if (env && *env) {
+        const pmpd_ops *o = find_path(env);
+        if (o) {
+            atomic_store(&g_ops, o);
+        } else if (known_path(env)) {
+            snprintf(g_init_err, sizeof g_init_err, "PMPD_DISPATCH=%s is not supported by this CPU/build (supported: %s)",
+                     env, g_supported);
+        } else {
+            snprintf(g_init_err, sizeof g_init_err,
+                     "PMPD_DISPATCH=%.40s is not a kernel path (use avx512, avx2 or scalar; supported here: %s)", env,
+                     g_supported);
+        }
+    }
+    pmpd_pool_init_from_env();
+    if (!g_init_err[0] && pmpd_pool_env_error())
+        snprintf(g_init_err, sizeof g_init_err, "%s", pmpd_pool_env_error());
+}
+
+PMPD_API int pmpd_abi_version(void) { return PMPD_ABI_VERSION; }
+PMPD_API const char *pmpd_init_error(void) { return g_init_err[0] ? g_init_err : NULL; }
+PMPD_API const char *pmpd_dispatch_name(void) { return ops()->name; }
+PMPD_API const char *pmpd_supported_dispatch(void) { return g_supported; }
+
+PMPD_API int pmpd_set_dispatch(const char *name) {
+    const pmpd_ops *o = find_path(name);
+    if (!o) return -1;
+    atomic_store(&g_ops, o);
+    return 0;
+}
+
+PMPD_API int pmpd_set_threads(int n) { return pmpd_pool_resize(n); }
+PMPD_API int pmpd_get_threads(void) { return pmpd_pool_threads(); }
+
+/* Below this much work a call runs on the caller only (a fork/join costs
+ * ~1-2 us with spinning workers, tens of us if they have gone to sleep). */
+#define PAR_MIN_MACS (1L << 18)  /* matmul multiply-adds */
+#define PAR_MIN_ATTN (1L << 16)  /* attention: (row, head) pairs x keys x head_dim */
+#define PAR_MIN_ELEMS (1L << 16) /* elementwise / row kernels */
+
+/* ---- matmul ------------------------------------------------------------ */
+
+typedef struct {
+    const pmpd_ops *o;
+    int dt;
+    const void *W;
+    const float *x;
+    float *y;
+    int M, N, K;
+} mm_ctx;
+
+static void mm_range(const mm_ctx *c, int n0, int n1) {
+    const pmpd_ops *o = c->o;
+    if (c->M == 1) {
+        switch (c->dt) {
+        case 0: o->gemv_f32((const float *)c->W, c->x, c->y, c->K, n0, n1); break;
+        case 1: o->gemv_f16((const uint16_t *)c->W, c->x, c->y, c->K, n0, n1); break;
+        default: o->gemv_bf16((const uint16_t *)c->W, c->x, c->y, c->K, n0, n1); break;
+        }
+    } else {
+        switch (c->dt) {
+        case 0: o->gemm_f32((const float *)c->W, c->x, c->y, c->M, c->N, c->K, n0, n1); break;
+        case 1: o->gemm_f16((const uint16_t *)c->W, c->x, c->y, c->M, c->N, c->K, n0, n1); break;
+        default: o->gemm_bf16((const uint16_t *)c->W, c->x, c->y, c->M, c->N, c->K, n0, n1); break;
+        }
+    }
+}
+
+static void mm_task(void *ctx, long s, long e, int tid) {
+    (void)tid;
+    mm_range((const mm_ctx *)ctx, (int)s, (int)e);
+}
+
+static void matmul(int dt, const void *W, const float *x, float *y, int M, int N, int K) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        memset(y, 0, (size_t)M * (size_t)N * sizeof(float));
+        return;
+    }
+    mm_ctx c = {ops(), dt, W, x, y, M, N, K};
+    const double macs = (double)M * (double)N * (double)K;
+    const int nth = pmpd_pool_threads();
+    if (nth == 1 || macs < (double)PAR_MIN_MACS || N < 8) {
+        mm_range(&c, 0, N);
+        return;
+    }
+    /* ~4 chunks per thread for balance; chunks are whole groups of 8 rows */
+    long grain = ((long)N + nth * 4L - 1) / (nth * 4L);
+    grain = (grain + 7) & ~7L;
+    if (grain < 8) grain = 8;
+    pmpd_parallel_for(N, grain, mm_task, &c);
+}
+
+PMPD_API void pmpd_matmul_f32(const float *W, const float *x, float *y, int M, int N, int K) {
+    matmul(0, W, x, y, M, N, K);
+}
+PMPD_API void pmpd_matmul_f16(const uint16_t *W, const float *x, float *y, int M, int N, int K) {
+    matmul(1, W, x, y, M, N, K);
+}
+PMPD_API void pmpd_matmul_bf16(const uint16_t *W, const float *x, float *y, int M, int N, int K) {
+    matmul(2, W, x, y, M, N, K);
+}
+
+PMPD_API void pmpd_add_bias(float *y, const float *bias, int M, int N) {
+    if (M <= 0 || N <= 0) return;
+    const pmpd_ops *o = ops();
+    for (int m = 0; m < M; m++) o->add(y + (size_t)m * N, bias, (size_t)N);
+}
+
+/* ---- row kernels ------------------------------------------------------- */
+
+typedef struct {
+    const pmpd_ops *o;
+    float *out;
+    const float *x;
+    const float *w;
+    int dim;
+    float eps;
+} rows_ctx;
+
+static void rmsnorm_task(void *ctx, long s, long e, int tid) {
+    (void)tid;
+    const rows_ctx *c = (const rows_ctx *)ctx;
+    for (long m = s; m < e; m++)
+        c->o->rmsnorm_row(c->out + m * (long)c->dim, c->x + m * (long)c->dim, c->w, c->dim, c->eps);
+}
+
+PMPD_API void pmpd_rmsnorm(float *out, const float *x, const float *weight, int M, int dim, float eps) {
+    if (M <= 0 || dim <= 0) return;
+    rows_ctx c = {ops(), out, x, weight, dim, eps};
+    if (M == 1 || (long)M * dim < PAR_MIN_ELEMS) rmsnorm_task(&c, 0, M, 0);
+    else pmpd_parallel_for(M, 1, rmsnorm_task, &c);
+}
+
+static void softmax_task(void *ctx, long s, long e, int tid) {
+    (void)tid;
+    const rows_ctx *c = (const rows_ctx *)ctx;
+    for (long m = s; m < e; m++) c->o->softmax_row(c->out + m * (long)c->dim, c->dim);
+}
+
+PMPD_API void pmpd_softmax(float *x, int M, int n) {
+    if (M <= 0 || n <= 0) return;
+    rows_ctx c = {ops(), x, x, NULL, n, 0.0f};
+    if (M == 1 || (long)M * n < PAR_MIN_ELEMS) softmax_task(&c, 0, M, 0);
+    else pmpd_parallel_for(M, 1, softmax_task, &c);
+}
+
+typedef struct {
+    const pmpd_ops *o;
+    float *y;
+    const float *x;
+} ew_ctx;
+
+#define EW_GRAIN 16384L
+
+static void silu_task(void *ctx, long s, long e, int tid) {
+    (void)tid;
+    const ew_ctx *c = (const ew_ctx *)ctx;
+    c->o->silu_mul(c->y + s, c->x + s, (size_t)(e - s));
+}
+
+PMPD_API void pmpd_silu_mul(float *gate, const float *up, int n) {
+    if (n <= 0) return;
+    ew_ctx c = {ops(), gate, up};
+    if (n < PAR_MIN_ELEMS) silu_task(&c, 0, n, 0);
+    else pmpd_parallel_for(n, EW_GRAIN, silu_task, &c);
+}
+
+static void add_task(void *ctx, long s, long e, int tid) {
+    (void)tid;
+    const ew_ctx *c = (const ew_ctx *)ctx;
+    c->o->add(c->y + s, c->x + s, (size_t)(e - s));
+}
+
+PMPD_API void pmpd_add(float *y, const float *x, int n) {
+    if (n <= 0) return;
+    ew_ctx c = {ops(), y, x};
+    if (n < 4 * PAR_MIN_ELEMS) add_task(&c, 0, n, 0);
+    else pmpd_parallel_for(n, 4 * EW_GRAIN, add_task, &c);
+}
+
+PMPD_API int pmpd_argmax(const float *x, int n) {
+    if (n <= 0) return -1;
+    int best = -1;
+    float bv = 0.0f;
+    for (int i = 0; i < n; i++) {
+        const float v = x[i];
+        if (v != v) continue;
+        if (best < 0 || v > bv) {
+            best = i;
+            bv = v;
+        }
+    }
+    return best < 0 ? 0 : best;
+}
+
+/* ---- RoPE (portable; float32 like HF, no FMA contraction) -------------- */
+
+PMPD_API void pmpd_rope(float *x, int M, int n_heads, int head_dim, const int *positions, const float *inv_freq) {
+    if (M <= 0 || n_heads <= 0 || head_dim < 2) return;
+    const int half = head_dim / 2;
+    const long row = (long)n_heads * head_dim;
+    for (int m = 0; m < M; m++) {
+        float *xr = x + m * row;
+        const float pos = (float)positions[m];
+        for (int i = 0; i < half; i++) {
+            const float ang = pos * inv_freq[i];
+            const float c = cosf(ang), s = sinf(ang);
+            for (int h = 0; h < n_heads; h++) {
+                float *p = xr + (long)h * head_dim;
+                const float x1 = p[i], x2 = p[i + half];
+                const float a = x1 * c, b = x2 * s, d = x2 * c, e = x1 * s;
+                p[i] = a - b;
+                p[i + half] = d + e;
+            }
+        }
+    }
+}
+
+/* ---- attention --------------------------------------------------------- */
+
+typedef struct {
+    const pmpd_ops *o;
+    float *out;
+    const float *q, *kc, *vc;
+    int H, group, D, pos0, cap;
+    float scale;
+} attn_ctx;
+
+static void attn_task(void *ctx, long s, long e, int tid) {
+    (void)tid;
+    const attn_ctx *c = (const attn_ctx *)ctx;
+    const long row = (long)c->H * c->D;
+    for (long i = s; i < e; i++) {
+        const int m = (int)(i / c->H), h = (int)(i % c->H);
+        const int kvh = h / c->group;
+        const long kvoff = (long)kvh * c->cap * c->D;
+        c->o->attn_head(c->out + m * row + (long)h * c->D, c->q + m * row + (long)h * c->D, c->kc + kvoff,
+                        c->vc + kvoff, c->pos0 + m + 1, c->D, c->scale);
+    }
+}
+
+PMPD_API int pmpd_attention(float *out, const float *q, const float *k_cache, const float *v_cache, int M,
+                            int n_heads, int n_kv_heads, int head_dim, int pos0, int cache_capacity) {
+    if (M <= 0 || n_heads <= 0 || n_kv_heads <= 0 || head_dim <= 0 || pos0 < 0 || n_heads % n_kv_heads != 0 ||
+        (long)pos0 + M > (long)cache_capacity)
+        return -1;
+    attn_ctx c = {ops(), out, q, k_cache, v_cache, n_heads, n_heads / n_kv_heads, head_dim, pos0, cache_capacity,
+                  (float)(1.0 / sqrt((double)head_dim))};
+    const long tasks = (long)M * n_heads;
+    const double work = (double)tasks * ((double)pos0 + (M + 1) / 2.0) * head_dim;
+    const int nth = pmpd_pool_threads();
+    if (nth == 1 || tasks == 1 || work < (double)PAR_MIN_ATTN) {
+        attn_task(&c, 0, tasks, 0);
+    } else {
+        long grain = tasks / (nth * 8L);
+        if (grain < 1) grain = 1;
+        pmpd_parallel_for(tasks, grain, attn_task, &c);
+    }
+    return 0;
+}
+
+/* ---- conversions ------------------------------------------------------- */
+
+typedef struct {
+    void (*fn)(const void *, void *, size_t);
+    const char *src;
+    char *dst;
+    size_t ssz, dsz;
+} conv_ctx;
+
+static void conv_task(void *ctx, long s, long e, int tid) {
+    (void)tid;
+    const conv_ctx *c = (const conv_ctx *)ctx;
+    c->fn(c->src + (size_t)s * c->ssz, c->dst + (size_t)s * c->dsz, (size_t)(e - s));
+}
+
+static void convert(void (*fn)(const void *, void *, size_t), const void *src, void *dst, size_t n, size_t ssz,
+                    size_t dsz) {
+    if (n == 0) return;
+    if (n < (size_t)(1 << 18)) {
+        fn(src, dst, n);
+        return;
+    }
+    conv_ctx c = {fn, (const char *)src, (char *)dst, ssz, dsz};
+    pmpd_parallel_for((long)n, 1L << 16, conv_task, &c);
+}
+
+static void f16_to_f32_any(const void *s, void *d, size_t n) { ops()->f16_to_f32((const uint16_t *)s, (float *)d, n); }
+static void bf16_to_f32_any(const void *s, void *d, size_t n) { ops()->bf16_to_f32((const uint16_t *)s, (float *)d, n); }
+static void f32_to_f16_any(const void *s, void *d, size_t n) { ops()->f32_to_f16((const float *)s, (uint16_t *)d, n); }
+static void f32_to_bf16_any(const void *s, void *d, size_t n) { ops()->f32_to_bf16((const float *)s, (uint16_t *)d, n); }
+
+PMPD_API void pmpd_f16_to_f32(const uint16_t *src, float *dst, size_t n) { convert(f16_to_f32_any, src, dst, n, 2, 4); }
+PMPD_API void pmpd_bf16_to_f32(const uint16_t *src, float *dst, size_t n) {
+    convert(bf16_to_f32_any, src, dst, n, 2, 4);
+}
+PMPD_API void pmpd_f32_to_f16(const float *src, uint16_t *dst, size_t n) { convert(f32_to_f16_any, src, dst, n, 4, 2); }
+PMPD_API void pmpd_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
+    convert(f32_to_bf16_any, src, dst, n, 4, 2);
+}
+
+/* ---- stream read benchmark -------------------------------------------- */
+
+typedef struct {
+    const pmpd_ops *o;
+    const char *base;
+    uint64_t sums[64][8]; /* one cache line per thread */
+} stream_ctx;
+
+#define STREAM_CHUNK (1L << 21) /* 2 MiB chunks handed out dynamically */
+
+static void stream_task(void *ctx, long s, long e, int tid) {
+    stream_ctx *c = (stream_ctx *)ctx;
+    c->sums[tid & 63][0] += c->o->stream_read(c->base + s, (size_t)(e - s));
+}
+
+static volatile uint64_t g_stream_sink;
+
+PMPD_API double pmpd_stream_read(const void *buf, size_t bytes, int reps) {
+    if (!buf || bytes < 64 || reps < 1) return 0.0;
+    /* operate on the 64-byte aligned interior (chunk boundaries stay 64-byte aligned) */
+    const uintptr_t a = ((uintptr_t)buf + 63) & ~(uintptr_t)63;
+    const uintptr_t end = ((uintptr_t)buf + bytes) & ~(uintptr_t)63;
+    if (end <= a) return 0.0;
+    const size_t len = (size_t)(end - a);
+    stream_ctx c;
+    memset(&c, 0, sizeof c);
+    c.o = ops();
+    c.base = (const char *)a;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int r = 0; r < reps; r++) pmpd_parallel_for((long)len, STREAM_CHUNK, stream_task, &c);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    uint64_t s = 0;
+    for (int i = 0; i < 64; i++) s += c.sums[i][0];
+    g_stream_sink = s;
+    const double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    return dt > 0 ? (double)len * (double)reps / dt : 0.0;
+}
+
+/* ---- mmap -------------------------------------------------------------- */
+
+PMPD_API void *pmpd_mmap_file(const char *path, size_t *len) {
+    if (len) *len = 0;
+    if (!path) return NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size <= 0) {
+        close(fd);
+        return NULL;
+    }
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) return NULL;
+    if (len) *len = (size_t)st.st_size;
+    return p;
+}
+
+PMPD_API int pmpd_munmap(void *addr, size_t len) {
+    if (!addr) return -1;
+    return munmap(addr, len);
+}

@@ -1,0 +1,158 @@
+/* AVX-512 (F/BW/VL/VNNI) + F16C + FMA kernels. Compiled only on x86-64 with
+ * -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mf16c -mfma. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include "internal.h"
+
+#define ISA_NAME "avx512"
+#define OPS_SYM pmpd_ops_avx512
+#define VL 16
+#define GEMM_MR 4
+#define GEMM_NR 4
+#define PMPD_HAVE_PREFETCH 1
+/* GEMV: 8 rows per group (8 concurrent streams per thread measured best on
+ * Zen 4), software prefetch into L2 4 KiB ahead in every row. */
+#ifndef GEMV_ROWS
+#define GEMV_ROWS 8
+#endif
+#ifndef GEMV_PF_BYTES
+#define GEMV_PF_BYTES 4096
+#endif
+typedef __m512 vf;
+
+static inline __mmask16 tmask(int n) { return (__mmask16)((1u << n) - 1u); }
+
+#define V_ZERO() _mm512_setzero_ps()
+#define V_SET1(s) _mm512_set1_ps(s)
+#define V_LOAD(p) _mm512_loadu_ps(p)
+#define V_LOADN(p, n) _mm512_maskz_loadu_ps(tmask(n), (p))
+#define V_STORE(p, v) _mm512_storeu_ps((p), (v))
+#define V_STOREN(p, v, n) _mm512_mask_storeu_ps((p), tmask(n), (v))
+#define V_ADD(a, b) _mm512_add_ps(a, b)
+#define V_SUB(a, b) _mm512_sub_ps(a, b)
+#define V_MUL(a, b) _mm512_mul_ps(a, b)
+#define V_DIV(a, b) _mm512_div_ps(a, b)
+#define V_MAX(a, b) _mm512_max_ps(a, b)
+#define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define V_HSUM(v) _mm512_reduce_add_ps(v)
+#define V_HMAX(v) _mm512_reduce_max_ps(v)
+#define V_LOAD_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
+#define V_LOADN_F16(p, n) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tmask(n), (p)))
+#define V_LOAD_BF16(p)                                                                                                 \
+    _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
+#define V_LOADN_BF16(p, n)                                                                                             \
+    _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(tmask(n), (p))), 16))
+#ifndef PF_HINT
+#define PF_HINT _MM_HINT_T1
+#endif
+#define PREFETCH(p) _mm_prefetch((const char *)(p), PF_HINT)
+
+/* exp(x): Cody-Waite reduction, degree-7 Taylor polynomial (< 1 ulp + rounding),
+ * scale by 2^n in two steps so overflow -> inf and underflow -> subnormal/0. */
+static inline __m512 exp512(__m512 x) {
+    const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    const __m512i ni = _mm512_cvtps_epi32(n);
+    const __m512i n1 = _mm512_srai_epi32(ni, 1);
+    const __m512i n2 = _mm512_sub_epi32(ni, n1);
+    const __m512i bias = _mm512_set1_epi32(127);
+    const __m512 s1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n1, bias), 23));
+    const __m512 s2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n2, bias), 23));
+    const __m512 res = _mm512_mul_ps(_mm512_mul_ps(p, s1), s2);
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), res, x);
+}
+#define V_EXP(v) exp512(v)
+
+static double sumsq_d(const float *x, int n) {
+    __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
+    int k = 0;
+    for (; k + 16 <= n; k += 16) {
+        const __m512 v = _mm512_loadu_ps(x + k);
+        const __m512d lo = _mm512_cvtps_pd(_mm512_castps512_ps256(v));
+        const __m512d hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+        a0 = _mm512_fmadd_pd(lo, lo, a0);
+        a1 = _mm512_fmadd_pd(hi, hi, a1);
+    }
+    double s = _mm512_reduce_add_pd(_mm512_add_pd(a0, a1));
+    for (; k < n; k++) s += (double)x[k] * (double)x[k];
+    return s;
+}
+
+/* ---- conversions -------------------------------------------------------- */
+
+static void conv_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, V_LOAD_F16(src + i));
+    if (i < n) _mm512_mask_storeu_ps(dst + i, tmask((int)(n - i)), V_LOADN_F16(src + i, (int)(n - i)));
+}
+
+static void conv_bf16_to_f32(const uint16_t *src, float *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, V_LOAD_BF16(src + i));
+    if (i < n) _mm512_mask_storeu_ps(dst + i, tmask((int)(n - i)), V_LOADN_BF16(src + i, (int)(n - i)));
+}
+
+static void conv_f32_to_f16(const float *src, uint16_t *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i),
+                            _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; i++) dst[i] = pmpd_f2h(src[i]);
+}
+
+static inline __m256i f32_to_bf16_16(__m512i u) {
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)), lsb), 16);
+    const __m512i qn = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+    const __m512 f = _mm512_castsi512_ps(u);
+    return _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(_mm512_cmp_ps_mask(f, f, _CMP_UNORD_Q), r, qn));
+}
+
+static void conv_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i), f32_to_bf16_16(_mm512_loadu_si512((const void *)(src + i))));
+    if (i < n) {
+        const __mmask16 m = tmask((int)(n - i));
+        _mm256_mask_storeu_epi16(dst + i, m, f32_to_bf16_16(_mm512_maskz_loadu_epi32(m, src + i)));
+    }
+}
+
+/* Reads [p, p+bytes) as 4 interleaved sub-streams (more memory-level
+ * parallelism than one sequential stream), prefetching into L2 ahead. */
+static uint64_t stream_read_impl(const void *p, size_t bytes) {
+    const char *c = (const char *)p;
+    const size_t q = (bytes / 4) & ~(size_t)63;
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i < q; i += 64) {
+        _mm_prefetch(c + i + STREAM_PF, _MM_HINT_T1);
+        _mm_prefetch(c + q + i + STREAM_PF, _MM_HINT_T1);
+        _mm_prefetch(c + 2 * q + i + STREAM_PF, _MM_HINT_T1);
+        _mm_prefetch(c + 3 * q + i + STREAM_PF, _MM_HINT_T1);
+        a0 = _mm512_add_epi64(a0, _mm512_load_si512((const void *)(c + i)));
+        a1 = _mm512_add_epi64(a1, _mm512_load_si512((const void *)(c + q + i)));
+        a2 = _mm512_add_epi64(a2, _mm512_load_si512((const void *)(c + 2 * q + i)));
+        a3 = _mm512_add_epi64(a3, _mm512_load_si512((const void *)(c + 3 * q + i)));
+    }
+    for (size_t i = 4 * q; i + 64 <= bytes; i += 64) a0 = _mm512_add_epi64(a0, _mm512_load_si512((const void *)(c + i)));
+    a0 = _mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3));
+    return (uint64_t)_mm512_reduce_add_epi64(a0);
+}
+
+#include "kern_template.h"
+
+#else
+typedef int pmpd_avx512_unused;
+#endif

@@ -1,0 +1,439 @@
+/*
+ * ISA-generic kernel bodies. Included once by each kern_<isa>.c after it has
+ * defined its vector abstraction:
+ *
+ *   VL                      lanes per vector          vf        vector type
+ *   V_ZERO() V_SET1(s)      V_LOAD(p)  V_LOADN(p,n)   V_STORE(p,v) V_STOREN(p,v,n)
+ *   V_ADD V_SUB V_MUL V_DIV V_MAX  V_FMA(a,b,c)=a*b+c V_HSUM(v) V_HMAX(v)
+ *   V_EXP(v)                elementwise exp (correct inf/0/NaN behaviour)
+ *   V_LOAD_F16/V_LOADN_F16, V_LOAD_BF16/V_LOADN_BF16   (uint16 -> vf)
+ *   PREFETCH(p)             software prefetch (may be empty)
+ *   sumsq_d(x, n)           sum of squares accumulated in double
+ *   GEMM_MR, GEMM_NR        register tile of the GEMM micro-kernel (<= 4)
+ *   OPS_SYM, ISA_NAME       exported ops table symbol / dispatch name
+ *
+ * The ISA file also defines the four conversion functions and stream_read
+ * (conv_f16_to_f32, conv_bf16_to_f32, conv_f32_to_f16, conv_f32_to_bf16,
+ * stream_read_impl) before including this file. Partial vectors (V_LOADN)
+ * are zero-filled and never read past p[n-1].
+ */
+#include <math.h>
+
+#define AI static inline __attribute__((always_inline))
+#define MIN_I(a, b) ((a) < (b) ? (a) : (b))
+
+enum { DT_F32 = 0, DT_F16 = 1, DT_BF16 = 2 };
+
+AI long dt_size(int dt) { return dt == DT_F32 ? 4 : 2; }
+
+/* load VL weights starting at element i of row p */
+AI vf wload(int dt, const void *p, long i) {
+    if (dt == DT_F32) return V_LOAD((const float *)p + i);
+    if (dt == DT_F16) return V_LOAD_F16((const uint16_t *)p + i);
+    return V_LOAD_BF16((const uint16_t *)p + i);
+}
+AI vf wloadn(int dt, const void *p, long i, int n) {
+    if (dt == DT_F32) return V_LOADN((const float *)p + i, n);
+    if (dt == DT_F16) return V_LOADN_F16((const uint16_t *)p + i, n);
+    return V_LOADN_BF16((const uint16_t *)p + i, n);
+}
+
+/* ======================================================================
+ * GEMV (decode, M == 1): rows in groups of GEMV_ROWS, 2 vectors per row per
+ * step (2*GEMV_ROWS independent accumulators, x loaded once per group),
+ * software prefetch GEMV_PF_BYTES ahead in each row (continuing into the next
+ * group's rows near the end of a row); horizontal sums only at the end.
+ * ====================================================================== */
+#ifndef GEMV_PF_BYTES
+#define GEMV_PF_BYTES 4096
+#endif
+#ifndef GEMV_ROWS
+#define GEMV_ROWS 4
+#endif
+
+/* R rows starting at r0 (row stride rowb bytes): y[r] = dot(row r, x) */
+AI void gemv_rows(int dt, int R, const char *r0, long rowb, const float *x, float *y, int K) {
+    const long es = dt_size(dt);
+    (void)es;
+    vf a[GEMV_ROWS > 4 ? 8 : 4], b[GEMV_ROWS > 4 ? 8 : 4];
+    for (int r = 0; r < R; r++) a[r] = b[r] = V_ZERO();
+    long k = 0;
+    for (; k + 2 * VL <= K; k += 2 * VL) {
+#if defined(PMPD_HAVE_PREFETCH) && !defined(PMPD_NO_PREFETCH)
+        long off = k * es + GEMV_PF_BYTES;
+        if (off >= rowb) off += (R - 1) * rowb; /* continue into the next group of rows */
+        for (long bb = 0; bb < 2 * VL * es; bb += 64)
+            for (int r = 0; r < R; r++) PREFETCH(r0 + r * rowb + off + bb);
+#endif
+        const vf x0 = V_LOAD(x + k), x1 = V_LOAD(x + k + VL);
+        for (int r = 0; r < R; r++) {
+            a[r] = V_FMA(wload(dt, r0 + r * rowb, k), x0, a[r]);
+            b[r] = V_FMA(wload(dt, r0 + r * rowb, k + VL), x1, b[r]);
+        }
+    }
+    if (k + VL <= K) {
+        const vf x0 = V_LOAD(x + k);
+        for (int r = 0; r < R; r++) a[r] = V_FMA(wload(dt, r0 + r * rowb, k), x0, a[r]);
+        k += VL;
+    }
+    if (k < K) {
+        const int t = (int)(K - k);
+        const vf x0 = V_LOADN(x + k, t);
+        for (int r = 0; r < R; r++) b[r] = V_FMA(wloadn(dt, r0 + r * rowb, k, t), x0, b[r]);
+    }
+    for (int r = 0; r < R; r++) y[r] = V_HSUM(V_ADD(a[r], b[r]));
+}
+
+AI void gemv_generic(int dt, const void *W, const float *x, float *y, int K, int n0, int n1) {
+    const long rowb = (long)K * dt_size(dt);
+    const char *base = (const char *)W;
+    int n = n0;
+    for (; n + GEMV_ROWS <= n1; n += GEMV_ROWS) gemv_rows(dt, GEMV_ROWS, base + (long)n * rowb, rowb, x, y + n, K);
+    for (; n < n1; n++) gemv_rows(dt, 1, base + (long)n * rowb, rowb, x, y + n, K);
+}
+
+static void gemv_f32(const float *W, const float *x, float *y, int K, int n0, int n1) {
+    gemv_generic(DT_F32, W, x, y, K, n0, n1);
+}
+static void gemv_f16(const uint16_t *W, const float *x, float *y, int K, int n0, int n1) {
+    gemv_generic(DT_F16, W, x, y, K, n0, n1);
+}
+static void gemv_bf16(const uint16_t *W, const float *x, float *y, int K, int n0, int n1) {
+    gemv_generic(DT_BF16, W, x, y, K, n0, n1);
+}
+
+/* ======================================================================
+ * GEMM (prefill, M > 1): a GEMM_MR x GEMM_NR register tile of dot-product
+ * accumulators (MR activation rows x NR weight rows), so every weight vector
+ * loaded is used MR times and every activation vector NR times.
+ *
+ *  - small M (<= GEMM_DIRECT_MAX_M) or f32 weights: tiles read W directly
+ *    (converting f16/bf16 in registers); for small M the whole K range is
+ *    done in one pass per 4-row W block with software prefetch, so W is
+ *    streamed from memory once, like the GEMV.
+ *  - larger M with f16/bf16: each (NR rows x kc) W block is converted to f32
+ *    once into an L1-resident buffer and reused for all M rows.
+ *  - K is blocked (kc) so the M x kc activation block stays in L2.
+ * ====================================================================== */
+#define GEMM_KC 1024 /* max k block (multiple of 16) */
+#ifndef GEMM_DIRECT_MAX_M
+#define GEMM_DIRECT_MAX_M 8
+#endif
+enum { WM_F32 = DT_F32, WM_F16 = DT_F16, WM_BF16 = DT_BF16, WM_PACKED = 3 };
+
+AI void gemm_tile(int wm, int mr, int nr, const float *xp, long ldx, const void *wp, long ldw, int kc, float *yp,
+                  long ldy, int accum, long pfo) {
+    const int dt = wm == WM_PACKED ? DT_F32 : wm;
+    const long es = dt_size(dt);
+    vf acc[GEMM_MR][GEMM_NR];
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) acc[i][j] = V_ZERO();
+    int k = 0;
+    for (; k + VL <= kc; k += VL) {
+#if defined(PMPD_HAVE_PREFETCH) && !defined(PMPD_NO_PREFETCH)
+        if (wm != WM_PACKED && pfo && ((k * es) & 63) == 0)
+            for (int j = 0; j < nr; j++) PREFETCH((const char *)wp + (j * ldw + k) * es + pfo);
+#else
+        (void)es;
+        (void)pfo;
+#endif
+        vf xv[GEMM_MR], wv[GEMM_NR];
+        for (int i = 0; i < mr; i++) xv[i] = V_LOAD(xp + i * ldx + k);
+        for (int j = 0; j < nr; j++) wv[j] = wload(dt, wp, j * ldw + k);
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nr; j++) acc[i][j] = V_FMA(xv[i], wv[j], acc[i][j]);
+    }
+    if (k < kc) {
+        const int t = kc - k;
+        vf xv[GEMM_MR], wv[GEMM_NR];
+        for (int i = 0; i < mr; i++) xv[i] = V_LOADN(xp + i * ldx + k, t);
+        for (int j = 0; j < nr; j++) wv[j] = wloadn(dt, wp, j * ldw + k, t);
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nr; j++) acc[i][j] = V_FMA(xv[i], wv[j], acc[i][j]);
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) {
+            const float s = V_HSUM(acc[i][j]);
+            if (accum) yp[i * ldy + j] += s;
+            else yp[i * ldy + j] = s;
+        }
+}
+
+#if GEMM_NR != 4
+#error "GEMM_NR must be 4"
+#endif
+
+#define TILE_ARGS xp, ldx, wp, ldw, kc, yp, ldy, accum, pfo
+#define TILE_ROW(WM_, MR_)                                                                                             \
+    switch (nr) {                                                                                                      \
+    case 1: gemm_tile(WM_, MR_, 1, TILE_ARGS); return;                                                                 \
+    case 2: gemm_tile(WM_, MR_, 2, TILE_ARGS); return;                                                                 \
+    case 3: gemm_tile(WM_, MR_, 3, TILE_ARGS); return;                                                                 \
+    default: gemm_tile(WM_, MR_, 4, TILE_ARGS); return;                                                                \
+    }
+#if GEMM_MR >= 4
+#define TILE_MR34(WM_)                                                                                                 \
+    case 3: TILE_ROW(WM_, 3)                                                                                           \
+    case 4: TILE_ROW(WM_, 4)
+#else
+#define TILE_MR34(WM_)
+#endif
+#define TILE_FN(NAME, WM_)                                                                                             \
+    static void NAME(int mr, int nr, const float *xp, long ldx, const void *wp, long ldw, int kc, float *yp,          \
+                     long ldy, int accum, long pfo) {                                                                  \
+        switch (mr) {                                                                                                  \
+        case 1: TILE_ROW(WM_, 1)                                                                                       \
+        case 2: TILE_ROW(WM_, 2)                                                                                       \
+        TILE_MR34(WM_)                                                                                                 \
+        default: return;                                                                                               \
+        }                                                                                                              \
+    }
+TILE_FN(tile_f32, WM_F32)
+TILE_FN(tile_f16, WM_F16)
+TILE_FN(tile_bf16, WM_BF16)
+TILE_FN(tile_packed, WM_PACKED)
+
+typedef void (*tile_fn)(int, int, const float *, long, const void *, long, int, float *, long, int, long);
+
+AI int gemm_kc(int M, int K) {
+    long kc = (128L * 1024L) / (M > 0 ? M : 1); /* x block of M*kc floats <= 512 KiB */
+    if (kc > GEMM_KC) kc = GEMM_KC;
+    if (kc < 256) kc = 256;
+    kc &= ~15L;
+    return K < kc ? K : (int)kc;
+}
+
+AI void gemm_generic(int dt, const void *W, const float *x, float *y, int M, int N, int K, int n0, int n1) {
+    const long es = dt_size(dt);
+    if (M <= GEMM_DIRECT_MAX_M) {
+        /* stream each NR-row block of W once over the full K */
+        const tile_fn tile = dt == DT_F32 ? tile_f32 : dt == DT_F16 ? tile_f16 : tile_bf16;
+        for (int n = n0; n < n1; n += GEMM_NR) {
+            const int nr = MIN_I(GEMM_NR, n1 - n);
+            const char *wp = (const char *)W + (long)n * K * es;
+            for (int m = 0; m < M; m += GEMM_MR)
+                tile(MIN_I(GEMM_MR, M - m), nr, x + (long)m * K, K, wp, K, K, y + (long)m * N + n, N, 0,
+                     m == 0 ? GEMV_PF_BYTES : 0);
+        }
+        return;
+    }
+    float wbuf[GEMM_NR * GEMM_KC] __attribute__((aligned(64)));
+    const int kcb = gemm_kc(M, K);
+    for (int k0 = 0; k0 < K; k0 += kcb) {
+        const int kc = MIN_I(kcb, K - k0);
+        for (int n = n0; n < n1; n += GEMM_NR) {
+            const int nr = MIN_I(GEMM_NR, n1 - n);
+            const void *wp;
+            long ldw, pfo = 0;
+            tile_fn tile;
+            if (dt == DT_F32) {
+                wp = (const float *)W + (long)n * K + k0;
+                ldw = K;
+                tile = tile_f32;
+                pfo = GEMM_NR * K * es; /* same k block of the next NR rows */
+            } else {
+                for (int j = 0; j < nr; j++) {
+                    const uint16_t *src = (const uint16_t *)W + (long)(n + j) * K + k0;
+                    float *dst = wbuf + j * GEMM_KC;
+                    int k = 0;
+                    for (; k + VL <= kc; k += VL) {
+#if defined(PMPD_HAVE_PREFETCH) && !defined(PMPD_NO_PREFETCH)
+                        if (((k * es) & 63) == 0) PREFETCH(src + k + (long)GEMM_NR * K); /* next W block */
+#endif
+                        V_STORE(dst + k, wload(dt, src, k));
+                    }
+                    if (k < kc) V_STOREN(dst + k, wloadn(dt, src, k, kc - k), kc - k);
+                }
+                wp = wbuf;
+                ldw = GEMM_KC;
+                tile = tile_packed;
+            }
+            for (int m = 0; m < M; m += GEMM_MR)
+                tile(MIN_I(GEMM_MR, M - m), nr, x + (long)m * K + k0, K, wp, ldw, kc, y + (long)m * N + n, N, k0 > 0,
+                     m == 0 ? pfo : 0);
+        }
+    }
+}
+
+static void gemm_f32(const float *W, const float *x, float *y, int M, int N, int K, int n0, int n1) {
+    gemm_generic(DT_F32, W, x, y, M, N, K, n0, n1);
+}
+static void gemm_f16(const uint16_t *W, const float *x, float *y, int M, int N, int K, int n0, int n1) {
+    gemm_generic(DT_F16, W, x, y, M, N, K, n0, n1);
+}
+static void gemm_bf16(const uint16_t *W, const float *x, float *y, int M, int N, int K, int n0, int n1) {
+    gemm_generic(DT_BF16, W, x, y, M, N, K, n0, n1);
+}
+
+/* ======================================================================
+ * Elementwise / row kernels
+ * ====================================================================== */
+static void rmsnorm_row(float *out, const float *x, const float *w, int dim, float eps) {
+    const double ss = sumsq_d(x, dim);
+    const float inv = (float)(1.0 / sqrt(ss / (double)dim + (double)eps));
+    const vf vinv = V_SET1(inv);
+    int k = 0;
+    for (; k + VL <= dim; k += VL) V_STORE(out + k, V_MUL(V_MUL(V_LOAD(x + k), vinv), V_LOAD(w + k)));
+    if (k < dim) {
+        const int t = dim - k;
+        V_STOREN(out + k, V_MUL(V_MUL(V_LOADN(x + k, t), vinv), V_LOADN(w + k, t)), t);
+    }
+}
+
+static void softmax_row(float *x, int n) {
+    if (n <= 0) return;
+    int k = 0;
+    float mx = -INFINITY;
+    if (n >= VL) {
+        vf m = V_LOAD(x);
+        for (k = VL; k + VL <= n; k += VL) m = V_MAX(m, V_LOAD(x + k));
+        mx = V_HMAX(m);
+    }
+    for (int i = k; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    const vf vm = V_SET1(mx);
+    vf s = V_ZERO();
+    for (k = 0; k + VL <= n; k += VL) {
+        const vf e = V_EXP(V_SUB(V_LOAD(x + k), vm));
+        V_STORE(x + k, e);
+        s = V_ADD(s, e);
+    }
+    float sum = V_HSUM(s);
+    if (k < n) {
+        const int t = n - k;
+        V_STOREN(x + k, V_EXP(V_SUB(V_LOADN(x + k, t), vm)), t);
+        for (int i = k; i < n; i++) sum += x[i];
+    }
+    const vf vi = V_SET1(1.0f / sum);
+    for (k = 0; k + VL <= n; k += VL) V_STORE(x + k, V_MUL(V_LOAD(x + k), vi));
+    if (k < n) V_STOREN(x + k, V_MUL(V_LOADN(x + k, n - k), vi), n - k);
+}
+
+AI vf silu_mul_v(vf g, vf u) {
+    const vf one = V_SET1(1.0f);
+    return V_MUL(V_DIV(g, V_ADD(one, V_EXP(V_SUB(V_ZERO(), g)))), u);
+}
+
+static void silu_mul(float *gate, const float *up, size_t n) {
+    size_t k = 0;
+    for (; k + VL <= n; k += VL) V_STORE(gate + k, silu_mul_v(V_LOAD(gate + k), V_LOAD(up + k)));
+    if (k < n) {
+        const int t = (int)(n - k);
+        V_STOREN(gate + k, silu_mul_v(V_LOADN(gate + k, t), V_LOADN(up + k, t)), t);
+    }
+}
+
+static void add_vec(float *y, const float *x, size_t n) {
+    size_t k = 0;
+    for (; k + 2 * VL <= n; k += 2 * VL) {
+        V_STORE(y + k, V_ADD(V_LOAD(y + k), V_LOAD(x + k)));
+        V_STORE(y + k + VL, V_ADD(V_LOAD(y + k + VL), V_LOAD(x + k + VL)));
+    }
+    for (; k + VL <= n; k += VL) V_STORE(y + k, V_ADD(V_LOAD(y + k), V_LOAD(x + k)));
+    if (k < n) {
+        const int t = (int)(n - k);
+        V_STOREN(y + k, V_ADD(V_LOADN(y + k, t), V_LOADN(x + k, t)), t);
+    }
+}
+
+/* ======================================================================
+ * Attention for one (query row, head): online softmax over blocks of keys.
+ * ====================================================================== */
+#define ATT_BLK 64
+
+AI float dot_v(const float *a, const float *b, int n) {
+    vf s0 = V_ZERO(), s1 = V_ZERO();
+    int k = 0;
+    for (; k + 2 * VL <= n; k += 2 * VL) {
+        s0 = V_FMA(V_LOAD(a + k), V_LOAD(b + k), s0);
+        s1 = V_FMA(V_LOAD(a + k + VL), V_LOAD(b + k + VL), s1);
+    }
+    if (k + VL <= n) {
+        s0 = V_FMA(V_LOAD(a + k), V_LOAD(b + k), s0);
+        k += VL;
+    }
+    if (k < n) s1 = V_FMA(V_LOADN(a + k, n - k), V_LOADN(b + k, n - k), s1);
+    return V_HSUM(V_ADD(s0, s1));
+}
+
+static void attn_head(float *out, const float *q, const float *kc, const float *vc, int T, int D, float scale) {
+    float s[ATT_BLK];
+    float mrun = -INFINITY, l = 0.0f;
+    for (int d = 0; d < D; d++) out[d] = 0.0f;
+    for (int t0 = 0; t0 < T; t0 += ATT_BLK) {
+        const int nb = MIN_I(ATT_BLK, T - t0);
+        float bmax = -INFINITY;
+        for (int j = 0; j < nb; j++) {
+            s[j] = dot_v(q, kc + (long)(t0 + j) * D, D) * scale;
+            bmax = s[j] > bmax ? s[j] : bmax;
+        }
+        if (bmax > mrun) {
+            if (mrun != -INFINITY) {
+                const float f = expf(mrun - bmax);
+                const vf vf_ = V_SET1(f);
+                int d = 0;
+                for (; d + VL <= D; d += VL) V_STORE(out + d, V_MUL(V_LOAD(out + d), vf_));
+                for (; d < D; d++) out[d] *= f;
+                l *= f;
+            }
+            mrun = bmax;
+        }
+        /* p_j = exp(s_j - mrun) */
+        const vf vm = V_SET1(mrun);
+        int j = 0;
+        for (; j + VL <= nb; j += VL) V_STORE(s + j, V_EXP(V_SUB(V_LOAD(s + j), vm)));
+        if (j < nb) V_STOREN(s + j, V_EXP(V_SUB(V_LOADN(s + j, nb - j), vm)), nb - j);
+        for (j = 0; j < nb; j++) l += s[j];
+        /* out += sum_j p_j * v_j, 4 vectors of out kept in registers at a time */
+        const float *vb = vc + (long)t0 * D;
+        int d = 0;
+        for (; d + 4 * VL <= D; d += 4 * VL) {
+            vf o0 = V_LOAD(out + d), o1 = V_LOAD(out + d + VL), o2 = V_LOAD(out + d + 2 * VL),
+               o3 = V_LOAD(out + d + 3 * VL);
+            for (j = 0; j < nb; j++) {
+                const vf p = V_SET1(s[j]);
+                const float *v = vb + (long)j * D + d;
+                o0 = V_FMA(p, V_LOAD(v), o0);
+                o1 = V_FMA(p, V_LOAD(v + VL), o1);
+                o2 = V_FMA(p, V_LOAD(v + 2 * VL), o2);
+                o3 = V_FMA(p, V_LOAD(v + 3 * VL), o3);
+            }
+            V_STORE(out + d, o0);
+            V_STORE(out + d + VL, o1);
+            V_STORE(out + d + 2 * VL, o2);
+            V_STORE(out + d + 3 * VL, o3);
+        }
+        for (; d + VL <= D; d += VL) {
+            vf o0 = V_LOAD(out + d);
+            for (j = 0; j < nb; j++) o0 = V_FMA(V_SET1(s[j]), V_LOAD(vb + (long)j * D + d), o0);
+            V_STORE(out + d, o0);
+        }
+        if (d < D) {
+            const int t = D - d;
+            vf o0 = V_LOADN(out + d, t);
+            for (j = 0; j < nb; j++) o0 = V_FMA(V_SET1(s[j]), V_LOADN(vb + (long)j * D + d, t), o0);
+            V_STOREN(out + d, o0, t);
+        }
+    }
+    const float inv = 1.0f / l;
+    for (int d = 0; d < D; d++) out[d] *= inv;
+}
+
+PMPD_HIDDEN const pmpd_ops OPS_SYM = {
+    .name = ISA_NAME,
+    .gemv_f32 = gemv_f32,
+    .gemv_f16 = gemv_f16,
+    .gemv_bf16 = gemv_bf16,
+    .gemm_f32 = gemm_f32,
+    .gemm_f16 = gemm_f16,
+    .gemm_bf16 = gemm_bf16,
+    .rmsnorm_row = rmsnorm_row,
+    .softmax_row = softmax_row,
+    .silu_mul = silu_mul,
+    .add = add_vec,
+    .attn_head = attn_head,
+    .f16_to_f32 = conv_f16_to_f32,
+    .bf16_to_f32 = conv_bf16_to_f32,
+    .f32_to_f16 = conv_f32_to_f16,
+    .f32_to_bf16 = conv_f32_to_bf16,
+    .stream_read = stream_read_impl,
+};

@@ -1,0 +1,287 @@
+/*
+ * Quantized kernels, AVX2 path (-mavx2 -mfma -mf16c). A 64-weight block is two
+ * 32-byte halves. Plane bits are expanded to bytes with a broadcast, a byte
+ * shuffle, an AND with the bit selector and a compare (0xFF where set).
+ *
+ * Integer dot products use vpmaddubsw + vpmaddwd. vpmaddubsw saturates pairs to
+ * int16, so both operands are kept within 7 bits of magnitude:
+ *   - any-precision: signed table value t times int8 activation x is computed as
+ *     |t| * (x * sign(t)) (vpsignb); pairs are at most 2*128*127 = 32512;
+ *   - uniform codes of up to 7 bits are unsigned <= 127; 8-bit codes are
+ *     re-centred to code - 128 and handled like signed table values, the
+ *     128*sum(x) being added back on the integer side.
+ */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <math.h>
+
+#include "quant_internal.h"
+
+#define QOPS_SYM pmpd_qops_avx2
+#define QISA_NAME "avx2"
+
+#define QAI static inline __attribute__((always_inline))
+
+typedef __m256 QF;
+typedef __m256i QI;
+
+QAI float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+#define QF_ZERO() _mm256_setzero_ps()
+#define QF_ADD(a, b) _mm256_add_ps(a, b)
+#define QF_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define QF_SET1(s) _mm256_set1_ps(s)
+#define QF_HSUM(v) hsum256(v)
+#ifndef QPF_HINT
+#define QPF_HINT _MM_HINT_T0
+#endif
+#if QPF > 0
+#define QPREFETCH(p) _mm_prefetch((const char *)(p), QPF_HINT)
+#else
+#define QPREFETCH(p) ((void)(p))
+#endif
+
+QAI uint64_t ld64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+QAI uint64_t ld64n(const uint8_t *p, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* ---- codes ---------------------------------------------------------------- */
+
+/* byte i of half h comes from byte 4h + i/8 of the 64-bit plane word (vpshufb works per
+ * 128-bit lane; the word is broadcast, so every lane holds all 8 bytes) */
+static const uint8_t k_shuf[2][32] __attribute__((aligned(32))) = {
+    {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
+    {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7},
+};
+
+typedef struct {
+    __m256i c[2];    /* code bytes of weights 0..31, 32..63 */
+    __m256i e[8][2]; /* plane byte masks (0xFF where the plane bit is set) */
+} QC;
+
+QAI __m256i expand_bits(__m256i word, __m256i shuf, __m256i sel) {
+    return _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(word, shuf), sel), sel);
+}
+
+QAI QC qc_load(const uint8_t *const *pp, long off, int B, int nbytes) {
+    const __m256i sh0 = _mm256_load_si256((const __m256i *)k_shuf[0]);
+    const __m256i sh1 = _mm256_load_si256((const __m256i *)k_shuf[1]);
+    const __m256i sel = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    QC q;
+    q.c[0] = q.c[1] = _mm256_setzero_si256();
+    for (int p = 0; p < B; p++) {
+        const uint64_t u = nbytes >= 8 ? ld64(pp[p] + off) : ld64n(pp[p] + off, nbytes);
+        const __m256i word = _mm256_set1_epi64x((long long)u);
+        const __m256i bv = _mm256_set1_epi8((char)(1 << (B - 1 - p)));
+        q.e[p][0] = expand_bits(word, sh0, sel);
+        q.e[p][1] = expand_bits(word, sh1, sel);
+        q.c[0] = _mm256_or_si256(q.c[0], _mm256_and_si256(q.e[p][0], bv));
+        q.c[1] = _mm256_or_si256(q.c[1], _mm256_and_si256(q.e[p][1], bv));
+    }
+    return q;
+}
+
+/* code bytes 8J .. 8J+7 as int32 indices */
+QAI __m256i qidx(const QC *q, int j) {
+    const __m256i c = q->c[j >> 2];
+    __m128i v = (j & 2) ? _mm256_extracti128_si256(c, 1) : _mm256_castsi256_si128(c);
+    if (j & 1) v = _mm_srli_si128(v, 8);
+    return _mm256_cvtepu8_epi32(v);
+}
+
+/* ---- int8 tables (q8) ------------------------------------------------------- */
+
+typedef struct {
+    __m256i t[16]; /* 16-entry (sub-)tables broadcast to both lanes */
+} QTAB;
+
+QAI void qtab_load(QTAB *T, const int8_t *row, int B) {
+    if (B <= 4) {
+        int8_t tmp[16] = {0};
+        memcpy(tmp, row, (size_t)1 << B);
+        T->t[0] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)tmp));
+        return;
+    }
+    for (int h = 0; h < (1 << (B - 4)); h++)
+        T->t[h] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(row + 16 * h)));
+}
+
+QAI __m256i qtab_lookup(const QTAB *T, const QC *q, int half, int B) {
+    if (B <= 4) return _mm256_shuffle_epi8(T->t[0], q->c[half]);
+    const __m256i idx = _mm256_and_si256(q->c[half], _mm256_set1_epi8(0x0F));
+    __m256i r[16];
+    const int H = 1 << (B - 4);
+    for (int h = 0; h < H; h++) r[h] = _mm256_shuffle_epi8(T->t[h], idx);
+    for (int lvl = 0, cnt = H; cnt > 1; lvl++, cnt >>= 1) {
+        const __m256i m = q->e[B - 5 - lvl][half];
+        for (int i = 0; i < cnt / 2; i++) r[i] = _mm256_blendv_epi8(r[2 * i], r[2 * i + 1], m);
+    }
+    return r[0];
+}
+
+/* int32 lanes of sum t*x for signed t (any int8, -128 included) and x in [-127, 127] */
+QAI __m256i dot_ss(__m256i t, __m256i x) {
+    const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(t, t), _mm256_sign_epi8(x, t));
+    return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+QAI QI q8_any_block(const QTAB *T, const QC *q, const int8_t *xq, int32_t c128, int B) {
+    (void)c128;
+    const __m256i x0 = _mm256_load_si256((const __m256i *)xq), x1 = _mm256_load_si256((const __m256i *)(xq + 32));
+    return _mm256_add_epi32(dot_ss(qtab_lookup(T, q, 0, B), x0), dot_ss(qtab_lookup(T, q, 1, B), x1));
+}
+
+QAI QI q8_uni_block(const QC *q, const int8_t *xq, int z, int32_t S, int B) {
+    const __m256i x0 = _mm256_load_si256((const __m256i *)xq), x1 = _mm256_load_si256((const __m256i *)(xq + 32));
+    __m256i d;
+    int32_t corr;
+    if (B <= 7) { /* codes <= 127: unsigned operand, pairs <= 2*127*127 */
+        const __m256i ones = _mm256_set1_epi16(1);
+        d = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(q->c[0], x0), ones),
+                             _mm256_madd_epi16(_mm256_maddubs_epi16(q->c[1], x1), ones));
+        corr = -z * S;
+    } else { /* code - 128 as a signed byte */
+        const __m256i f = _mm256_set1_epi8((char)0x80);
+        d = _mm256_add_epi32(dot_ss(_mm256_xor_si256(q->c[0], f), x0), dot_ss(_mm256_xor_si256(q->c[1], f), x1));
+        corr = (128 - z) * S;
+    }
+    return _mm256_add_epi32(d, _mm256_zextsi128_si256(_mm_cvtsi32_si128(corr)));
+}
+
+QAI QF qf_acc(QF acc, QI v, float s) { return _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), _mm256_set1_ps(s), acc); }
+
+/* ---- float tables (exact path, dequantization) ------------------------------ */
+
+typedef struct {
+    __m256 t0;
+    const float *row;
+} QFTAB;
+
+QAI void qftab_load(QFTAB *T, const float *row, int B) {
+    T->row = row;
+    if (B <= 3) {
+        float tmp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        memcpy(tmp, row, sizeof(float) << B);
+        T->t0 = _mm256_loadu_ps(tmp);
+    } else {
+        T->t0 = _mm256_setzero_ps();
+    }
+}
+
+QAI __m256 qft_lookup(const QFTAB *T, __m256i idx, int B) {
+    if (B <= 3) return _mm256_permutevar8x32_ps(T->t0, idx);
+    return _mm256_i32gather_ps(T->row, idx, 4);
+}
+
+/* K is a multiple of 8, so a block's valid part is a whole number of 8-lane chunks */
+QAI void ex_any_block(const QFTAB *T, const QC *q, const float *x, int nvalid, QF *a0, QF *a1, int B) {
+    for (int j = 0; j < 8; j++) {
+        if (8 * j >= nvalid) break;
+        const __m256 w = qft_lookup(T, qidx(q, j), B);
+        if (j & 1) *a1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 8 * j), *a1);
+        else *a0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 8 * j), *a0);
+    }
+}
+
+QAI void ex_uni_block(const QC *q, int z, const float *x, int nvalid, QF *a0, QF *a1) {
+    const __m256i zv = _mm256_set1_epi32(z);
+    for (int j = 0; j < 8; j++) {
+        if (8 * j >= nvalid) break;
+        const __m256 w = _mm256_cvtepi32_ps(_mm256_sub_epi32(qidx(q, j), zv));
+        if (j & 1) *a1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 8 * j), *a1);
+        else *a0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(x + 8 * j), *a0);
+    }
+}
+
+QAI void deq_any_block(const QFTAB *T, const QC *q, float *out, int nvalid, int B) {
+    for (int j = 0; j < 8; j++) {
+        if (8 * j >= nvalid) break;
+        _mm256_storeu_ps(out + 8 * j, qft_lookup(T, qidx(q, j), B));
+    }
+}
+
+QAI void deq_uni_block(const QC *q, int z, float sc, float *out, int nvalid) {
+    const __m256i zv = _mm256_set1_epi32(z);
+    const __m256 s = _mm256_set1_ps(sc);
+    for (int j = 0; j < 8; j++) {
+        if (8 * j >= nvalid) break;
+        _mm256_storeu_ps(out + 8 * j, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(qidx(q, j), zv)), s));
+    }
+}
+
+/* ---- activation quantization ------------------------------------------------- */
+
+static void quant_act(const float *x, int K, int8_t *xq, float *xs, int32_t *xsum, int32_t *xc128) {
+    const int nblk = (K + QBLK - 1) / QBLK;
+    const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    const __m256 inf = _mm256_set1_ps(INFINITY);
+    const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int b = 0; b < nblk; b++) {
+        const int k0 = b * QBLK, n = K - k0 < QBLK ? K - k0 : QBLK; /* multiple of 8 */
+        __m256 v[8];
+        for (int j = 0; j < 8; j++) v[j] = 8 * j < n ? _mm256_loadu_ps(x + k0 + 8 * j) : _mm256_setzero_ps();
+        __m256 m = _mm256_setzero_ps();
+        int bad = 0;
+        for (int j = 0; j < 8; j++) {
+            const __m256 a = _mm256_and_ps(v[j], absm);
+            bad |= _mm256_movemask_ps(_mm256_cmp_ps(a, inf, _CMP_NLT_UQ));
+            m = _mm256_max_ps(m, a);
+        }
+        int8_t *q = xq + k0;
+        float amax;
+        {
+            __m128 t = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+            t = _mm_max_ps(t, _mm_movehl_ps(t, t));
+            t = _mm_max_ss(t, _mm_shuffle_ps(t, t, 1));
+            amax = _mm_cvtss_f32(t);
+        }
+        const float scale = bad ? NAN : amax / 127.0f;
+        if (bad || scale == 0.0f) {
+            _mm256_store_si256((__m256i *)q, _mm256_setzero_si256());
+            _mm256_store_si256((__m256i *)(q + 32), _mm256_setzero_si256());
+            xs[b] = bad ? NAN : 0.0f;
+            xsum[b] = 0;
+            xc128[b] = 0;
+            continue;
+        }
+        const __m256 vs = _mm256_set1_ps(scale);
+        __m256i r[8], s = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++) {
+            r[j] = _mm256_cvtps_epi32(_mm256_div_ps(v[j], vs)); /* MXCSR: round half to even */
+            r[j] = _mm256_min_epi32(_mm256_max_epi32(r[j], lo), hi);
+            s = _mm256_add_epi32(s, r[j]);
+        }
+        for (int h = 0; h < 2; h++) {
+            const __m256i p01 = _mm256_packs_epi32(r[4 * h], r[4 * h + 1]);
+            const __m256i p23 = _mm256_packs_epi32(r[4 * h + 2], r[4 * h + 3]);
+            const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p01, p23), perm);
+            _mm256_store_si256((__m256i *)(q + 32 * h), bytes);
+        }
+        __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+        const int32_t tot = _mm_cvtsi128_si32(t);
+        xs[b] = scale;
+        xsum[b] = tot;
+        xc128[b] = -128 * tot;
+    }
+}
+
+#include "quant_template.h"
+
+#else
+typedef int pmpd_quant_avx2_unused;
+#endif

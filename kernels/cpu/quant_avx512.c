@@ -1,0 +1,560 @@
+/*
+ * Quantized kernels, AVX-512 (F/BW/VL/VNNI) path. Compiled twice:
+ *   quant_avx512.c      without VBMI: 5..8-bit int8 tables are looked up as
+ *                       16-entry sub-tables (vpshufb) selected with the high plane masks;
+ *   quant_avx512vbmi.c  (#includes this file with PMPD_QUANT_VBMI=1, -mavx512vbmi -mgfni;
+ *                       run only on CPUs with VBMI and GFNI): the q8 GEMVs work on
+ *                       super-blocks of 512 weights with a GFNI bit transpose (below);
+ *                       the other kernels use vpermb for up to 64 entries, vpermt2b for
+ *                       128, two of them blended by the plane-0 mask for 256.
+ *
+ * Codes of a 64-weight block: one little-endian 64-bit load per plane is a mask
+ * register; the code bytes are built with masked byte adds of the plane's bit
+ * value. q8 dot products use VNNI vpdpbusd with (table value + 128) as the
+ * unsigned operand and the int8 activations as the signed one; the 128*sum(x)
+ * excess is removed by starting the block accumulator at -128*sum(x) in lane 0.
+ */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <math.h>
+
+#include "quant_internal.h"
+
+#ifndef PMPD_QUANT_VBMI
+#define PMPD_QUANT_VBMI 0
+#endif
+#if PMPD_QUANT_VBMI
+#define QOPS_SYM pmpd_qops_avx512vbmi
+#define QISA_NAME "avx512-vbmi"
+#else
+#define QOPS_SYM pmpd_qops_avx512
+#define QISA_NAME "avx512"
+#endif
+
+#define QAI static inline __attribute__((always_inline))
+
+typedef __m512 QF;
+typedef __m512i QI;
+#define QF_ZERO() _mm512_setzero_ps()
+#define QF_ADD(a, b) _mm512_add_ps(a, b)
+#define QF_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define QF_SET1(s) _mm512_set1_ps(s)
+#define QF_HSUM(v) _mm512_reduce_add_ps(v)
+#ifndef QPF_HINT
+#define QPF_HINT _MM_HINT_T0
+#endif
+#if QPF > 0
+#define QPREFETCH(p) _mm_prefetch((const char *)(p), QPF_HINT)
+#else
+#define QPREFETCH(p) ((void)(p))
+#endif
+
+QAI uint64_t ld64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+/* first n (< 8) bytes, zero-extended; never touches memory past p[n-1] */
+QAI uint64_t ld64n(const uint8_t *p, int n) {
+    return (uint64_t)_mm_cvtsi128_si64(_mm_maskz_loadu_epi8((__mmask16)((1u << n) - 1u), p));
+}
+
+/* ---- codes ---------------------------------------------------------------- */
+
+typedef struct {
+    __m512i c;        /* 64 code bytes */
+    __mmask64 m[8];   /* plane masks (plane 0 = MSB) */
+} QC;
+
+QAI QC qc_load(const uint8_t *const *pp, long off, int B, int nbytes) {
+    QC q;
+    for (int p = 0; p < B; p++) q.m[p] = _cvtu64_mask64(nbytes >= 8 ? ld64(pp[p] + off) : ld64n(pp[p] + off, nbytes));
+    q.c = _mm512_maskz_mov_epi8(q.m[0], _mm512_set1_epi8((char)(1 << (B - 1))));
+    for (int p = 1; p < B; p++)
+        q.c = _mm512_mask_add_epi8(q.c, q.m[p], q.c, _mm512_set1_epi8((char)(1 << (B - 1 - p))));
+    return q;
+}
+
+/* code bytes 16J .. 16J+15 as int32 indices */
+#define QIDX(q, J) _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32((q)->c, J))
+#define QIDX0(q) _mm512_cvtepu8_epi32(_mm512_castsi512_si128((q)->c))
+
+/* ---- int8 tables (q8) ------------------------------------------------------- */
+
+#if PMPD_QUANT_VBMI
+#define QTAB_N 4
+#else
+#define QTAB_N 16
+#endif
+typedef struct {
+    __m512i t[QTAB_N]; /* table values + 128 (as unsigned bytes) */
+} QTAB;
+
+QAI void qtab_load(QTAB *T, const int8_t *row, int B) {
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    if (B <= 4) {
+        const __m128i v = _mm_maskz_loadu_epi8((__mmask16)((1u << (1 << B)) - 1u), row);
+        T->t[0] = _mm512_xor_si512(_mm512_broadcast_i32x4(v), bias);
+        return;
+    }
+#if PMPD_QUANT_VBMI
+    if (B == 5) {
+        T->t[0] = _mm512_xor_si512(_mm512_maskz_loadu_epi8((__mmask64)0xFFFFFFFFull, row), bias);
+    } else {
+        for (int i = 0; i < (1 << (B - 6)); i++) T->t[i] = _mm512_xor_si512(_mm512_loadu_si512(row + 64 * i), bias);
+    }
+#else
+    for (int h = 0; h < (1 << (B - 4)); h++)
+        T->t[h] = _mm512_xor_si512(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(row + 16 * h))), bias);
+#endif
+}
+
+QAI __m512i qtab_lookup(const QTAB *T, const QC *q, int B) {
+    if (B <= 4) return _mm512_shuffle_epi8(T->t[0], q->c);
+#if PMPD_QUANT_VBMI
+    if (B <= 6) return _mm512_permutexvar_epi8(q->c, T->t[0]);
+    if (B == 7) return _mm512_permutex2var_epi8(T->t[0], q->c, T->t[1]);
+    const __m512i lo = _mm512_permutex2var_epi8(T->t[0], q->c, T->t[1]);
+    const __m512i hi = _mm512_permutex2var_epi8(T->t[2], q->c, T->t[3]);
+    return _mm512_mask_blend_epi8(q->m[0], lo, hi); /* code bit 7 = plane 0 */
+#else
+    /* sub-table h = code >> 4 holds entries 16h..16h+15; its bits are planes 0..B-5 */
+    const __m512i idx = _mm512_and_si512(q->c, _mm512_set1_epi8(0x0F));
+    __m512i r[16];
+    const int H = 1 << (B - 4);
+    for (int h = 0; h < H; h++) r[h] = _mm512_shuffle_epi8(T->t[h], idx);
+    for (int lvl = 0, cnt = H; cnt > 1; lvl++, cnt >>= 1) {
+        const __mmask64 m = q->m[B - 5 - lvl];
+        for (int i = 0; i < cnt / 2; i++) r[i] = _mm512_mask_blend_epi8(m, r[2 * i], r[2 * i + 1]);
+    }
+    return r[0];
+#endif
+}
+
+QAI QI q8_any_block(const QTAB *T, const QC *q, const int8_t *xq, int32_t c128, int B) {
+    const __m512i t = qtab_lookup(T, q, B);
+    return _mm512_dpbusd_epi32(_mm512_maskz_set1_epi32(1, c128), t, _mm512_load_si512((const void *)xq));
+}
+
+QAI QI q8_uni_block(const QC *q, const int8_t *xq, int z, int32_t S, int B) {
+    (void)B;
+    return _mm512_dpbusd_epi32(_mm512_maskz_set1_epi32(1, -z * S), q->c, _mm512_load_si512((const void *)xq));
+}
+
+QAI QF qf_acc(QF acc, QI v, float s) { return _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), _mm512_set1_ps(s), acc); }
+
+/* ---- float tables (exact path, dequantization) ------------------------------ */
+
+typedef struct {
+    __m512 t0, t1;
+    const float *row;
+} QFTAB;
+
+QAI void qftab_load(QFTAB *T, const float *row, int B) {
+    T->row = row;
+    T->t0 = T->t1 = _mm512_setzero_ps();
+    if (B <= 4) {
+        T->t0 = _mm512_maskz_loadu_ps((__mmask16)((1u << (1 << B)) - 1u), row);
+    } else if (B == 5) {
+        T->t0 = _mm512_loadu_ps(row);
+        T->t1 = _mm512_loadu_ps(row + 16);
+    }
+}
+
+QAI __m512 qft_lookup(const QFTAB *T, __m512i idx, int B) {
+    if (B <= 4) return _mm512_permutexvar_ps(idx, T->t0);
+    if (B == 5) return _mm512_permutex2var_ps(T->t0, idx, T->t1);
+    return _mm512_i32gather_ps(idx, T->row, 4);
+}
+
+QAI __mmask16 qmask16(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
+
+QAI void fma_part(__m512 w, const float *x, int n, QF *acc) {
+    const __mmask16 m = qmask16(n);
+    *acc = _mm512_mask3_fmadd_ps(w, _mm512_maskz_loadu_ps(m, x), *acc, m);
+}
+
+QAI void ex_any_block(const QFTAB *T, const QC *q, const float *x, int nvalid, QF *a0, QF *a1, int B) {
+    if (nvalid >= QBLK) {
+        *a0 = _mm512_fmadd_ps(qft_lookup(T, QIDX0(q), B), _mm512_loadu_ps(x), *a0);
+        *a1 = _mm512_fmadd_ps(qft_lookup(T, QIDX(q, 1), B), _mm512_loadu_ps(x + 16), *a1);
+        *a0 = _mm512_fmadd_ps(qft_lookup(T, QIDX(q, 2), B), _mm512_loadu_ps(x + 32), *a0);
+        *a1 = _mm512_fmadd_ps(qft_lookup(T, QIDX(q, 3), B), _mm512_loadu_ps(x + 48), *a1);
+        return;
+    }
+    fma_part(qft_lookup(T, QIDX0(q), B), x, nvalid, a0);
+    if (nvalid > 16) fma_part(qft_lookup(T, QIDX(q, 1), B), x + 16, nvalid - 16, a1);
+    if (nvalid > 32) fma_part(qft_lookup(T, QIDX(q, 2), B), x + 32, nvalid - 32, a0);
+    if (nvalid > 48) fma_part(qft_lookup(T, QIDX(q, 3), B), x + 48, nvalid - 48, a1);
+}
+
+QAI __m512 uni_w(__m512i idx, __m512i zv) { return _mm512_cvtepi32_ps(_mm512_sub_epi32(idx, zv)); }
+
+QAI void ex_uni_block(const QC *q, int z, const float *x, int nvalid, QF *a0, QF *a1) {
+    const __m512i zv = _mm512_set1_epi32(z);
+    if (nvalid >= QBLK) {
+        *a0 = _mm512_fmadd_ps(uni_w(QIDX0(q), zv), _mm512_loadu_ps(x), *a0);
+        *a1 = _mm512_fmadd_ps(uni_w(QIDX(q, 1), zv), _mm512_loadu_ps(x + 16), *a1);
+        *a0 = _mm512_fmadd_ps(uni_w(QIDX(q, 2), zv), _mm512_loadu_ps(x + 32), *a0);
+        *a1 = _mm512_fmadd_ps(uni_w(QIDX(q, 3), zv), _mm512_loadu_ps(x + 48), *a1);
+        return;
+    }
+    fma_part(uni_w(QIDX0(q), zv), x, nvalid, a0);
+    if (nvalid > 16) fma_part(uni_w(QIDX(q, 1), zv), x + 16, nvalid - 16, a1);
+    if (nvalid > 32) fma_part(uni_w(QIDX(q, 2), zv), x + 32, nvalid - 32, a0);
+    if (nvalid > 48) fma_part(uni_w(QIDX(q, 3), zv), x + 48, nvalid - 48, a1);
+}
+
+QAI void st_part(float *o, __m512 w, int n) {
+    if (n >= 16) _mm512_storeu_ps(o, w);
+    else _mm512_mask_storeu_ps(o, qmask16(n), w);
+}
+
+QAI void deq_any_block(const QFTAB *T, const QC *q, float *out, int nvalid, int B) {
+    st_part(out, qft_lookup(T, QIDX0(q), B), nvalid);
+    if (nvalid > 16) st_part(out + 16, qft_lookup(T, QIDX(q, 1), B), nvalid - 16);
+    if (nvalid > 32) st_part(out + 32, qft_lookup(T, QIDX(q, 2), B), nvalid - 32);
+    if (nvalid > 48) st_part(out + 48, qft_lookup(T, QIDX(q, 3), B), nvalid - 48);
+}
+
+QAI void deq_uni_block(const QC *q, int z, float sc, float *out, int nvalid) {
+    const __m512i zv = _mm512_set1_epi32(z);
+    const __m512 s = _mm512_set1_ps(sc);
+    st_part(out, _mm512_mul_ps(uni_w(QIDX0(q), zv), s), nvalid);
+    if (nvalid > 16) st_part(out + 16, _mm512_mul_ps(uni_w(QIDX(q, 1), zv), s), nvalid - 16);
+    if (nvalid > 32) st_part(out + 32, _mm512_mul_ps(uni_w(QIDX(q, 2), zv), s), nvalid - 32);
+    if (nvalid > 48) st_part(out + 48, _mm512_mul_ps(uni_w(QIDX(q, 3), zv), s), nvalid - 48);
+}
+
+/* ---- activation quantization ------------------------------------------------- */
+
+static void quant_act(const float *x, int K, int8_t *xq, float *xs, int32_t *xsum, int32_t *xc128) {
+    const int nblk = (K + QBLK - 1) / QBLK;
+    const __m512 inf = _mm512_set1_ps(INFINITY);
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+    for (int b = 0; b < nblk; b++) {
+        const int k0 = b * QBLK, n = K - k0 < QBLK ? K - k0 : QBLK;
+        __m512 v[4];
+        for (int j = 0; j < 4; j++) {
+            const int r = n - 16 * j;
+            v[j] = r >= 16  ? _mm512_loadu_ps(x + k0 + 16 * j)
+                   : r > 0 ? _mm512_maskz_loadu_ps(qmask16(r), x + k0 + 16 * j)
+                           : _mm512_setzero_ps();
+        }
+        __m512 m = _mm512_setzero_ps();
+        __mmask16 bad = 0;
+        for (int j = 0; j < 4; j++) {
+            const __m512 a = _mm512_abs_ps(v[j]);
+            bad |= _mm512_cmp_ps_mask(a, inf, _CMP_NLT_UQ);
+            m = _mm512_max_ps(m, a);
+        }
+        int8_t *q = xq + k0;
+        const float scale = bad ? NAN : _mm512_reduce_max_ps(m) / 127.0f;
+        if (bad || scale == 0.0f) {
+            _mm512_store_si512((void *)q, _mm512_setzero_si512());
+            xs[b] = bad ? NAN : 0.0f;
+            xsum[b] = 0;
+            xc128[b] = 0;
+            continue;
+        }
+        const __m512 vs = _mm512_set1_ps(scale);
+        __m512i s = _mm512_setzero_si512();
+        for (int j = 0; j < 4; j++) {
+            __m512i r = _mm512_cvtps_epi32(_mm512_div_ps(v[j], vs)); /* MXCSR: round half to even */
+            r = _mm512_min_epi32(_mm512_max_epi32(r, lo), hi);
+            s = _mm512_add_epi32(s, r);
+            _mm_store_si128((__m128i *)(q + 16 * j), _mm512_cvtepi32_epi8(r));
+        }
+        const int32_t t = _mm512_reduce_add_epi32(s);
+        xs[b] = scale;
+        xsum[b] = t;
+        xc128[b] = -128 * t;
+    }
+}
+
+#if PMPD_QUANT_VBMI
+/* ======================================================================
+ * VBMI + GFNI q8 GEMVs: a "super-block" of 8 blocks (512 weights) at a time.
+ *
+ * Codes. Each plane contributes one 64-byte load (byte i = weights 8i..8i+7 of
+ * the super-block). An unpack network (epi8 / epi16 / epi32 interleaves of the
+ * plane registers) builds 8x8 bit matrices in the qwords, rows = plane bytes;
+ * one gf2p8affine per register transposes them into the codes of 8 weights per
+ * qword. The network packs G = 8/NB weight groups per qword (NB = 2, 4, 8 rows
+ * per group for b <= 2, <= 4, <= 8; missing planes are zero rows on top), so an
+ * output byte holds G codes in bit fields: field g at bits 8-(g+1)NB .. 8-g*NB-1.
+ *
+ * Block structure. Unpacks work within 128-bit lanes, so 128-bit lane L of every
+ * output register comes from plane bytes 16L..16L+15, i.e. blocks 2L and 2L+1;
+ * the 8 (register, field) outputs split into two sets h = 0, 1 of 4 whose lane L
+ * is block 2L+h. The 4 vpdpbusd of a set therefore accumulate into ONE int32
+ * vector whose lanes 4L..4L+3 belong to block 2L+h, converted and scaled once
+ * per 4 blocks with a per-lane scale vector. The int8 activations are rearranged
+ * to match once per call (act_ext_build), together with the per-lane
+ * -128*sum(x) start values and block scales.
+ *
+ * Lookups use vpermb, whose 6-bit index ignores the bits above the field (the
+ * tables are replicated accordingly), after at most one 16-bit shift.
+ * ====================================================================== */
+#define QHAVE_NET 1
+
+static uint8_t g_idx_f2[64] __attribute__((aligned(64))); /* e -> (e >> 2) & 3 */
+static uint8_t g_idx_f1[64] __attribute__((aligned(64))); /* e -> (e >> 4) & 3 */
+
+__attribute__((constructor)) static void init_net_tables(void) {
+    for (int e = 0; e < 64; e++) {
+        g_idx_f2[e] = (uint8_t)((e >> 2) & 3);
+        g_idx_f1[e] = (uint8_t)((e >> 4) & 3);
+    }
+}
+
+QAI int net_nb(int B) { return B <= 2 ? 2 : B <= 4 ? 4 : 8; }
+
+/* output (register R, field g) of lookup j of set h */
+QAI int net_reg(int NB, int h, int j) { return NB == 2 ? h : NB == 4 ? 2 * h + (j >> 1) : 4 * h + j; }
+QAI int net_fld(int NB, int j) { return NB == 2 ? j : NB == 4 ? (j & 1) : 0; }
+/* bytes 8t..8t+7 of a lane of lookup j are weights 8*m .. 8*m+7 of the lane's block */
+static inline int net_m(int NB, int j, int t) {
+    return NB == 2 ? 4 * t + j : NB == 4 ? 4 * (j >> 1) + 2 * t + (j & 1) : 4 * (j >> 1) + 2 * (j & 1) + t;
+}
+
+/* codes of the super-block at byte offset off of each plane row (nbytes < 64: partial,
+ * zero-filled, never reads past it); O[R], R < NB */
+QAI void net_codes(const uint8_t *const *pp, long off, int B, int nbytes, __m512i *O) {
+    const int NB = net_nb(B);
+    const __mmask64 lm = nbytes >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << nbytes) - 1);
+    __m512i P[8];
+    for (int k = 0; k < NB; k++) {
+        if (k < NB - B) {
+            P[k] = _mm512_setzero_si512();
+        } else {
+            const uint8_t *src = pp[k - (NB - B)] + off;
+            P[k] = nbytes >= 64 ? _mm512_loadu_si512((const void *)src) : _mm512_maskz_loadu_epi8(lm, src);
+        }
+    }
+    if (NB == 2) {
+        O[0] = _mm512_unpacklo_epi8(P[0], P[1]);
+        O[1] = _mm512_unpackhi_epi8(P[0], P[1]);
+    } else if (NB == 4) {
+        const __m512i al = _mm512_unpacklo_epi8(P[0], P[1]), ah = _mm512_unpackhi_epi8(P[0], P[1]);
+        const __m512i bl = _mm512_unpacklo_epi8(P[2], P[3]), bh = _mm512_unpackhi_epi8(P[2], P[3]);
+        O[0] = _mm512_unpacklo_epi16(al, bl);
+        O[1] = _mm512_unpackhi_epi16(al, bl);
+        O[2] = _mm512_unpacklo_epi16(ah, bh);
+        O[3] = _mm512_unpackhi_epi16(ah, bh);
+    } else {
+        __m512i A[4][2], Bq[2][2][2];
+        for (int k = 0; k < 4; k++) {
+            A[k][0] = _mm512_unpacklo_epi8(P[2 * k], P[2 * k + 1]);
+            A[k][1] = _mm512_unpackhi_epi8(P[2 * k], P[2 * k + 1]);
+        }
+        for (int m = 0; m < 2; m++)
+            for (int h = 0; h < 2; h++) {
+                Bq[m][h][0] = _mm512_unpacklo_epi16(A[2 * m][h], A[2 * m + 1][h]);
+                Bq[m][h][1] = _mm512_unpackhi_epi16(A[2 * m][h], A[2 * m + 1][h]);
+            }
+        for (int h = 0; h < 2; h++)
+            for (int h2 = 0; h2 < 2; h2++) {
+                O[4 * h + 2 * h2] = _mm512_unpacklo_epi32(Bq[0][h][h2], Bq[1][h][h2]);
+                O[4 * h + 2 * h2 + 1] = _mm512_unpackhi_epi32(Bq[0][h][h2], Bq[1][h][h2]);
+            }
+    }
+    const __m512i X = _mm512_set1_epi64((long long)0x8040201008040201ull); /* byte i = 1 << i */
+    for (int R = 0; R < NB; R++) O[R] = _mm512_gf2p8affine_epi64_epi8(X, O[R], 0);
+}
+
+/* biased (+128) tables in the replicated forms the field lookups need */
+typedef struct {
+    __m512i t[4];
+} NTAB;
+
+QAI void ntab_load(NTAB *T, const int8_t *row, int B) {
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    if (B <= 2) {
+        const __m128i v = _mm_maskz_loadu_epi8((__mmask16)((1u << (1 << B)) - 1u), row);
+        const __m512i t3 = _mm512_xor_si512(_mm512_broadcastd_epi32(v), bias); /* e -> T[e & 3] */
+        T->t[0] = t3;
+        T->t[1] = _mm512_permutexvar_epi8(_mm512_load_si512((const void *)g_idx_f2), t3);
+        T->t[2] = _mm512_permutexvar_epi8(_mm512_load_si512((const void *)g_idx_f1), t3);
+    } else if (B <= 4) {
+        const __m128i v = _mm_maskz_loadu_epi8((__mmask16)((1u << (1 << B)) - 1u), row);
+        T->t[0] = _mm512_xor_si512(_mm512_broadcast_i32x4(v), bias); /* e -> T[e & 15] */
+    } else if (B <= 6) {
+        T->t[0] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(B == 5 ? (__mmask64)0xFFFFFFFFull : ~(__mmask64)0, row), bias);
+    } else {
+        for (int i = 0; i < (1 << (B - 6)); i++) T->t[i] = _mm512_xor_si512(_mm512_loadu_si512(row + 64 * i), bias);
+    }
+}
+
+/* biased table values of field g of code register o */
+QAI __m512i ntab_lookup(const NTAB *T, __m512i o, int g, int B) {
+    const int NB = net_nb(B);
+    if (NB == 2) {
+        if (g == 3) return _mm512_permutexvar_epi8(o, T->t[0]);
+        if (g == 2) return _mm512_permutexvar_epi8(o, T->t[1]);
+        if (g == 1) return _mm512_permutexvar_epi8(o, T->t[2]);
+        return _mm512_permutexvar_epi8(_mm512_srli_epi16(o, 2), T->t[2]);
+    }
+    if (NB == 4) return _mm512_permutexvar_epi8(g ? o : _mm512_srli_epi16(o, 4), T->t[0]);
+    if (B <= 6) return _mm512_permutexvar_epi8(o, T->t[0]);
+    if (B == 7) return _mm512_permutex2var_epi8(T->t[0], o, T->t[1]);
+    const __m512i lo = _mm512_permutex2var_epi8(T->t[0], o, T->t[1]);
+    const __m512i hi = _mm512_permutex2var_epi8(T->t[2], o, T->t[3]);
+    return _mm512_mask_blend_epi8(_mm512_movepi8_mask(o), lo, hi);
+}
+
+/* GF(2) matrix moving bits s..s+w-1 of every byte to bits 0..w-1 (others cleared) */
+QAI long long field_matrix(int s, int w) {
+    unsigned long long m = 0;
+    for (int i = 0; i < w; i++) m |= (unsigned long long)(1u << (s + i)) << (8 * (7 - i));
+    return (long long)m;
+}
+
+/* field g of code register o as one code per byte */
+QAI __m512i net_field(__m512i o, int g, int B) {
+    const int NB = net_nb(B);
+    if (NB == 8) return o;
+    if (NB == 4) {
+        if (g == 1) return _mm512_and_si512(o, _mm512_set1_epi8(0x0F));
+        return _mm512_gf2p8affine_epi64_epi8(o, _mm512_set1_epi64(field_matrix(4, 4)), 0);
+    }
+    if (g == 3) return _mm512_and_si512(o, _mm512_set1_epi8(0x03));
+    return _mm512_gf2p8affine_epi64_epi8(o, _mm512_set1_epi64(field_matrix(6 - 2 * g, 2)), 0);
+}
+
+/* act.ext: per super-block sb and set h, EXT_SET bytes:
+ *   [0, 256)    int8 activations of lookups j = 0..3 (64 bytes each, kernel order)
+ *   [256, 320)  int32 start values: lane 4L = -128 * sum(xq of block 2L+h)   (any-precision)
+ *   [320, 384)  float block scales, lanes 4L..4L+3 = scale of block 2L+h
+ *   [384, 448)  int32 lane -> group offset from the super-block's first group (uniform)
+ * then (uniform) float F[ngroups] = sum over the group's blocks of scale * sum(xq). */
+#define EXT_SET 448
+
+static size_t act_ext_bytes(const pmpd_qw *w) {
+    const size_t nsb = (size_t)(w->nblk + 7) / 8;
+    return nsb * 2 * EXT_SET + (size_t)w->ngroups * sizeof(float);
+}
+
+static void act_ext_build(const pmpd_qw *w, int uniform, const pmpd_qact *a, void *ext) {
+    if (uniform && !pmpd_q_groups_blockaligned(w)) return; /* plain-C kernel, no ext */
+    const int NB = net_nb(w->bits), nblk = w->nblk, nsb = (nblk + 7) / 8;
+    const int gb = uniform ? (w->group >= w->K ? nblk : w->group / QBLK) : 1;
+    uint8_t *e = (uint8_t *)ext;
+    for (int sb = 0; sb < nsb; sb++)
+        for (int h = 0; h < 2; h++) {
+            uint8_t *es = e + (size_t)(2 * sb + h) * EXT_SET;
+            int32_t *corr = (int32_t *)(es + 256), *fidx = (int32_t *)(es + 384);
+            float *sv = (float *)(es + 320);
+            for (int L = 0; L < 4; L++) {
+                const int blk = 8 * sb + 2 * L + h, live = blk < nblk;
+                for (int j = 0; j < 4; j++)
+                    for (int t = 0; t < 2; t++) {
+                        uint8_t *dst = es + 64 * j + 16 * L + 8 * t;
+                        if (live) memcpy(dst, a->xq + (size_t)blk * QBLK + 8 * net_m(NB, j, t), 8);
+                        else memset(dst, 0, 8);
+                    }
+                const int go = live ? blk / gb - (8 * sb) / gb : 0;
+                for (int i = 0; i < 4; i++) {
+                    corr[4 * L + i] = i == 0 && live ? a->xc128[blk] : 0;
+                    sv[4 * L + i] = live ? a->xs[blk] : 0.0f;
+                    fidx[4 * L + i] = go;
+                }
+            }
+        }
+    if (uniform) {
+        float *F = (float *)(e + (size_t)nsb * 2 * EXT_SET);
+        for (int g = 0; g < w->ngroups; g++) F[g] = 0.0f;
+        for (int b = 0; b < nblk; b++) F[b / gb] += a->xs[b] * (float)a->xsum[b];
+    }
+}
+
+QAI void aq8net_rows(const pmpd_qw *w, const pmpd_qact *a, float *y, int n0, int n1, const int B) {
+    const int NB = net_nb(B);
+    const int nsb = (w->nblk + 7) / 8, nfull = w->rowb / 64, remb = w->rowb % 64;
+    const size_t tb = (size_t)1 << B;
+    const uint8_t *ext = (const uint8_t *)a->ext;
+    for (int n = n0; n < n1; n++) {
+        const uint8_t *pp[8];
+        const uint8_t *base = w->planes + (size_t)n * (size_t)w->rowb;
+        for (int p = 0; p < B; p++) pp[p] = base + (size_t)p * w->pstride;
+        for (size_t o = 0; o < tb; o += 64) QPREFETCH(w->lut_q + (size_t)(n + 4) * tb + o);
+        NTAB T;
+        ntab_load(&T, w->lut_q + (size_t)n * tb, B);
+        QF acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+        for (int sb = 0; sb < nsb; sb++) {
+            if (sb < nfull)
+                for (int p = 0; p < B; p++) QPREFETCH(pp[p] + (long)sb * 64 + QPF);
+            __m512i O[8];
+            net_codes(pp, (long)sb * 64, B, sb < nfull ? 64 : remb, O);
+            const uint8_t *e = ext + (size_t)sb * 2 * EXT_SET;
+            __m512i d0 = _mm512_load_si512((const void *)(e + 256));
+            __m512i d1 = _mm512_load_si512((const void *)(e + EXT_SET + 256));
+            for (int j = 0; j < 4; j++) {
+                d0 = _mm512_dpbusd_epi32(d0, ntab_lookup(&T, O[net_reg(NB, 0, j)], net_fld(NB, j), B),
+                                         _mm512_load_si512((const void *)(e + 64 * j)));
+                d1 = _mm512_dpbusd_epi32(d1, ntab_lookup(&T, O[net_reg(NB, 1, j)], net_fld(NB, j), B),
+                                         _mm512_load_si512((const void *)(e + EXT_SET + 64 * j)));
+            }
+            acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_load_ps((const void *)(e + 320)), acc0);
+            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_load_ps((const void *)(e + EXT_SET + 320)), acc1);
+        }
+        y[n] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) * w->lut_scale[n];
+    }
+}
+
+/* uniform: y = sum_g scale_g * (sum_{b in g} s_b * sum(code*xq) - zero_g * F_g); the
+ * zero-point term is one dot product over the groups per row */
+QAI void uq8net_rows(const pmpd_qw *w, const pmpd_qact *a, float *y, int n0, int n1, const int B) {
+    const int NB = net_nb(B), NG = w->ngroups;
+    const int nsb = (w->nblk + 7) / 8, nfull = w->rowb / 64, remb = w->rowb % 64;
+    const int gb = w->group >= w->K ? w->nblk : w->group / QBLK;
+    const uint8_t *ext = (const uint8_t *)a->ext;
+    const float *F = (const float *)(ext + (size_t)nsb * 2 * EXT_SET);
+    for (int n = n0; n < n1; n++) {
+        const uint8_t *pp[8];
+        const uint8_t *base = w->planes + (size_t)n * (size_t)w->rowb;
+        for (int p = 0; p < B; p++) pp[p] = base + (size_t)p * w->pstride;
+        const float *sc = w->scales + (size_t)n * NG;
+        const uint8_t *zr = w->zeros + (size_t)n * NG;
+        QPREFETCH(sc + 4 * NG);
+        QPREFETCH(zr + 4 * NG);
+        QF acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+        for (int sb = 0; sb < nsb; sb++) {
+            if (sb < nfull)
+                for (int p = 0; p < B; p++) QPREFETCH(pp[p] + (long)sb * 64 + QPF);
+            __m512i O[8];
+            net_codes(pp, (long)sb * 64, B, sb < nfull ? 64 : remb, O);
+            const uint8_t *e = ext + (size_t)sb * 2 * EXT_SET;
+            const int g0 = (8 * sb) / gb, gn = NG - g0 < 8 ? NG - g0 : 8;
+            const __m512 s8 = _mm512_maskz_loadu_ps((__mmask16)((1u << gn) - 1u), sc + g0);
+            __m512i d0 = _mm512_setzero_si512(), d1 = _mm512_setzero_si512();
+            for (int j = 0; j < 4; j++) {
+                d0 = _mm512_dpbusd_epi32(d0, net_field(O[net_reg(NB, 0, j)], net_fld(NB, j), B),
+                                         _mm512_load_si512((const void *)(e + 64 * j)));
+                d1 = _mm512_dpbusd_epi32(d1, net_field(O[net_reg(NB, 1, j)], net_fld(NB, j), B),
+                                         _mm512_load_si512((const void *)(e + EXT_SET + 64 * j)));
+            }
+            const __m512 f0 = _mm512_mul_ps(_mm512_load_ps((const void *)(e + 320)),
+                                            _mm512_permutexvar_ps(_mm512_load_si512((const void *)(e + 384)), s8));
+            const __m512 f1 = _mm512_mul_ps(_mm512_load_ps((const void *)(e + EXT_SET + 320)),
+                                            _mm512_permutexvar_ps(_mm512_load_si512((const void *)(e + EXT_SET + 384)), s8));
+            acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), f0, acc0);
+            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), f1, acc1);
+        }
+        __m512 zt = _mm512_setzero_ps();
+        for (int g = 0; g < NG; g += 16) {
+            const int c = NG - g < 16 ? NG - g : 16;
+            const __mmask16 m = (__mmask16)((1u << c) - 1u);
+            const __m512 z = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, zr + g)));
+            zt = _mm512_fmadd_ps(_mm512_mul_ps(z, _mm512_maskz_loadu_ps(m, sc + g)), _mm512_maskz_loadu_ps(m, F + g), zt);
+        }
+        y[n] = _mm512_reduce_add_ps(_mm512_sub_ps(_mm512_add_ps(acc0, acc1), zt));
+    }
+}
+#endif /* PMPD_QUANT_VBMI */
+
+#include "quant_template.h"
+
+#else
+typedef int pmpd_quant_avx512_unused;
+#endif

@@ -1,0 +1,68 @@
+/**
+ * IWSLT 2017 French -> English (IWSLT/iwslt2017, config iwslt2017-en-fr). Records:
+ * `{"translation": {"en": ..., "fr": ...}}` (in CSV: a `translation` cell holding that JSON
+ * object, or plain `en` and `fr` columns).
+ *
+ * The reference keeps only pairs whose English side is longer than 60 tokens of the
+ * lmsys/vicuna-7b-v1.5 tokenizer (BOS included), whatever model is evaluated. pmpd applies
+ * that filter only when the caller passes `countTokens` (and `minReferenceTokens`, default
+ * 60): the tokenizer is a separate download, and the bundled fixtures are short sentences
+ * that the filter would remove entirely. The question id is the record's index in the
+ * whole file (before filtering), as in the reference; the English side is the reference
+ * and is also written into the answer line.
+ */
+import { PmpdError } from "../errors.js";
+import { dataFile } from "./fixtures.js";
+import { ROLE_PLAY_PREFIX, conversation, renderChat } from "./prompt.js";
+import { extraFields, readRecords, requireNonEmpty, type SourceRecord, sliceQuestions } from "./records.js";
+import type { Benchmark, Question } from "./types.js";
+
+export function iwsltUserText(french: string): string {
+  return `Translate the following text from French to English: ${french}`;
+}
+
+function pair(r: SourceRecord): { en: string; fr: string } {
+  let t = r.data.translation;
+  if (typeof t === "string") {
+    try { t = JSON.parse(t); } catch { throw new PmpdError(`${r.where}: field "translation" is not a JSON object`); }
+  }
+  if (t === undefined && typeof r.data.en === "string" && typeof r.data.fr === "string") {
+    return { en: r.data.en, fr: r.data.fr };
+  }
+  if (typeof t !== "object" || t === null || Array.isArray(t)) {
+    throw new PmpdError(`${r.where}: missing field "translation" (an object with "en" and "fr")`);
+  }
+  const { en, fr } = t as Record<string, unknown>;
+  if (typeof en !== "string" || typeof fr !== "string") {
+    throw new PmpdError(`${r.where}: "translation" must hold the strings "en" and "fr"`);
+  }
+  return { en, fr };
+}
+
+export const iwslt: Benchmark = {
+  name: "iwslt",
+  referenceName: "IWSLT",
+  defaultMaxNewTokens: 60,
+  synthetic: false,
+  load(options) {
+    const file = dataFile("iwslt", options.file, options.split);
+    const records = requireNonEmpty(file, readRecords(file));
+    const min = options.minReferenceTokens ?? 60;
+    const questions: Question[] = [];
+    for (const r of records) {
+      const { en, fr } = pair(r);
+      if (options.countTokens && !(options.countTokens(en) > min)) continue;
+      questions.push({
+        questionId: r.index,
+        turns: [iwsltUserText(fr)],
+        reference: en,
+        extra: extraFields(r, ["translation", "en", "fr"]),
+      });
+    }
+    return sliceQuestions(questions, options);
+  },
+  buildPrompt(question, turnIndex, previousAnswers, chat) {
+    return renderChat(conversation(question.turns, turnIndex, previousAnswers), chat, ROLE_PLAY_PREFIX);
+  },
+  answerFields: (q) => (q.reference === undefined ? {} : { reference: q.reference }),
+};

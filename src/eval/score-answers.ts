@@ -1,0 +1,156 @@
+/**
+ * Scoring answer files: quality against each benchmark's references with the exact metrics
+ * of src/score/, plus average bit-width, new tokens and tokens per second. This is the
+ * reference's get_score.py, with references matched by question id (not by line index)
+ * and every file checked before anything is reported.
+ */
+import { existsSync, readdirSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { PmpdError } from "../errors.js";
+import { readAnswerFile, type AnswerLine } from "../answers/index.js";
+import { canonicalBenchName, getBenchmark, type Question, type Split } from "../bench/index.js";
+import { idKey } from "../answers/schema.js";
+import {
+  averageBits, averageNewTokens, bleuCorpus, gsm8kCorrect, passkeyCorrect, rougeAggregate, sacreBleuCorpus, tokensPerSecond,
+} from "../score/index.js";
+
+export interface FileScore {
+  file: string;
+  bench: string;
+  split: Split;
+  questions: number;
+  /** Quality metrics present for this benchmark (absent ones are not reported as zero). */
+  metrics: Record<string, number>;
+  avgBits: number;
+  avgNewTokens: number;
+  tokensPerSecond: number;
+  provenance: AnswerLine["provenance"] | null;
+}
+
+export interface ScoreOptions {
+  /** Benchmark when the files carry no provenance. */
+  bench?: string;
+  /** mt_bench: the fp16 run's answers; default a file with "fp16" in its name next to the scored one. */
+  referenceFile?: string;
+  /** Local dataset file holding the references (default: the one recorded in provenance, else the fixture). */
+  benchFile?: string;
+}
+
+/** The reference's detection by file path, used when a file has no provenance. */
+function benchFromPath(path: string): string | null {
+  for (const [needle, bench] of [["mt_bench", "mt_bench"], ["cnn_dm", "cnn_dm"], ["IWSLT", "iwslt"], ["iwslt", "iwslt"],
+    ["dsum", "dsum"], ["passkey", "passkey"], ["gsm8k", "gsm8k"]] as const) {
+    if (path.includes(needle)) return bench;
+  }
+  return null;
+}
+
+interface FileContext { bench: string; split: Split; benchFile?: string; seed: number; options: Record<string, unknown> }
+
+function contextOf(file: string, lines: AnswerLine[], options: ScoreOptions): FileContext {
+  const p = lines[0]?.provenance;
+  const o = (p?.options ?? {}) as Record<string, unknown>;
+  const bench = typeof o.bench === "string" ? o.bench : options.bench !== undefined ? canonicalBenchName(options.bench) : benchFromPath(file);
+  if (bench === null) throw new PmpdError(`${file}: cannot tell the benchmark (no provenance, nothing in the path); pass --bench`);
+  getBenchmark(bench);
+  const split: Split = o.split === "validation" || (o.split === undefined && file.includes("validation")) ? "validation" : "test";
+  const benchFile = options.benchFile ?? (typeof o.bench_file === "string" ? o.bench_file : undefined);
+  return { bench, split, benchFile, seed: typeof p?.seed === "number" ? p.seed : 0, options: o };
+}
+
+function datasetQuestions(ctx: FileContext): Map<string, Question> {
+  const qs = getBenchmark(ctx.bench).load({
+    file: ctx.benchFile, split: ctx.split, seed: ctx.seed,
+    passkeyDigits: typeof ctx.options.passkey_digits === "number" ? ctx.options.passkey_digits : undefined,
+    garbageBlocks: typeof ctx.options.garbage_blocks === "number" ? ctx.options.garbage_blocks : undefined,
+  });
+  return new Map(qs.map((q) => [idKey(q.questionId), q]));
+}
+
+function findFp16File(file: string): string | null {
+  const dir = dirname(file);
+  if (!existsSync(dir)) return null;
+  const hit = readdirSync(dir).find((f) => f.includes("fp16") && f.endsWith(".jsonl"));
+  return hit ? join(dir, hit) : null;
+}
+
+/** (prediction, reference) text pairs of every turn, with a clear error for a missing reference. */
+function textPairs(file: string, lines: AnswerLine[], reference: (line: AnswerLine, turn: number) => string | undefined): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  lines.forEach((line, i) => {
+    line.choices[0]!.turns.forEach((text, turn) => {
+      const ref = reference(line, turn);
+      if (ref === undefined) throw new PmpdError(`${file}:${i + 1}: no reference for question ${JSON.stringify(line.question_id)}${turn > 0 ? ` turn ${turn + 1}` : ""}`);
+      pairs.push([text, ref]);
+    });
+  });
+  return pairs;
+}
+
+function qualityMetrics(file: string, lines: AnswerLine[], ctx: FileContext, options: ScoreOptions): Record<string, number> {
+  const bench = ctx.bench;
+  if (bench === "mt_bench") {
+    const refFile = options.referenceFile ?? findFp16File(file);
+    if (refFile === null) throw new PmpdError(`${file}: mt_bench is scored against the fp16 run's answers; pass --reference-file`);
+    const refs = new Map(readAnswerFile(refFile).map((l) => [idKey(l.question_id), l.choices[0]!.turns]));
+    const pairs = textPairs(file, lines, (line, turn) => refs.get(idKey(line.question_id))?.[turn]);
+    return { ...rougeAggregate(pairs) };
+  }
+  if (bench === "iwslt") {
+    const pairs = textPairs(file, lines, (line) => line.reference);
+    const hyps = pairs.map(([h]) => h), refs = pairs.map(([, r]) => r);
+    return { bleu: bleuCorpus(hyps, refs).bleu, sacrebleu: sacreBleuCorpus(hyps, refs).score };
+  }
+  if (bench === "passkey") {
+    const flags = lines.map((l, i) => {
+      if (l.pass_key === undefined) throw new PmpdError(`${file}:${i + 1}: passkey line without "pass_key"`);
+      return passkeyCorrect(l.choices[0]!.turns[0] ?? "", l.pass_key);
+    });
+    return { accuracy: flags.filter(Boolean).length / flags.length };
+  }
+  const questions = datasetQuestions(ctx);
+  const ref = (line: AnswerLine) => questions.get(idKey(line.question_id))?.reference;
+  if (bench === "gsm8k") {
+    const pairs = textPairs(file, lines, (line) => ref(line));
+    return { accuracy: pairs.filter(([p, r]) => gsm8kCorrect(p, r)).length / pairs.length };
+  }
+  if (bench === "cnn_dm" || bench === "dsum") {
+    return { ...rougeAggregate(textPairs(file, lines, (line) => ref(line))) };
+  }
+  return {}; // strategyqa and generic bench files without references: statistics only
+}
+
+/** Scores every file; throws (before reporting anything) when any file is unusable or benchmarks are mixed. */
+export function scoreAnswerFiles(files: string[], options: ScoreOptions = {}): FileScore[] {
+  if (files.length === 0) throw new PmpdError("no answer files given");
+  const loaded = files.map((file) => {
+    const lines = readAnswerFile(file);
+    if (lines.length === 0) throw new PmpdError(`${file}: no answers`);
+    return { file, lines, ctx: contextOf(file, lines, options) };
+  });
+  const benches = new Set(loaded.map((l) => l.ctx.bench));
+  if (benches.size > 1) {
+    throw new PmpdError(`files from different benchmarks in one call: ${loaded.map((l) => `${basename(l.file)} (${l.ctx.bench})`).join(", ")}`);
+  }
+  return loaded.map(({ file, lines, ctx }) => ({
+    file,
+    bench: ctx.bench,
+    split: ctx.split,
+    questions: lines.length,
+    metrics: qualityMetrics(file, lines, ctx, options),
+    avgBits: averageBits(lines),
+    avgNewTokens: averageNewTokens(lines),
+    tokensPerSecond: tokensPerSecond(lines),
+    provenance: lines[0]!.provenance ?? null,
+  }));
+}
+
+/** The headline quality metric of a benchmark (what the static search optimises). */
+export function primaryMetric(bench: string): string | null {
+  switch (bench) {
+    case "cnn_dm": case "dsum": case "mt_bench": return "rougeL";
+    case "iwslt": return "bleu";
+    case "gsm8k": case "passkey": return "accuracy";
+    default: return null;
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * A content hash of a model, for provenance records: SHA-256 over config.json and the
+ * weight files (for a multi-model JSON, over the JSON and every model it lists). Two runs
+ * with the same hash used the same weights, whatever the paths.
+ */
+import { createHash } from "node:crypto";
+import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { dirname, isAbsolute, join } from "node:path";
+import { readJsonFile } from "../io/config.js";
+
+const cache = new Map<string, string>();
+
+function hashFile(hash: ReturnType<typeof createHash>, file: string): void {
+  const fd = openSync(file, "r");
+  try {
+    const buf = Buffer.allocUnsafe(1 << 22);
+    let pos = 0;
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, pos);
+      if (n === 0) break;
+      hash.update(buf.subarray(0, n));
+      pos += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function modelFiles(dir: string): string[] {
+  return readdirSync(dir).filter((f) => f === "config.json" || f.endsWith(".safetensors") || f === "model.safetensors.index.json").sort();
+}
+
+export function modelHash(path: string): string {
+  const key = `${path}:${existsSync(path) ? statSync(path).mtimeMs : 0}`;
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const hash = createHash("sha256");
+  if (statSync(path).isFile()) {
+    hashFile(hash, path);
+    const json = readJsonFile(path);
+    for (const [k, v] of Object.entries(json).sort(([a], [b]) => (a < b ? -1 : 1))) {
+      if (typeof v !== "string") continue;
+      hash.update(`${k}=`);
+      hash.update(modelHash(isAbsolute(v) ? v : join(dirname(path), v)));
+    }
+  } else {
+    for (const f of modelFiles(path)) {
+      hash.update(`${f}\0`);
+      hashFile(hash, join(path, f));
+    }
+  }
+  const digest = `sha256:${hash.digest("hex")}`;
+  cache.set(key, digest);
+  return digest;
+}

@@ -1,0 +1,113 @@
+/**
+ * Models of any shape filled with random weights, built in memory, for speed measurements
+ * (decode speed does not depend on what the weights say). Float layers are F16 or F32;
+ * any-precision layers get random bit-planes and ascending random tables; uniform layers
+ * random codes, scales and zero points.
+ */
+import { parseConfig, type ModelConfig } from "../io/config.js";
+import { FloatLinear } from "../formats/float.js";
+import { AnyPrecisionLinear } from "../formats/anyprec.js";
+import { UniformLinear } from "../formats/uniform.js";
+import type { LinearLayer } from "../formats/traits.js";
+import { Rng } from "../util/random.js";
+import { LlamaModel, type LayerWeights } from "./llama.js";
+
+export type RandomLinearKind =
+  | { kind: "float"; dtype: "F32" | "F16" }
+  | { kind: "anyprec"; seedPrecision: number; parentPrecision: number }
+  | { kind: "uniform"; bits: number; groupSize: number };
+
+/** TinyLlama-1.1B's shapes (hidden 2048, 22 layers, 32 heads, 4 kv heads, ffn 5632, vocab 32000). */
+export const TINYLLAMA_1_1B_SHAPES = {
+  architectures: ["LlamaForCausalLM"], hidden_size: 2048, intermediate_size: 5632, num_hidden_layers: 22,
+  num_attention_heads: 32, num_key_value_heads: 4, vocab_size: 32000, rms_norm_eps: 1e-5, rope_theta: 10000,
+  max_position_embeddings: 2048, tie_word_embeddings: false,
+};
+
+/** Fills `out` with random bytes quickly (xorshift on 32-bit words). */
+function randomBytes(out: Uint8Array, rng: Rng): void {
+  const words = new Uint32Array(out.buffer, out.byteOffset, Math.floor(out.byteLength / 4));
+  let s = rng.nextUint32() | 1;
+  for (let i = 0; i < words.length; i++) {
+    s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
+    words[i] = s >>> 0;
+  }
+  for (let i = words.length * 4; i < out.length; i++) out[i] = rng.int(256);
+}
+
+/** Random F16 values of magnitude about `scale` (random mantissa, a narrow exponent range, random sign). */
+function randomHalf(count: number, rng: Rng): Uint16Array {
+  const out = new Uint16Array(count);
+  randomBytes(new Uint8Array(out.buffer), rng);
+  // Keep sign and mantissa, force the exponent into [2^-7, 2^-5): finite, small weights.
+  for (let i = 0; i < count; i++) out[i] = (out[i]! & 0x83ff) | ((8 + (out[i]! & 1) + ((out[i]! >> 1) & 1)) << 10);
+  return out;
+}
+
+function randomLinear(kind: RandomLinearKind, N: number, K: number, rng: Rng): LinearLayer {
+  switch (kind.kind) {
+    case "float": {
+      if (kind.dtype === "F16") return new FloatLinear({ dtype: "F16", shape: [N, K], data: randomHalf(N * K, rng) }, null, N, K);
+      const w = new Float32Array(N * K);
+      for (let i = 0; i < w.length; i++) w[i] = (rng.next() - 0.5) * 0.05;
+      return new FloatLinear({ dtype: "F32", shape: [N, K], data: w }, null, N, K);
+    }
+    case "anyprec": {
+      const planes = new Uint8Array((kind.parentPrecision * N * K) / 8);
+      randomBytes(planes, rng);
+      const luts = new Map<number, Float32Array>();
+      for (let b = kind.seedPrecision; b <= kind.parentPrecision; b++) {
+        const e = 1 << b, lut = new Float32Array(N * e);
+        for (let n = 0; n < N; n++) for (let c = 0; c < e; c++) lut[n * e + c] = ((c + 0.5) / e - 0.5) * 0.05;
+        luts.set(b, lut);
+      }
+      return new AnyPrecisionLinear(planes, kind.parentPrecision, luts, null, N, K);
+    }
+    case "uniform": {
+      const planes = new Uint8Array((kind.bits * N * K) / 8);
+      randomBytes(planes, rng);
+      const groups = K / kind.groupSize;
+      const scales = new Float32Array(N * groups).fill(0.01);
+      const zeros = new Uint8Array(N * groups).fill(1 << (kind.bits - 1));
+      return new UniformLinear(planes, kind.bits, scales, zeros, kind.groupSize, null, null, N, K);
+    }
+  }
+}
+
+/** A model of the given config whose transformer linear layers are of `kind` (lm_head is F16). */
+export function randomModel(rawConfig: Record<string, unknown>, kind: RandomLinearKind, seed = 1): { config: ModelConfig; model: LlamaModel } {
+  const config = parseConfig("<random model>", rawConfig);
+  const rng = new Rng(seed);
+  const H = config.hiddenSize, F = config.intermediateSize;
+  const qDim = config.numHeads * config.headDim, kvDim = config.numKvHeads * config.headDim;
+  const ones = () => new Float32Array(H).fill(1);
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < config.numLayers; l++) {
+    layers.push({
+      inputNorm: ones(),
+      qProj: randomLinear(kind, qDim, H, rng),
+      kProj: randomLinear(kind, kvDim, H, rng),
+      vProj: randomLinear(kind, kvDim, H, rng),
+      oProj: randomLinear(kind, H, qDim, rng),
+      postAttentionNorm: ones(),
+      gateProj: randomLinear(kind, F, H, rng),
+      upProj: randomLinear(kind, F, H, rng),
+      downProj: randomLinear(kind, H, F, rng),
+    });
+  }
+  const embedTokens = new Float32Array(config.vocabSize * H);
+  for (let i = 0; i < embedTokens.length; i += 97) embedTokens[i] = rng.next() - 0.5;
+  const lmHead = randomLinear({ kind: "float", dtype: "F16" }, config.vocabSize, H, rng);
+  return { config, model: new LlamaModel(config, { embedTokens, layers, finalNorm: ones(), lmHead }) };
+}
+
+/** Weight bytes one decode step streams at `precision`: every linear layer plus lm_head. */
+export function bytesPerToken(model: LlamaModel, precision: number): number {
+  let total = model.weights.lmHead.bytesRead(precision);
+  for (const layer of model.weights.layers) {
+    for (const lin of [layer.qProj, layer.kProj, layer.vProj, layer.oProj, layer.gateProj, layer.upProj, layer.downProj]) {
+      total += lin.bytesRead(precision);
+    }
+  }
+  return total;
+}

@@ -1,0 +1,456 @@
+/**
+ * Binding to the native CPU kernel library (kernels/build/libpmpd_cpu.so) through koffi.
+ *
+ * Typed arrays are passed to the C functions as raw pointers: koffi hands the
+ * array's own memory (byteOffset included) to C without copying, so outputs are
+ * written in place and `subarray()` views work. Every method checks the array
+ * lengths against the sizes it is given before calling into C, because the C side
+ * trusts its arguments.
+ *
+ * Use `getKernels()`; it loads the library once and throws a `NativeKernelsError`
+ * (one line: the reason and the fix) if the library is missing or cannot load.
+ */
+import { existsSync } from "node:fs";
+import { join, relative } from "node:path";
+import * as koffi from "koffi";
+
+import { PmpdError } from "../errors.js";
+import { packageRoot } from "../paths.js";
+
+/** Weight storage types understood by `matmul`. */
+export type WeightDType = "f32" | "f16" | "bf16";
+/** Same as WeightDType (float weight formats). */
+export type FloatDType = WeightDType;
+/** Instruction-set paths of the library, best first. */
+export type DispatchName = "avx512" | "avx2" | "scalar";
+
+/** The native library is missing, stale, cannot be loaded, or was configured wrongly. */
+export class NativeKernelsError extends PmpdError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "NativeKernelsError";
+  }
+}
+
+/** ABI version this binding was written for (PMPD_ABI_VERSION in pmpd_kernels.h). */
+const ABI_VERSION = 2;
+const MAX_THREADS = 1024;
+
+/** Location of the shared library inside the package. */
+export function kernelLibraryPath(): string {
+  return join(packageRoot(), "kernels", "build", "libpmpd_cpu.so");
+}
+
+type Fn = (...args: any[]) => any;
+
+interface NativeFns {
+  abiVersion: Fn;
+  initError: Fn;
+  dispatchName: Fn;
+  supportedDispatch: Fn;
+  setDispatch: Fn;
+  setThreads: Fn;
+  getThreads: Fn;
+  matmulF32: Fn;
+  matmulF16: Fn;
+  matmulBf16: Fn;
+  addBias: Fn;
+  rmsnorm: Fn;
+  rope: Fn;
+  softmax: Fn;
+  siluMul: Fn;
+  add: Fn;
+  argmax: Fn;
+  attention: Fn;
+  f16ToF32: Fn;
+  bf16ToF32: Fn;
+  f32ToF16: Fn;
+  f32ToBf16: Fn;
+  streamRead: Fn;
+  mmapFile: Fn;
+  munmap: Fn;
+}
+
+const DECLS: Record<keyof NativeFns, string> = {
+  abiVersion: "int pmpd_abi_version(void)",
+  initError: "const char *pmpd_init_error(void)",
+  dispatchName: "const char *pmpd_dispatch_name(void)",
+  supportedDispatch: "const char *pmpd_supported_dispatch(void)",
+  setDispatch: "int pmpd_set_dispatch(const char *name)",
+  setThreads: "int pmpd_set_threads(int n)",
+  getThreads: "int pmpd_get_threads(void)",
+  matmulF32: "void pmpd_matmul_f32(const float *W, const float *x, float *y, int M, int N, int K)",
+  matmulF16: "void pmpd_matmul_f16(const uint16_t *W, const float *x, float *y, int M, int N, int K)",
+  matmulBf16: "void pmpd_matmul_bf16(const uint16_t *W, const float *x, float *y, int M, int N, int K)",
+  addBias: "void pmpd_add_bias(float *y, const float *bias, int M, int N)",
+  rmsnorm: "void pmpd_rmsnorm(float *out, const float *x, const float *weight, int M, int dim, float eps)",
+  rope: "void pmpd_rope(float *x, int M, int n_heads, int head_dim, const int32_t *positions, const float *inv_freq)",
+  softmax: "void pmpd_softmax(float *x, int M, int n)",
+  siluMul: "void pmpd_silu_mul(float *gate, const float *up, int n)",
+  add: "void pmpd_add(float *y, const float *x, int n)",
+  argmax: "int pmpd_argmax(const float *x, int n)",
+  attention:
+    "int pmpd_attention(float *out, const float *q, const float *k_cache, const float *v_cache, int M, " +
+    "int n_heads, int n_kv_heads, int head_dim, int pos0, int cache_capacity)",
+  f16ToF32: "void pmpd_f16_to_f32(const uint16_t *src, float *dst, size_t n)",
+  bf16ToF32: "void pmpd_bf16_to_f32(const uint16_t *src, float *dst, size_t n)",
+  f32ToF16: "void pmpd_f32_to_f16(const float *src, uint16_t *dst, size_t n)",
+  f32ToBf16: "void pmpd_f32_to_bf16(const float *src, uint16_t *dst, size_t n)",
+  streamRead: "double pmpd_stream_read(const void *buf, size_t bytes, int reps)",
+  mmapFile: "void *pmpd_mmap_file(const char *path, _Out_ size_t *len)",
+  munmap: "int pmpd_munmap(void *addr, size_t len)",
+};
+
+function oneLine(s: string): string {
+  return s.replace(/\s*\n\s*/g, " ").trim();
+}
+
+function bad(what: string): never {
+  throw new RangeError(`pmpd kernels: ${what}`);
+}
+
+/** A non-negative integer that fits a C int. */
+function isDim(v: number): boolean {
+  return Number.isInteger(v) && v >= 0 && v <= 0x7fffffff;
+}
+
+function checkDims(fn: string, ...dims: number[]): void {
+  for (let i = 0; i < dims.length; i++) {
+    if (!isDim(dims[i]!)) bad(`${fn}: size argument ${i + 1} (${dims[i]}) is not a non-negative 32-bit integer`);
+  }
+}
+
+type TypedCtor = Float32ArrayConstructor | Uint16ArrayConstructor | Int32ArrayConstructor;
+
+/** arr must be a typed array of the given kind with at least `need` elements (koffi would pass anything as a pointer). */
+function checkLen(fn: string, name: string, arr: ArrayLike<number>, need: number, kind: TypedCtor = Float32Array): void {
+  if (!(arr instanceof kind)) bad(`${fn}: ${name} must be a ${kind.name}`);
+  if (!(arr.length >= need)) bad(`${fn}: ${name} has ${arr.length} elements, needs ${need}`);
+}
+
+/** A read-only memory mapping of a file; `buffer` is a zero-copy view of it. */
+export interface MappedFile {
+  readonly buffer: ArrayBuffer;
+  readonly byteLength: number;
+  /** Unmaps the file now. Every view of `buffer` becomes invalid: do not touch them afterwards. */
+  close(): void;
+}
+
+interface MapHolder {
+  ptr: unknown;
+  len: number;
+  open: boolean;
+}
+
+/** The native kernels. Obtain the instance with `getKernels()`. */
+export class Kernels {
+  readonly libraryPath: string;
+  readonly #f: NativeFns;
+  readonly #mapRegistry: FinalizationRegistry<MapHolder>;
+
+  /** @internal use getKernels() */
+  constructor(libraryPath: string, fns: NativeFns) {
+    this.libraryPath = libraryPath;
+    this.#f = fns;
+    this.#mapRegistry = new FinalizationRegistry((h: MapHolder) => {
+      if (h.open) {
+        h.open = false;
+        fns.munmap(h.ptr, h.len);
+      }
+    });
+  }
+
+  // ---- configuration -----------------------------------------------------
+
+  /** Sets the thread-pool size (the calling thread counts as one). */
+  setThreads(n: number): void {
+    if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) bad(`setThreads: ${n} is not an integer in 1..${MAX_THREADS}`);
+    if (this.#f.setThreads(n) !== 0) throw new NativeKernelsError(`could not start ${n} kernel threads`);
+  }
+
+  /** Current thread-pool size. */
+  threads(): number {
+    return this.#f.getThreads() as number;
+  }
+
+  /** Forces a kernel path; throws if this CPU (or build) does not support it. */
+  setDispatch(name: DispatchName): void {
+    if (this.#f.setDispatch(String(name)) !== 0) {
+      throw new NativeKernelsError(
+        `kernel path "${name}" is not supported here (supported: ${this.supportedDispatch().join(", ")})`,
+      );
+    }
+  }
+
+  /** The active kernel path. */
+  dispatch(): DispatchName {
+    return this.#f.dispatchName() as DispatchName;
+  }
+
+  /** Paths this CPU supports, best first (always ends with "scalar"). */
+  supportedDispatch(): DispatchName[] {
+    return (this.#f.supportedDispatch() as string).split(",") as DispatchName[];
+  }
+
+  // ---- linear algebra ------------------------------------------------------
+
+  /** y[M,N] = x[M,K] · W[N,K]^T with W stored as f32 (Float32Array) or f16/bf16 bits (Uint16Array). */
+  matmul(dtype: "f32", W: Float32Array, x: Float32Array, y: Float32Array, M: number, N: number, K: number): void;
+  matmul(dtype: "f16" | "bf16", W: Uint16Array, x: Float32Array, y: Float32Array, M: number, N: number, K: number): void;
+  matmul(dtype: WeightDType, W: Float32Array | Uint16Array, x: Float32Array, y: Float32Array, M: number, N: number, K: number): void;
+  matmul(dtype: WeightDType, W: Float32Array | Uint16Array, x: Float32Array, y: Float32Array, M: number, N: number, K: number): void {
+    checkDims("matmul", M, N, K);
+    checkLen("matmul", "x", x, M * K);
+    checkLen("matmul", "y", y, M * N);
+    switch (dtype) {
+      case "f32":
+        checkLen("matmul", "W (f32)", W, N * K, Float32Array);
+        this.#f.matmulF32(W, x, y, M, N, K);
+        return;
+      case "f16":
+        checkLen("matmul", "W (f16 bits)", W, N * K, Uint16Array);
+        this.#f.matmulF16(W, x, y, M, N, K);
+        return;
+      case "bf16":
+        checkLen("matmul", "W (bf16 bits)", W, N * K, Uint16Array);
+        this.#f.matmulBf16(W, x, y, M, N, K);
+        return;
+      default:
+        bad(`matmul: unknown weight dtype ${String(dtype)}`);
+    }
+  }
+
+  /** y[m, n] += bias[n] */
+  addBias(y: Float32Array, bias: Float32Array, M: number, N: number): void {
+    checkDims("addBias", M, N);
+    checkLen("addBias", "y", y, M * N);
+    checkLen("addBias", "bias", bias, N);
+    this.#f.addBias(y, bias, M, N);
+  }
+
+  // ---- elementwise / normalisation ---------------------------------------
+
+  /** out[m,:] = x[m,:] / sqrt(mean(x[m,:]^2) + eps) * weight; out may be x. */
+  rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, M: number, dim: number, eps: number): void {
+    checkDims("rmsnorm", M, dim);
+    checkLen("rmsnorm", "x", x, M * dim);
+    checkLen("rmsnorm", "out", out, M * dim);
+    checkLen("rmsnorm", "weight", weight, dim);
+    this.#f.rmsnorm(out, x, weight, M, dim, eps);
+  }
+
+  /**
+   * In-place RoPE on x[M, nHeads*headDim] (HF rotate_half: pairs (i, i+headDim/2)).
+   * invFreq has headDim/2 entries and already includes any rope scaling.
+   */
+  rope(x: Float32Array, M: number, nHeads: number, headDim: number, positions: Int32Array, invFreq: Float32Array): void {
+    checkDims("rope", M, nHeads, headDim);
+    if (headDim % 2 !== 0) bad(`rope: headDim ${headDim} must be even`);
+    checkLen("rope", "x", x, M * nHeads * headDim);
+    checkLen("rope", "positions", positions, M, Int32Array);
+    checkLen("rope", "invFreq", invFreq, headDim / 2);
+    this.#f.rope(x, M, nHeads, headDim, positions, invFreq);
+  }
+
+  /** Row-wise softmax of x[M, n], in place. */
+  softmax(x: Float32Array, M: number, n: number): void {
+    checkDims("softmax", M, n);
+    checkLen("softmax", "x", x, M * n);
+    this.#f.softmax(x, M, n);
+  }
+
+  /** gate[i] = silu(gate[i]) * up[i] for i < n (default: gate.length). */
+  siluMul(gate: Float32Array, up: Float32Array, n: number = gate.length): void {
+    checkDims("siluMul", n);
+    checkLen("siluMul", "gate", gate, n);
+    checkLen("siluMul", "up", up, n);
+    this.#f.siluMul(gate, up, n);
+  }
+
+  /** y[i] += x[i] for i < n (default: y.length). */
+  add(y: Float32Array, x: Float32Array, n: number = y.length): void {
+    checkDims("add", n);
+    checkLen("add", "y", y, n);
+    checkLen("add", "x", x, n);
+    this.#f.add(y, x, n);
+  }
+
+  /** Index of the first maximum of x[0..n) (NaNs ignored); -1 when n is 0. */
+  argmax(x: Float32Array, n: number = x.length): number {
+    checkDims("argmax", n);
+    checkLen("argmax", "x", x, n);
+    return this.#f.argmax(x, n) as number;
+  }
+
+  // ---- attention -----------------------------------------------------------
+
+  /**
+   * Causal attention of M query rows at positions pos0..pos0+M-1 over a per-layer
+   * KV cache laid out [nKvHeads][cacheCapacity][headDim] that already holds
+   * positions 0..pos0+M-1. q and out are [M, nHeads*headDim]; scale 1/sqrt(headDim).
+   */
+  attention(
+    out: Float32Array,
+    q: Float32Array,
+    kCache: Float32Array,
+    vCache: Float32Array,
+    M: number,
+    nHeads: number,
+    nKvHeads: number,
+    headDim: number,
+    pos0: number,
+    cacheCapacity: number,
+  ): void {
+    checkDims("attention", M, nHeads, nKvHeads, headDim, pos0, cacheCapacity);
+    if (M < 1 || nHeads < 1 || nKvHeads < 1 || headDim < 1) bad("attention: M, nHeads, nKvHeads and headDim must be >= 1");
+    if (nHeads % nKvHeads !== 0) bad(`attention: nHeads ${nHeads} is not a multiple of nKvHeads ${nKvHeads}`);
+    if (pos0 + M > cacheCapacity) bad(`attention: positions up to ${pos0 + M - 1} do not fit a cache of ${cacheCapacity}`);
+    checkLen("attention", "q", q, M * nHeads * headDim);
+    checkLen("attention", "out", out, M * nHeads * headDim);
+    checkLen("attention", "kCache", kCache, nKvHeads * cacheCapacity * headDim);
+    checkLen("attention", "vCache", vCache, nKvHeads * cacheCapacity * headDim);
+    if (this.#f.attention(out, q, kCache, vCache, M, nHeads, nKvHeads, headDim, pos0, cacheCapacity) !== 0) {
+      bad("attention: rejected by the native library");
+    }
+  }
+
+  // ---- conversions (exact; f32 -> half types round to nearest even) -------
+
+  f16ToF32(src: Uint16Array, dst: Float32Array, n: number = src.length): void {
+    checkDims("f16ToF32", n);
+    checkLen("f16ToF32", "src", src, n, Uint16Array);
+    checkLen("f16ToF32", "dst", dst, n);
+    this.#f.f16ToF32(src, dst, n);
+  }
+
+  bf16ToF32(src: Uint16Array, dst: Float32Array, n: number = src.length): void {
+    checkDims("bf16ToF32", n);
+    checkLen("bf16ToF32", "src", src, n, Uint16Array);
+    checkLen("bf16ToF32", "dst", dst, n);
+    this.#f.bf16ToF32(src, dst, n);
+  }
+
+  f32ToF16(src: Float32Array, dst: Uint16Array, n: number = src.length): void {
+    checkDims("f32ToF16", n);
+    checkLen("f32ToF16", "src", src, n);
+    checkLen("f32ToF16", "dst", dst, n, Uint16Array);
+    this.#f.f32ToF16(src, dst, n);
+  }
+
+  f32ToBf16(src: Float32Array, dst: Uint16Array, n: number = src.length): void {
+    checkDims("f32ToBf16", n);
+    checkLen("f32ToBf16", "src", src, n);
+    checkLen("f32ToBf16", "dst", dst, n, Uint16Array);
+    this.#f.f32ToBf16(src, dst, n);
+  }
+
+  /** dst = float32 values of the f16/bf16 bits in src. */
+  toFloat32(dtype: "f16" | "bf16", src: Uint16Array, dst: Float32Array, n: number = src.length): void {
+    if (dtype === "f16") this.f16ToF32(src, dst, n);
+    else if (dtype === "bf16") this.bf16ToF32(src, dst, n);
+    else bad(`toFloat32: unknown dtype ${String(dtype)}`);
+  }
+
+  /** dst = f16/bf16 bits of src, rounded to nearest even. */
+  fromFloat32(dtype: "f16" | "bf16", src: Float32Array, dst: Uint16Array, n: number = src.length): void {
+    if (dtype === "f16") this.f32ToF16(src, dst, n);
+    else if (dtype === "bf16") this.f32ToBf16(src, dst, n);
+    else bad(`fromFloat32: unknown dtype ${String(dtype)}`);
+  }
+
+  // ---- memory --------------------------------------------------------------
+
+  /** Reads `buf` `reps` times with all pool threads; returns the achieved bytes per second. */
+  streamReadBytesPerSecond(buf: ArrayBufferView | ArrayBuffer, reps: number = 1): number {
+    if (!(buf instanceof ArrayBuffer) && !ArrayBuffer.isView(buf)) bad("streamReadBytesPerSecond: buf must be an ArrayBuffer or a view of one");
+    if (!Number.isInteger(reps) || reps < 1) bad(`streamReadBytesPerSecond: reps ${reps} must be a positive integer`);
+    return this.#f.streamRead(buf, buf.byteLength, reps) as number;
+  }
+
+  /**
+   * Memory-maps a file read-only. `buffer` is a zero-copy ArrayBuffer over the mapping
+   * (typed arrays over it can be passed to the kernels). The mapping is released by
+   * `close()` or, failing that, when `buffer` is garbage-collected.
+   */
+  mmapFile(path: string): MappedFile {
+    const lenOut: [number | bigint] = [0];
+    const ptr = this.#f.mmapFile(path, lenOut);
+    if (ptr === null || ptr === undefined || ptr === 0n) {
+      throw new PmpdError(`${path}: cannot memory-map (missing, unreadable or empty file)`);
+    }
+    const len = Number(lenOut[0]);
+    const buffer = koffi.view(ptr, len);
+    const holder: MapHolder = { ptr, len, open: true };
+    const f = this.#f;
+    const registry = this.#mapRegistry;
+    registry.register(buffer, holder, holder);
+    return {
+      buffer,
+      byteLength: len,
+      close(): void {
+        if (!holder.open) return;
+        holder.open = false;
+        registry.unregister(holder);
+        f.munmap(holder.ptr, holder.len);
+      },
+    };
+  }
+}
+
+let instance: Kernels | null = null;
+let libraryHandle: koffi.LibraryHandle | null = null;
+
+/**
+ * The loaded koffi handle of the kernel library (loading and checking it first, like
+ * `getKernels()`), for sibling binding modules such as quant-kernels.ts.
+ */
+export function kernelLibrary(): koffi.LibraryHandle {
+  getKernels();
+  return libraryHandle!;
+}
+
+function loadKernels(): Kernels {
+  const root = packageRoot();
+  const libPath = kernelLibraryPath();
+  const shown = relative(root, libPath) || libPath;
+  if (!existsSync(libPath)) {
+    throw new NativeKernelsError(
+      `native kernels not built: ${shown} is missing; run \`npm run build:kernels\` (needs a C compiler and make)`,
+    );
+  }
+  let lib: koffi.LibraryHandle;
+  try {
+    lib = koffi.load(libPath);
+  } catch (e) {
+    const msg = oneLine(e instanceof Error ? e.message : String(e));
+    throw new NativeKernelsError(
+      `native kernels failed to load (${msg}); rebuild with \`npm run build:kernels\``,
+      { cause: e },
+    );
+  }
+  const fns = {} as NativeFns;
+  try {
+    for (const key of Object.keys(DECLS) as (keyof NativeFns)[]) fns[key] = lib.func(DECLS[key]);
+  } catch (e) {
+    const msg = oneLine(e instanceof Error ? e.message : String(e));
+    throw new NativeKernelsError(`native kernels in ${shown} are stale (${msg}); rebuild with \`npm run build:kernels\``, {
+      cause: e,
+    });
+  }
+  const abi = fns.abiVersion() as number;
+  if (abi !== ABI_VERSION) {
+    throw new NativeKernelsError(
+      `native kernels in ${shown} have ABI version ${abi}, expected ${ABI_VERSION}; rebuild with \`npm run build:kernels\``,
+    );
+  }
+  const initError = fns.initError() as string | null;
+  if (initError) throw new NativeKernelsError(`native kernels: ${oneLine(initError)}`);
+  libraryHandle = lib;
+  return new Kernels(libPath, fns);
+}
+
+/** The native kernels, loaded on first use. Throws NativeKernelsError (one line) if unavailable. */
+export function getKernels(): Kernels {
+  if (instance === null) instance = loadKernels();
+  return instance;
+}

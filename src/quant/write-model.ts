@@ -1,0 +1,66 @@
+/**
+ * Writing a quantized model directory in the Hugging Face layout: the source model's
+ * tokenizer and generation files, its config.json plus a `quantization_config`, and one
+ * model.safetensors holding the untouched float tensors next to the quantized ones.
+ * Everything is written into a temporary sibling directory that is renamed into place at
+ * the end, so an interrupted run never leaves a half-written model behind.
+ */
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { PmpdError } from "../errors.js";
+import type { Tensor } from "../io/safetensors.js";
+import { writeSafetensors } from "../io/safetensors.js";
+import { WeightStore } from "../io/weights.js";
+import type { PretrainedModel } from "../model/load.js";
+import { PMPD_VERSION } from "../version.js";
+import type { QuantizedLayer } from "./quantize-model.js";
+
+const COPIED_FILES = ["tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json"];
+
+/** Fails early when `out` exists (unless `force`) or cannot be created next to. */
+export function checkOutputDirectory(out: string, force: boolean): void {
+  if (existsSync(out) && !force) throw new PmpdError(`${out}: already exists (pass --force to replace it)`);
+  const parent = dirname(resolve(out));
+  if (!existsSync(parent)) throw new PmpdError(`${out}: parent directory ${parent} does not exist`);
+}
+
+export function writeQuantizedModel(
+  source: PretrainedModel,
+  layers: Map<string, QuantizedLayer>,
+  quantizationConfig: Record<string, unknown>,
+  out: string,
+  force: boolean,
+): void {
+  checkOutputDirectory(out, force);
+  const tmp = join(dirname(resolve(out)), `.${basename(out)}.tmp-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  try {
+    for (const f of COPIED_FILES) if (existsSync(join(source.dir, f))) copyFileSync(join(source.dir, f), join(tmp, f));
+    const config = { ...source.config.raw, quantization_config: { ...quantizationConfig, pmpd_version: PMPD_VERSION } };
+    writeFileSync(join(tmp, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
+
+    // Float tensors are copied as stored (same dtype); quantized layers replace `.weight`.
+    const store = WeightStore.open(source.dir);
+    const tensors: Record<string, Tensor> = {};
+    try {
+      for (const name of store.names().sort()) {
+        const prefix = name.replace(/\.(weight|bias)$/, "");
+        if (layers.has(prefix)) continue;
+        const t = store.read(name);
+        tensors[name] = { dtype: t.dtype, shape: t.shape, data: t.data };
+      }
+    } finally {
+      store.close();
+    }
+    for (const [prefix, q] of [...layers].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      for (const [suffix, t] of Object.entries(q.tensors)) tensors[`${prefix}.${suffix}`] = t;
+    }
+    writeSafetensors(join(tmp, "model.safetensors"), tensors, { format: "pt", producer: `pmpd ${PMPD_VERSION}` });
+    if (existsSync(out)) rmSync(out, { recursive: true, force: true });
+    renameSync(tmp, out);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
