@@ -24,7 +24,8 @@ import { createProgress, type ProgressReporter } from "./progress.js";
 
 const JOB_FLAGS: Record<string, JobName> = {
   staticSearch: "static-search", staticScheduler: "static-scheduler", randomUniform: "random-uniform",
-  randomPrior: "random-prior", baseline: "baseline", fp16: "fp16", confidenceScheduler: "confidence-scheduler",
+  randomPrior: "random-prior", baseline: "baseline", fp16: "fp16", kvScheduler: "kv-scheduler",
+  confidenceScheduler: "confidence-scheduler",
 };
 
 type EvalCliOptions = ModelCliOptions & Record<string, string | boolean | undefined>;
@@ -51,6 +52,7 @@ export function registerEval(program: Command): void {
     .option("--static-scheduler", "naive scheduler with --high-bit-steps on the test split")
     .option("--baseline", "uniform high and uniform low precision runs")
     .option("--fp16", "the unquantized model (--fp-model-path)")
+    .option("--kv-scheduler", "the learned kv_cache scheduler (--classifier-path)")
     .option("--confidence-scheduler", "the confidence scheduler")
     .option("--random-uniform", "random switch step, uniform over the buckets")
     .option("--random-prior", "random switch step with --prior-distribution")
@@ -67,6 +69,7 @@ export function registerEval(program: Command): void {
     .option("--high-bit-steps <n>", "switch step of --static-scheduler", "0")
     .option("--max-new-tokens <n>", "tokens per answer (default: the benchmark's)")
     .option("--prior-distribution <p>", "4 comma-separated probabilities for --random-prior")
+    .option("--classifier-path <dir>", "directory with classifier_<high>_<low>.onnx (from pmpd train-scheduler) for --kv-scheduler")
     .option("--answer-file-dir <dir>", "where answer files go (<dir>/<bench>/...)", "answers")
     .option("--question-begin <n>", "first question (index into the split)")
     .option("--question-end <n>", "end of the question range (exclusive)")
@@ -100,7 +103,7 @@ export function registerEval(program: Command): void {
       maxNewTokens: pick(cmd, "maxNewTokens", preset, (v) => parseInteger("--max-new-tokens", v, 1), getBenchmark(bench).defaultMaxNewTokens),
       priorDistribution: pick<number[] | undefined>(cmd, "priorDistribution", preset,
         (v) => v.split(",").map((x) => parseNumber("--prior-distribution", x.trim(), 0, 1)), undefined),
-      classifierPath: preset?.classifierPath,
+      classifierPath: pick<string | undefined>(cmd, "classifierPath", preset, (v) => v, undefined),
       answerFileDir: pick(cmd, "answerFileDir", preset, (v) => v, "answers"),
       questionBegin: o.questionBegin !== undefined ? parseInteger("--question-begin", o.questionBegin as string, 0) : undefined,
       questionEnd: o.questionEnd !== undefined ? parseInteger("--question-end", o.questionEnd as string, 0) : undefined,
@@ -141,7 +144,7 @@ export function registerEval(program: Command): void {
       if (o.threads !== undefined) getKernels().setThreads(parseInteger("--threads", o.threads, 1));
       setActivationMode(o.exact ? "exact" : "int8");
       const pm = await fromPretrained(spec.modelPath);
-      const r = runAnswers(pm, spec, { questions: () => {}, question: () => {}, warn: (w) => process.stderr.write(`${w}\n`) });
+      const r = await runAnswers(pm, spec, { questions: () => {}, question: () => {}, warn: (w) => process.stderr.write(`${w}\n`) });
       process.stdout.write(`${JSON.stringify(r)}\n`);
     });
 }
@@ -159,7 +162,7 @@ async function runInProcess(runs: PlannedRun[], o: EvalCliOptions, progress: Pro
         models.set(run.modelPath, pm);
       }
       progress.log(`run ${i + 1}/${runs.length}: ${run.label} -> ${run.answerFile}`);
-      runAnswers(pm, run, {
+      await runAnswers(pm, run, {
         questions: (total) => progress.start(`run ${i + 1}/${runs.length} ${run.label}`, total),
         question: (done, status) => progress.update(done, status),
         warn: (w) => progress.log(`warning: ${w}`),

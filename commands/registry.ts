@@ -5,6 +5,9 @@ import { registerPerplexity } from "./perplexity.js";
 import { registerQuantize } from "./quantize.js";
 import { registerEval } from "./eval.js";
 import { registerScore } from "./score.js";
+import { registerGenDataset } from "./gen-dataset.js";
+import { registerTrainScheduler } from "./train-scheduler.js";
+import { registerHypertune } from "./hypertune.js";
 
 export function registerCommands(program: Command): void {
   registerGenerate(program);
@@ -12,4 +15,7 @@ export function registerCommands(program: Command): void {
   registerQuantize(program);
   registerEval(program);
   registerScore(program);
+  registerGenDataset(program);
+  registerTrainScheduler(program);
+  registerHypertune(program);
 }

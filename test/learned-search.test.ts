@@ -153,11 +153,16 @@ test("hypertuneClassifier: TPE over the tiny space returns the best trial's clas
   });
   assert.deepEqual(seen, [0, 1, 2, 3]);
   assert.equal(res.trials.length, 4);
+  assert.ok(res.best !== null && res.classifier !== null && res.split !== null);
   assert.equal(res.best.loss, Math.min(...res.trials.map((t) => t.loss)));
   assert.equal(res.best.loss, res.best.history[res.best.history.length - 1]!.valLoss);
   assert.equal(res.classifier.high, 4);
   assert.equal(res.classifier.dropout, res.best.hyperParams.dropoutRate);
   assert.equal(res.split.validation, 8);
+  // A search resumed from the log of its first two trials proposes the same later points.
+  const replay = res.trials.slice(0, 2).map((t) => ({ params: t.params, loss: t.loss }));
+  const resumed = await hypertuneClassifier(data, { space, maxEvals: 4, seed: 2, numHeads: 2, headDim: 4, high: 4, low: 3, replay });
+  assert.deepEqual(resumed.trials.map((t) => t.params), res.trials.slice(2).map((t) => t.params));
   for (const t of res.trials) assert.ok([3, 6, 12].includes(t.hyperParams.numTrainEpochs) && t.history.length === t.hyperParams.numTrainEpochs);
   await assert.rejects(hypertuneClassifier(data.slice(0, 9), { space, numHeads: 2, headDim: 4 }), /at least 10/);
 });

@@ -14,7 +14,7 @@ function drive(s: Scheduler, n: number, logits: (i: number) => Float32Array = ()
   let p = Math.max(...s.precisions);
   const out: number[] = [];
   for (let index = 1; index <= n; index++) {
-    p = s.schedule({ index, logits: logits(index), precision: p });
+    p = s.schedule({ index, logits: logits(index), precision: p }) as number;
     out.push(p);
   }
   s.reset();
@@ -70,7 +70,7 @@ test("3 levels: one decision per switch point by default; the reference's immedi
   r.reset();
   let p = 4;
   const seq: number[] = [];
-  for (let index = 1; index <= 100; index++) { p = r.schedule({ index, logits: NO_LOGITS, precision: p }); seq.push(p); }
+  for (let index = 1; index <= 100; index++) { p = r.schedule({ index, logits: NO_LOGITS, precision: p }) as number; seq.push(p); }
   const f = firstIndex(seq);
   const h4 = r.decisionFor(4)!, h3 = r.decisionFor(3)!;
   assert.ok([0, 10, 20, 30].includes(h4) && [0, 10, 20, 30].includes(h3));

@@ -38,7 +38,7 @@ QAI float hsum256(__m256 v) {
 #define QF_SET1(s) _mm256_set1_ps(s)
 #define QF_HSUM(v) hsum256(v)
 #ifndef QPF_HINT
-#define QPF_HINT _MM_HINT_T0
+#define QPF_HINT _MM_HINT_T1
 #endif
 #if QPF > 0
 #define QPREFETCH(p) _mm_prefetch((const char *)(p), QPF_HINT)

@@ -41,7 +41,7 @@ typedef __m512i QI;
 #define QF_SET1(s) _mm512_set1_ps(s)
 #define QF_HSUM(v) _mm512_reduce_add_ps(v)
 #ifndef QPF_HINT
-#define QPF_HINT _MM_HINT_T0
+#define QPF_HINT _MM_HINT_T1
 #endif
 #if QPF > 0
 #define QPREFETCH(p) _mm_prefetch((const char *)(p), QPF_HINT)

@@ -9,7 +9,7 @@
 
 /* software prefetch distance of the GEMVs, per plane stream (bytes) */
 #ifndef QPF
-#define QPF 1024
+#define QPF 4096
 #endif
 
 /* One quantized weight matrix [N, K] as the row kernels see it. */

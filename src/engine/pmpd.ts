@@ -7,7 +7,7 @@
  */
 import { PmpdError } from "../errors.js";
 import type { PretrainedModel } from "../model/load.js";
-import { runPmpdLoop, type PmpdLoopResult } from "../schedulers/pmpd-loop.js";
+import { runPmpdLoopAsync, type PmpdLoopResult } from "../schedulers/pmpd-loop.js";
 import type { KvCacheView, ResetContext, Scheduler } from "../schedulers/types.js";
 
 export interface PmpdGenerateOptions {
@@ -38,7 +38,7 @@ export function checkPrecisions(pm: PretrainedModel, needed: Iterable<number>): 
   }
 }
 
-export function pmpdGenerate(pm: PretrainedModel, promptIds: number[], options: PmpdGenerateOptions): PmpdGenerateResult {
+export async function pmpdGenerate(pm: PretrainedModel, promptIds: number[], options: PmpdGenerateOptions): Promise<PmpdGenerateResult> {
   const { model } = pm;
   const prefillPrecision = options.prefillBit ?? Math.max(...pm.precisions);
   checkPrecisions(pm, [prefillPrecision, ...options.scheduler.precisions]);
@@ -54,7 +54,7 @@ export function pmpdGenerate(pm: PretrainedModel, promptIds: number[], options: 
   };
   const t0 = performance.now();
   const prefillLogits = model.forward(promptIds, cache, { precision: prefillPrecision });
-  const result = runPmpdLoop(prefillLogits, (token, precision) => model.forward([token], cache, { precision }), {
+  const result = await runPmpdLoopAsync(prefillLogits, (token, precision) => model.forward([token], cache, { precision }), {
     scheduler: options.scheduler,
     maxNewTokens: options.maxNewTokens,
     eosTokenIds: options.eosTokenIds ?? pm.generation.eosTokenIds,

@@ -13,6 +13,7 @@ import { pmpdGenerate } from "../engine/pmpd.js";
 import type { PretrainedModel } from "../model/load.js";
 import { modelHash } from "../model/hash.js";
 import { createScheduler, type Scheduler } from "../schedulers/index.js";
+import "../schedulers/kv-cache.js";
 
 export interface SchedulerSpec {
   name: string;
@@ -58,8 +59,10 @@ export interface AnswerRunResult {
 }
 
 /** Builds the scheduler of a run; `kv_cache` is registered by the learned-scheduler module. */
-export function schedulerFor(spec: SchedulerSpec, maxNewTokens: number, seed: number): Scheduler {
+export function schedulerFor(spec: SchedulerSpec, maxNewTokens: number, seed: number, pm?: PretrainedModel): Scheduler {
   return createScheduler(spec.name, {
+    numKvHeads: pm?.config.numKvHeads,
+    headDim: pm?.config.headDim,
     precisions: spec.precisions,
     highBitSteps: spec.highBitSteps,
     maxNewTokens,
@@ -88,10 +91,10 @@ export function loadQuestions(spec: AnswerRunSpec): Question[] {
   });
 }
 
-export function runAnswers(pm: PretrainedModel, spec: AnswerRunSpec, progress?: AnswerRunProgress): AnswerRunResult {
+export async function runAnswers(pm: PretrainedModel, spec: AnswerRunSpec, progress?: AnswerRunProgress): Promise<AnswerRunResult> {
   const bench = getBenchmark(spec.bench);
   const questions = loadQuestions(spec);
-  const scheduler = spec.scheduler === null ? null : schedulerFor(spec.scheduler, spec.maxNewTokens, spec.seed);
+  const scheduler = spec.scheduler === null ? null : schedulerFor(spec.scheduler, spec.maxNewTokens, spec.seed, pm);
   const floatBits = Math.max(...pm.precisions);
   const quantization = (pm.config.raw.quantization_config as Record<string, unknown> | undefined) ?? null;
   const provenance = makeProvenance({
@@ -122,11 +125,11 @@ export function runAnswers(pm: PretrainedModel, spec: AnswerRunSpec, progress?: 
         const prompt = bench.buildPrompt(q, turn, answers, chat);
         const ids = encodePrompt(pm, prompt);
         const r = scheduler === null
-          ? pmpdGenerate(pm, ids, {
+          ? await pmpdGenerate(pm, ids, {
             scheduler: createScheduler("naive", { precisions: [floatBits], highBitSteps: 0 }),
             maxNewTokens: spec.maxNewTokens, maxSteps: 256,
           })
-          : pmpdGenerate(pm, ids, {
+          : await pmpdGenerate(pm, ids, {
             scheduler, maxNewTokens: spec.maxNewTokens, prefillBit: spec.prefillBit,
             resetContext: { questionId: q.questionId, turn, choice: 0 },
           });

@@ -25,8 +25,15 @@ export interface HypertuneOptions {
   low?: number;
   loss?: LossMode;
   settings?: Partial<TpeSettings>;
-  onTrial?: (trial: HypertuneTrial, best: HypertuneTrial | null) => void;
+  /** Called after each trial; `classifier` is the trial's trained classifier. */
+  onTrial?: (trial: HypertuneTrial, best: HypertuneTrial | null, classifier: KVCacheClassifier) => void;
   onEpoch?: (trialIndex: number, report: EpochReport) => void;
+  /**
+   * Trials of an interrupted search (from its log), replayed in order before new ones: the
+   * search asks again, checks it proposes the logged point, and is told the logged loss, so
+   * a resumed search continues exactly as an uninterrupted one would.
+   */
+  replay?: Array<{ params: Record<string, number>; loss: number }>;
 }
 
 export interface HypertuneTrial extends Trial {
@@ -36,10 +43,12 @@ export interface HypertuneTrial extends Trial {
 }
 
 export interface HypertuneResult {
-  best: HypertuneTrial;
-  classifier: KVCacheClassifier;
+  /** The best NEW trial; null when a resumed search found nothing better than its log. */
+  best: HypertuneTrial | null;
+  classifier: KVCacheClassifier | null;
+  /** The trials run in this call (replayed ones excluded). */
   trials: HypertuneTrial[];
-  split: SplitInfo;
+  split: SplitInfo | null;
 }
 
 export async function hypertuneClassifier(dataset: readonly LabeledSample[], options: HypertuneOptions): Promise<HypertuneResult> {
@@ -54,7 +63,19 @@ export async function hypertuneClassifier(dataset: readonly LabeledSample[], opt
   let best: HypertuneTrial | null = null;
   let bestClassifier: KVCacheClassifier | null = null;
   let split: SplitInfo | null = null;
-  for (let i = 0; i < maxEvals; i++) {
+  let bestLoss = Infinity;
+  const replay = options.replay ?? [];
+  for (const [i, logged] of replay.entries()) {
+    const point = search.ask();
+    for (const [k, v] of Object.entries(point.params)) {
+      if (logged.params[k] !== v) {
+        throw new PmpdError(`hyper-parameter log: trial ${i + 1} was ${JSON.stringify(logged.params)} but this search proposes ${JSON.stringify(point.params)} (another search space, algorithm or seed)`);
+      }
+    }
+    search.tell(point, logged.loss);
+    if (Number.isFinite(logged.loss)) bestLoss = Math.min(bestLoss, logged.loss);
+  }
+  for (let i = replay.length; i < maxEvals; i++) {
     const point = search.ask();
     const hp = toTrainHyperParams(point.params);
     const t0 = performance.now();
@@ -66,13 +87,17 @@ export async function hypertuneClassifier(dataset: readonly LabeledSample[], opt
     split = res.split;
     const trial: HypertuneTrial = { ...search.tell(point, res.finalValLoss ?? NaN), hyperParams: hp, history: res.history, seconds: (performance.now() - t0) / 1000 };
     trials.push(trial);
-    if (trial.status === "ok" && (best === null || trial.loss < best.loss)) {
+    if (trial.status === "ok" && trial.loss < bestLoss && (best === null || trial.loss < best.loss)) {
       best = trial;
       bestClassifier = res.classifier;
+      bestLoss = trial.loss;
     }
-    options.onTrial?.(trial, best);
+    options.onTrial?.(trial, best, res.classifier);
     await new Promise<void>((resolve) => setImmediate(resolve)); // let progress output through
   }
-  if (best === null || bestClassifier === null) throw new PmpdError(`hyper-parameter search: no trial reached a finite validation loss (training diverged in all ${maxEvals} trials)`);
-  return { best, classifier: bestClassifier, trials, split: split! };
+  if (best === null || bestClassifier === null) {
+    if (replay.length > 0 && Number.isFinite(bestLoss)) return { best: null, classifier: null, trials, split };
+    throw new PmpdError(`hyper-parameter search: no trial reached a finite validation loss (training diverged in all ${maxEvals} trials)`);
+  }
+  return { best, classifier: bestClassifier, trials, split };
 }

@@ -35,6 +35,17 @@ export class KVCache {
     }
   }
 
+  /** An independent copy (a fork point for alternative continuations). */
+  clone(): KVCache {
+    const c = new KVCache(this.numLayers, this.numKvHeads, this.headDim, this.capacity);
+    for (let l = 0; l < this.numLayers; l++) {
+      c.keys[l]!.set(this.keys[l]!);
+      c.values[l]!.set(this.values[l]!);
+    }
+    c.length = this.length;
+    return c;
+  }
+
   /** Forgets positions from `length` on (the next forward overwrites them). */
   truncate(length: number): void {
     if (length < 0 || length > this.length) throw new Error(`KVCache.truncate(${length}) with ${this.length} filled`);

@@ -30,6 +30,13 @@ export interface ForwardRequest {
   step: number;
 }
 
+/** The loop waits for an asynchronous scheduling decision (e.g. a classifier run). */
+export interface DecisionRequest {
+  decision: Promise<number>;
+}
+
+export type LoopRequest = ForwardRequest | DecisionRequest;
+
 export interface PmpdLoopOptions {
   scheduler: Scheduler;
   maxNewTokens: number;
@@ -86,7 +93,7 @@ export function argmax(logits: Float32Array): number {
   return best;
 }
 
-export function* pmpdDecode(prefillLogits: Float32Array, options: PmpdLoopOptions): Generator<ForwardRequest, PmpdLoopResult, Float32Array> {
+export function* pmpdDecode(prefillLogits: Float32Array, options: PmpdLoopOptions): Generator<LoopRequest, PmpdLoopResult, Float32Array | number> {
   const { scheduler, maxNewTokens } = options;
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 0) throw new RangeError(`maxNewTokens must be a non-negative integer, got ${maxNewTokens}`);
   const eos = new Set(options.eosTokenIds);
@@ -100,7 +107,7 @@ export function* pmpdDecode(prefillLogits: Float32Array, options: PmpdLoopOption
   let stoppedBy: StopReason;
   for (;;) {
     const token = argmax(logits);
-    logits = yield { token, precision: current, step: tokens.length + 1 };
+    logits = (yield { token, precision: current, step: tokens.length + 1 }) as Float32Array;
     tokens.push(token);
     forwardPrecisions.push(current);
     const newTokens = tokens.length;
@@ -108,7 +115,8 @@ export function* pmpdDecode(prefillLogits: Float32Array, options: PmpdLoopOption
     if (eos.has(token)) { stoppedBy = "eos"; break; }
     if (newTokens > maxNewTokens) { stoppedBy = "max_new_tokens"; break; }
     if (newTokens >= maxSteps) { stoppedBy = "max_steps"; break; }
-    current = scheduler.schedule({ index: newTokens, logits, precision: current, kvCache: options.kvCache });
+    const next = scheduler.schedule({ index: newTokens, logits, precision: current, kvCache: options.kvCache });
+    current = typeof next === "number" ? next : ((yield { decision: next }) as number);
     precisionLog.set(current, (precisionLog.get(current) ?? 0) + 1);
   }
   scheduler.reset();
@@ -119,7 +127,14 @@ export function* pmpdDecode(prefillLogits: Float32Array, options: PmpdLoopOption
 export function runPmpdLoop(prefillLogits: Float32Array, forward: (token: number, precision: number) => Float32Array, options: PmpdLoopOptions): PmpdLoopResult {
   const loop = pmpdDecode(prefillLogits, options);
   let r = loop.next();
-  while (!r.done) r = loop.next(forward(r.value.token, r.value.precision));
+  while (!r.done) {
+    const req = r.value;
+    if ("decision" in req) {
+      req.decision.catch(() => {});
+      throw new Error(`the ${options.scheduler.name} scheduler decides asynchronously; use runPmpdLoopAsync`);
+    }
+    r = loop.next(forward(req.token, req.precision));
+  }
   return r.value;
 }
 
@@ -130,6 +145,9 @@ export async function runPmpdLoopAsync(
 ): Promise<PmpdLoopResult> {
   const loop = pmpdDecode(prefillLogits, options);
   let r = loop.next();
-  while (!r.done) r = loop.next(await forward(r.value.token, r.value.precision));
+  while (!r.done) {
+    const req = r.value;
+    r = loop.next("decision" in req ? await req.decision : await forward(req.token, req.precision));
+  }
   return r.value;
 }

@@ -34,8 +34,11 @@ export abstract class SwitchPointScheduler implements Scheduler {
     return i >= 0 && i + 1 < this.precisions.length ? this.precisions[i + 1]! : null;
   }
 
-  /** Decides the switch step for the switch point (high, low); called once per switch point (once per generation in compat mode). */
-  protected abstract decide(high: number, low: number, input: ScheduleInput): number;
+  /**
+   * Decides the switch step for the switch point (high, low); called once per switch point
+   * (once per generation in compat mode). May be asynchronous (a model run).
+   */
+  protected abstract decide(high: number, low: number, input: ScheduleInput): number | Promise<number>;
 
   /** The decision made for the switch point starting at `high` in this generation, if any. */
   decisionFor(high: number): number | null {
@@ -48,22 +51,27 @@ export abstract class SwitchPointScheduler implements Scheduler {
     this.compatSteps = null;
   }
 
-  schedule(input: ScheduleInput): number {
+  schedule(input: ScheduleInput): number | Promise<number> {
     const p = input.precision;
     const low = this.lowerOf(p);
     if (low === null) return p;
-    if (this.compat) {
-      if (this.compatSteps === null) this.compatSteps = this.decide(p, low, input);
-      return input.index >= this.compatSteps ? low : p;
-    }
-    let h = this.steps.get(p);
-    if (h === undefined) {
-      h = this.decide(p, low, input);
-      this.steps.set(p, h);
-    }
+    const known = this.compat ? this.compatSteps : this.steps.get(p);
+    if (known !== null && known !== undefined) return this.apply(input.index, p, low, known);
+    const decided = this.decide(p, low, input);
+    const remember = (h: number) => {
+      if (this.compat) this.compatSteps = h;
+      else this.steps.set(p, h);
+      return this.apply(input.index, p, low, h);
+    };
+    return typeof decided === "number" ? remember(decided) : decided.then(remember);
+  }
+
+  /** The precision after step `index` at precision p, given the switch step h of (p, low). */
+  private apply(index: number, p: number, low: number, h: number): number {
+    if (this.compat) return index >= h ? low : p;
     const start = this.entered.get(p) ?? 0;
-    if (input.index - start >= h) {
-      this.entered.set(low, input.index);
+    if (index - start >= h) {
+      this.entered.set(low, index);
       return low;
     }
     return p;

@@ -38,8 +38,12 @@ export interface Scheduler {
   readonly precisions: readonly number[];
   /** Called before and after every generation (the reference calls it at both ends). */
   reset(context?: ResetContext): void;
-  /** The precision of the next forward pass. */
-  schedule(input: ScheduleInput): number;
+  /**
+   * The precision of the next forward pass. A scheduler that runs a model to decide (the
+   * learned kv_cache scheduler runs an ONNX session) may return a promise; only the
+   * asynchronous loop accepts that.
+   */
+  schedule(input: ScheduleInput): number | Promise<number>;
   /** The scheduler's settings, for provenance records. */
   params(): Record<string, unknown>;
 }

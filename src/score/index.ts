@@ -10,6 +10,7 @@
 export { porterStemNltk, CachedPorterStemmer } from "./porter-nltk.js";
 export {
   rougeScores,
+  rougeLScore,
   rougeN,
   rougeAggregate,
   rougeMean,

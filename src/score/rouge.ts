@@ -41,13 +41,13 @@ const stemmer = new CachedPorterStemmer();
 const NON_ALNUM_RUN = /[^a-z0-9]+/g;
 const VALID_TOKEN = /^[a-z0-9]+$/;
 
-/** rouge-score's tokenizer with `use_stemmer=True`. */
-export function rougeTokenize(text: string): string[] {
+/** rouge-score's tokenizer with `use_stemmer=True` (or False). */
+export function rougeTokenize(text: string, useStemmer = true): string[] {
   const cleaned = text.toLowerCase().replace(NON_ALNUM_RUN, " ");
   const tokens: string[] = [];
   for (const raw of cleaned.split(" ")) {
     if (raw === "") continue;
-    const token = raw.length > 3 ? stemmer.stem(raw) : raw;
+    const token = useStemmer && raw.length > 3 ? stemmer.stem(raw) : raw;
     if (VALID_TOKEN.test(token)) tokens.push(token);
   }
   return tokens;
@@ -130,10 +130,18 @@ export function rougeScores(prediction: string, reference: string): RougeScores 
     rouge2: rougeNFromTokens(pred, ref, 2),
     rougeL: rougeLFromTokens(pred, ref),
     rougeLsum: rougeLsumFromSentences(
-      rougeLsumSentences(prediction).map(rougeTokenize),
-      rougeLsumSentences(reference).map(rougeTokenize),
+      rougeLsumSentences(prediction).map((s) => rougeTokenize(s)),
+      rougeLsumSentences(reference).map((s) => rougeTokenize(s)),
     ),
   };
+}
+
+/**
+ * ROUGE-L alone, with or without the stemmer. Without it, this is Hugging Face evaluate's
+ * "rouge" at its defaults, which PMPD's training-label generation uses.
+ */
+export function rougeLScore(prediction: string, reference: string, useStemmer: boolean): RougeScore {
+  return rougeLFromTokens(rougeTokenize(prediction, useStemmer), rougeTokenize(reference, useStemmer));
 }
 
 /** ROUGE-N for any n >= 1 (rouge-score's "rougeN"). */
