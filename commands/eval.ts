@@ -19,7 +19,8 @@ import { fromPretrained, type PretrainedModel } from "../src/model/load.js";
 import { setActivationMode } from "../src/formats/activation-mode.js";
 import { getKernels } from "../src/native/kernels.js";
 import { packageRoot } from "../src/paths.js";
-import { addModelOptions, parseInteger, parseNumber, printJson, type ModelCliOptions } from "./options.js";
+import { addModelOptions, parseInteger, parseNumber, placeOnDevice, printJson, type ModelCliOptions } from "./options.js";
+import { resolveDevice, type DeviceRequest } from "../src/native/cuda.js";
 import { createProgress, type ProgressReporter } from "./progress.js";
 
 const JOB_FLAGS: Record<string, JobName> = {
@@ -138,12 +139,14 @@ export function registerEval(program: Command): void {
     .argument("<spec.json>")
     .option("--threads <n>")
     .option("--exact")
-    .action(async (specFile: string, o: { threads?: string; exact?: boolean }) => {
+    .option("--device <d>", "", "auto")
+    .action(async (specFile: string, o: { threads?: string; exact?: boolean; device: string }) => {
       const { readFileSync } = await import("node:fs");
       const spec = JSON.parse(readFileSync(specFile, "utf8")) as AnswerRunSpec;
       if (o.threads !== undefined) getKernels().setThreads(parseInteger("--threads", o.threads, 1));
       setActivationMode(o.exact ? "exact" : "int8");
       const pm = await fromPretrained(spec.modelPath);
+      placeOnDevice(pm, resolveDevice(o.device as DeviceRequest));
       const r = await runAnswers(pm, spec, { questions: () => {}, question: () => {}, warn: (w) => process.stderr.write(`${w}\n`) });
       process.stdout.write(`${JSON.stringify(r)}\n`);
     });
@@ -153,12 +156,14 @@ interface Failure { run: PlannedRun; message: string }
 
 async function runInProcess(runs: PlannedRun[], o: EvalCliOptions, progress: ProgressReporter): Promise<Failure[]> {
   const failures: Failure[] = [];
+  const device = resolveDevice((o.device ?? "auto") as DeviceRequest);
   const models = new Map<string, PretrainedModel>();
   for (const [i, run] of runs.entries()) {
     try {
       let pm = models.get(run.modelPath);
       if (!pm) {
         pm = await fromPretrained(run.modelPath, { offline: o.offline, hubUrl: o.hubUrl, cacheDir: o.cacheDir });
+        placeOnDevice(pm, device);
         models.set(run.modelPath, pm);
       }
       progress.log(`run ${i + 1}/${runs.length}: ${run.label} -> ${run.answerFile}`);
@@ -186,7 +191,8 @@ async function runInWorkers(runs: PlannedRun[], workers: number, o: EvalCliOptio
       const run = runs[next++]!;
       const specFile = join(dir, `run-${next}.json`);
       writeFileSync(specFile, JSON.stringify(run));
-      const args = [join(packageRoot(), "bin", "pmpd.js"), "eval-worker", specFile, "--threads", threads, ...(o.exact ? ["--exact"] : [])];
+      const args = [join(packageRoot(), "bin", "pmpd.js"), "eval-worker", specFile, "--threads", threads, "--device", String(o.device ?? "auto"),
+        ...(o.exact ? ["--exact"] : [])];
       const { code, stderr } = await new Promise<{ code: number; stderr: string }>((resolve) => {
         const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
         let err = "";

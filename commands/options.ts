@@ -8,6 +8,8 @@ import { fromPretrained, type PretrainedModel } from "../src/model/load.js";
 import { getKernels } from "../src/native/kernels.js";
 import { bundledModelDir } from "../src/paths.js";
 import { setActivationMode } from "../src/formats/activation-mode.js";
+import { offloadToCuda } from "../src/formats/cuda-offload.js";
+import { cudaAvailable, getCudaKernels, resolveDevice, type Device, type DeviceRequest } from "../src/native/cuda.js";
 
 export function parseInteger(name: string, value: string | undefined, min = -Infinity, max = Infinity): number {
   const v = Number(value);
@@ -28,6 +30,7 @@ export function parseNumber(name: string, value: string | undefined, min = -Infi
 }
 
 export interface ModelCliOptions {
+  device?: string;
   threads?: string;
   exact?: boolean;
   offline?: boolean;
@@ -41,6 +44,7 @@ export function addModelOptions(cmd: Command): Command {
   return cmd
     .option("--threads <n>", "kernel threads (default: available cores, or $PMPD_THREADS)")
     .option("--exact", "quantized layers use float activations (reference) instead of the int8 fast path")
+    .option("--device <d>", "cpu | cuda | auto: where quantized decode GEMVs run (auto: a CUDA device when one is found)", "auto")
     .option("--offline", "use only the local hub cache (also HF_HUB_OFFLINE=1)")
     .option("--hub-url <url>", "hub endpoint (default $HF_ENDPOINT or https://huggingface.co)")
     .option("--cache-dir <dir>", "hub cache (default $HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub)")
@@ -52,12 +56,22 @@ export async function loadModelFromOptions(model: string | undefined, o: ModelCl
   const kernels = getKernels();
   if (o.threads !== undefined) kernels.setThreads(parseInteger("--threads", o.threads, 1, 1024));
   setActivationMode(o.exact ? "exact" : "int8");
-  return fromPretrained(model ?? bundledModelDir(), {
+  const device = resolveDevice((o.device ?? "auto") as DeviceRequest);
+  const pm = await fromPretrained(model ?? bundledModelDir(), {
     offline: o.offline,
     hubUrl: o.hubUrl,
     cacheDir: o.cacheDir,
     revision: o.revision,
   });
+  placeOnDevice(pm, device);
+  return pm;
+}
+
+/** Moves a quantized model's decode GEMVs to the GPU when `device` is cuda. */
+export function placeOnDevice(pm: PretrainedModel, device: Device): void {
+  if (device !== "cuda") return;
+  const moved = offloadToCuda(pm.model, getCudaKernels());
+  process.stderr.write(`${cudaAvailable().reason}: ${moved} quantized layers run their decode GEMVs there\n`);
 }
 
 /** Writes one JSON document to stdout. */

@@ -334,10 +334,14 @@ function addUni(bits: number, g: number, M: number, N: number, K: number, wideZe
     bound: q8Bound((n, k) => scales[n * G + Math.floor(k / g)]! * (codes[n * K + k]! - zeros[n * G + Math.floor(k / g)]!), null, acts, N, K),
   });
 }
-if (!CHILD) {
+if (CHILD) {
+  for (const bits of [2, 4, 8]) for (const g of [64, 128, 192]) for (const [M, N, K] of [[1, 37, 200], [1, 37, 1096], [3, 37, 1024]] as const) addUni(bits, g, M, N, K);
+} else {
   for (const bits of [2, 3, 4, 8]) for (const g of [64, 128]) for (const [M, N, K] of SHAPES) addUni(bits, g, M, N, K);
   // group sizes that are not multiples of 64 (plain-C fallback), and zero points beyond 2^bits - 1
   for (const [bits, g] of [[4, 32], [3, 24], [8, 40]] as const) for (const [M, N, K] of [[1, 37, 200], [3, 37, 1024]] as const) addUni(bits, g, M, N, K);
+  // groups of 3 and 9 blocks (not aligned to 8-block units), one group per row
+  for (const [bits, g] of [[4, 192], [2, 576], [8, 1024]] as const) for (const [M, N, K] of [[1, 37, 1024], [1, 37, 1096], [2, 37, 1096]] as const) addUni(bits, g, M, N, K);
   for (const bits of [4, 8]) for (const [M, N, K] of [[1, 37, 200], [2, 37, 1024]] as const) addUni(bits, 128, M, N, K, true);
   for (const [M, N, K] of EXTRA_SHAPES) addUni(4, 128, M, N, K);
 }

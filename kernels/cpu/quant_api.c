@@ -24,7 +24,9 @@
 #define Q_TILE_BYTES (256L << 10) /* target dequantized tile size (rows x K floats) */
 
 static pthread_mutex_t g_qmu = PTHREAD_MUTEX_INITIALIZER;
-static int g_vbmi;
+#if defined(PMPD_X86_PATHS)
+static int g_vbmi; /* AVX-512 VBMI + GFNI usable */
+#endif
 
 __attribute__((constructor)) static void quant_init(void) {
 #if defined(PMPD_X86_PATHS)

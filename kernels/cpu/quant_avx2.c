@@ -165,7 +165,7 @@ QAI QF qf_acc(QF acc, QI v, float s) { return _mm256_fmadd_ps(_mm256_cvtepi32_ps
 /* ---- float tables (exact path, dequantization) ------------------------------ */
 
 typedef struct {
-    __m256 t0;
+    __m256 t[4]; /* b <= 5: the table as 8-float vectors */
     const float *row;
 } QFTAB;
 
@@ -174,15 +174,25 @@ QAI void qftab_load(QFTAB *T, const float *row, int B) {
     if (B <= 3) {
         float tmp[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         memcpy(tmp, row, sizeof(float) << B);
-        T->t0 = _mm256_loadu_ps(tmp);
-    } else {
-        T->t0 = _mm256_setzero_ps();
+        T->t[0] = _mm256_loadu_ps(tmp);
+    } else if (B <= 5) {
+        for (int i = 0; i < (1 << (B - 3)); i++) T->t[i] = _mm256_loadu_ps(row + 8 * i);
     }
 }
 
+/* b <= 3: vpermps; 4, 5: vpermps of 8-entry parts selected by the higher index bits
+ * (vblendvps on the bit moved to the sign); >= 6: gather */
 QAI __m256 qft_lookup(const QFTAB *T, __m256i idx, int B) {
-    if (B <= 3) return _mm256_permutevar8x32_ps(T->t0, idx);
-    return _mm256_i32gather_ps(T->row, idx, 4);
+    if (B <= 3) return _mm256_permutevar8x32_ps(T->t[0], idx);
+    if (B >= 6) return _mm256_i32gather_ps(T->row, idx, 4);
+    __m256 r[4];
+    const int H = 1 << (B - 3);
+    for (int h = 0; h < H; h++) r[h] = _mm256_permutevar8x32_ps(T->t[h], idx);
+    for (int bit = 3, cnt = H; cnt > 1; bit++, cnt >>= 1) {
+        const __m256 m = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 31 - bit));
+        for (int i = 0; i < cnt / 2; i++) r[i] = _mm256_blendv_ps(r[2 * i], r[2 * i + 1], m);
+    }
+    return r[0];
 }
 
 /* K is a multiple of 8, so a block's valid part is a whole number of 8-lane chunks */

@@ -1,18 +1,18 @@
 /*
  * Quantized kernels, AVX-512 (F/BW/VL/VNNI) path. Compiled twice:
- *   quant_avx512.c      without VBMI: 5..8-bit int8 tables are looked up as
- *                       16-entry sub-tables (vpshufb) selected with the high plane masks;
+ *   quant_avx512.c      (any AVX-512 VNNI CPU): the block kernels below;
  *   quant_avx512vbmi.c  (#includes this file with PMPD_QUANT_VBMI=1, -mavx512vbmi -mgfni;
- *                       run only on CPUs with VBMI and GFNI): the q8 GEMVs work on
- *                       super-blocks of 512 weights with a GFNI bit transpose (below);
- *                       the other kernels use vpermb for up to 64 entries, vpermt2b for
- *                       128, two of them blended by the plane-0 mask for 256.
+ *                       used only on CPUs with VBMI and GFNI): the q8 GEMVs are replaced
+ *                       by super-block kernels with a GFNI bit transpose (further below).
  *
- * Codes of a 64-weight block: one little-endian 64-bit load per plane is a mask
- * register; the code bytes are built with masked byte adds of the plane's bit
- * value. q8 dot products use VNNI vpdpbusd with (table value + 128) as the
+ * Block kernels: codes of a 64-weight block come from one little-endian 64-bit
+ * load per plane into a mask register; the code bytes are built with masked byte
+ * adds of the plane's bit value. int8 tables of up to 16 entries are looked up
+ * with vpshufb; larger ones as 16-entry sub-tables selected with the high plane
+ * masks. q8 dot products use VNNI vpdpbusd with (table value + 128) as the
  * unsigned operand and the int8 activations as the signed one; the 128*sum(x)
  * excess is removed by starting the block accumulator at -128*sum(x) in lane 0.
+ * Float tables (exact path, dequantization): vpermps / vpermt2ps trees.
  */
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -81,13 +81,8 @@ QAI QC qc_load(const uint8_t *const *pp, long off, int B, int nbytes) {
 
 /* ---- int8 tables (q8) ------------------------------------------------------- */
 
-#if PMPD_QUANT_VBMI
-#define QTAB_N 4
-#else
-#define QTAB_N 16
-#endif
 typedef struct {
-    __m512i t[QTAB_N]; /* table values + 128 (as unsigned bytes) */
+    __m512i t[16]; /* 16-entry (sub-)tables broadcast to the 4 lanes, values + 128 (as unsigned bytes) */
 } QTAB;
 
 QAI void qtab_load(QTAB *T, const int8_t *row, int B) {
@@ -97,27 +92,12 @@ QAI void qtab_load(QTAB *T, const int8_t *row, int B) {
         T->t[0] = _mm512_xor_si512(_mm512_broadcast_i32x4(v), bias);
         return;
     }
-#if PMPD_QUANT_VBMI
-    if (B == 5) {
-        T->t[0] = _mm512_xor_si512(_mm512_maskz_loadu_epi8((__mmask64)0xFFFFFFFFull, row), bias);
-    } else {
-        for (int i = 0; i < (1 << (B - 6)); i++) T->t[i] = _mm512_xor_si512(_mm512_loadu_si512(row + 64 * i), bias);
-    }
-#else
     for (int h = 0; h < (1 << (B - 4)); h++)
         T->t[h] = _mm512_xor_si512(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(row + 16 * h))), bias);
-#endif
 }
 
 QAI __m512i qtab_lookup(const QTAB *T, const QC *q, int B) {
     if (B <= 4) return _mm512_shuffle_epi8(T->t[0], q->c);
-#if PMPD_QUANT_VBMI
-    if (B <= 6) return _mm512_permutexvar_epi8(q->c, T->t[0]);
-    if (B == 7) return _mm512_permutex2var_epi8(T->t[0], q->c, T->t[1]);
-    const __m512i lo = _mm512_permutex2var_epi8(T->t[0], q->c, T->t[1]);
-    const __m512i hi = _mm512_permutex2var_epi8(T->t[2], q->c, T->t[3]);
-    return _mm512_mask_blend_epi8(q->m[0], lo, hi); /* code bit 7 = plane 0 */
-#else
     /* sub-table h = code >> 4 holds entries 16h..16h+15; its bits are planes 0..B-5 */
     const __m512i idx = _mm512_and_si512(q->c, _mm512_set1_epi8(0x0F));
     __m512i r[16];
@@ -128,7 +108,6 @@ QAI __m512i qtab_lookup(const QTAB *T, const QC *q, int B) {
         for (int i = 0; i < cnt / 2; i++) r[i] = _mm512_mask_blend_epi8(m, r[2 * i], r[2 * i + 1]);
     }
     return r[0];
-#endif
 }
 
 QAI QI q8_any_block(const QTAB *T, const QC *q, const int8_t *xq, int32_t c128, int B) {
@@ -146,25 +125,30 @@ QAI QF qf_acc(QF acc, QI v, float s) { return _mm512_fmadd_ps(_mm512_cvtepi32_ps
 /* ---- float tables (exact path, dequantization) ------------------------------ */
 
 typedef struct {
-    __m512 t0, t1;
+    __m512 t[16]; /* the table as 16-float vectors */
     const float *row;
 } QFTAB;
 
 QAI void qftab_load(QFTAB *T, const float *row, int B) {
     T->row = row;
-    T->t0 = T->t1 = _mm512_setzero_ps();
     if (B <= 4) {
-        T->t0 = _mm512_maskz_loadu_ps((__mmask16)((1u << (1 << B)) - 1u), row);
-    } else if (B == 5) {
-        T->t0 = _mm512_loadu_ps(row);
-        T->t1 = _mm512_loadu_ps(row + 16);
+        T->t[0] = _mm512_maskz_loadu_ps((__mmask16)((1u << (1 << B)) - 1u), row);
+    } else {
+        for (int i = 0; i < (1 << (B - 4)); i++) T->t[i] = _mm512_loadu_ps(row + 16 * i);
     }
 }
 
+/* b <= 4: vpermps; 5..8: vpermt2ps over 32-entry parts, selected by the higher index bits */
 QAI __m512 qft_lookup(const QFTAB *T, __m512i idx, int B) {
-    if (B <= 4) return _mm512_permutexvar_ps(idx, T->t0);
-    if (B == 5) return _mm512_permutex2var_ps(T->t0, idx, T->t1);
-    return _mm512_i32gather_ps(idx, T->row, 4);
+    if (B <= 4) return _mm512_permutexvar_ps(idx, T->t[0]);
+    __m512 r[8];
+    const int H = 1 << (B - 5);
+    for (int h = 0; h < H; h++) r[h] = _mm512_permutex2var_ps(T->t[2 * h], idx, T->t[2 * h + 1]);
+    for (int bit = 5, cnt = H; cnt > 1; bit++, cnt >>= 1) {
+        const __mmask16 m = _mm512_test_epi32_mask(idx, _mm512_set1_epi32(1 << bit));
+        for (int i = 0; i < cnt / 2; i++) r[i] = _mm512_mask_blend_ps(m, r[2 * i], r[2 * i + 1]);
+    }
+    return r[0];
 }
 
 QAI __mmask16 qmask16(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
@@ -422,29 +406,34 @@ QAI __m512i net_field(__m512i o, int g, int B) {
     return _mm512_gf2p8affine_epi64_epi8(o, _mm512_set1_epi64(field_matrix(6 - 2 * g, 2)), 0);
 }
 
-/* act.ext: per super-block sb and set h, EXT_SET bytes:
+/* act.ext: per super-block sb and set h, EXT_SET_A (any-precision) or EXT_SET_U (uniform) bytes:
  *   [0, 256)    int8 activations of lookups j = 0..3 (64 bytes each, kernel order)
- *   [256, 320)  int32 start values: lane 4L = -128 * sum(xq of block 2L+h)   (any-precision)
+ *   [256, 320)  any-precision: int32 start values, lane 4L = -128 * sum(xq of block 2L+h);
+ *               uniform: int32 lane -> group offset from the super-block's first group
  *   [320, 384)  float block scales, lanes 4L..4L+3 = scale of block 2L+h
- *   [384, 448)  int32 lane -> group offset from the super-block's first group (uniform)
- * then (uniform) float F[ngroups] = sum over the group's blocks of scale * sum(xq). */
-#define EXT_SET 448
+ *   uniform only:
+ *   [384, 448)  int32, lane 4L = -sum(xq of block 2L+h), other lanes 0
+ *   [448, 464)  uint8 lane -> group offset (the int32 offsets as bytes) */
+#define EXT_SET_A 384
+#define EXT_SET_U 512
 
 static size_t act_ext_bytes(const pmpd_qw *w) {
     const size_t nsb = (size_t)(w->nblk + 7) / 8;
-    return nsb * 2 * EXT_SET + (size_t)w->ngroups * sizeof(float);
+    return nsb * 2 * EXT_SET_U;
 }
 
 static void act_ext_build(const pmpd_qw *w, int uniform, const pmpd_qact *a, void *ext) {
     if (uniform && !pmpd_q_groups_blockaligned(w)) return; /* plain-C kernel, no ext */
     const int NB = net_nb(w->bits), nblk = w->nblk, nsb = (nblk + 7) / 8;
     const int gb = uniform ? (w->group >= w->K ? nblk : w->group / QBLK) : 1;
+    const size_t set = uniform ? EXT_SET_U : EXT_SET_A;
     uint8_t *e = (uint8_t *)ext;
     for (int sb = 0; sb < nsb; sb++)
         for (int h = 0; h < 2; h++) {
-            uint8_t *es = e + (size_t)(2 * sb + h) * EXT_SET;
-            int32_t *corr = (int32_t *)(es + 256), *fidx = (int32_t *)(es + 384);
+            uint8_t *es = e + (size_t)(2 * sb + h) * set;
+            int32_t *aux = (int32_t *)(es + 256), *nsum = (int32_t *)(es + 384);
             float *sv = (float *)(es + 320);
+            uint8_t *zidx = es + 448;
             for (int L = 0; L < 4; L++) {
                 const int blk = 8 * sb + 2 * L + h, live = blk < nblk;
                 for (int j = 0; j < 4; j++)
@@ -455,101 +444,144 @@ static void act_ext_build(const pmpd_qw *w, int uniform, const pmpd_qact *a, voi
                     }
                 const int go = live ? blk / gb - (8 * sb) / gb : 0;
                 for (int i = 0; i < 4; i++) {
-                    corr[4 * L + i] = i == 0 && live ? a->xc128[blk] : 0;
+                    aux[4 * L + i] = uniform ? go : i == 0 && live ? a->xc128[blk] : 0;
                     sv[4 * L + i] = live ? a->xs[blk] : 0.0f;
-                    fidx[4 * L + i] = go;
+                    if (uniform) {
+                        nsum[4 * L + i] = i == 0 && live ? -a->xsum[blk] : 0;
+                        zidx[4 * L + i] = (uint8_t)go;
+                    }
                 }
             }
         }
-    if (uniform) {
-        float *F = (float *)(e + (size_t)nsb * 2 * EXT_SET);
-        for (int g = 0; g < w->ngroups; g++) F[g] = 0.0f;
-        for (int b = 0; b < nblk; b++) F[b / gb] += a->xs[b] * (float)a->xsum[b];
+}
+
+/* one super-block (nbytes = 64: full, else the partial last one) of RR rows */
+QAI void aq8net_sb(const uint8_t *const (*pp)[8], const NTAB *T, const uint8_t *ext, int sb, int nbytes, QF *acc0,
+                   QF *acc1, const int RR, const int B) {
+    const int NB = net_nb(B);
+    const uint8_t *e = ext + (size_t)sb * 2 * EXT_SET_A;
+    __m512i O[2][8];
+    for (int r = 0; r < RR; r++) {
+        if (nbytes == 64)
+            for (int p = 0; p < B; p++) QPREFETCH(pp[r][p] + (long)sb * 64 + QPF);
+        net_codes(pp[r], (long)sb * 64, B, nbytes, O[r]);
+    }
+    __m512i d0[2], d1[2];
+    for (int r = 0; r < RR; r++) {
+        d0[r] = _mm512_load_si512((const void *)(e + 256));
+        d1[r] = _mm512_load_si512((const void *)(e + EXT_SET_A + 256));
+    }
+    for (int j = 0; j < 4; j++) {
+        const __m512i x0 = _mm512_load_si512((const void *)(e + 64 * j));
+        const __m512i x1 = _mm512_load_si512((const void *)(e + EXT_SET_A + 64 * j));
+        for (int r = 0; r < RR; r++) {
+            d0[r] = _mm512_dpbusd_epi32(d0[r], ntab_lookup(&T[r], O[r][net_reg(NB, 0, j)], net_fld(NB, j), B), x0);
+            d1[r] = _mm512_dpbusd_epi32(d1[r], ntab_lookup(&T[r], O[r][net_reg(NB, 1, j)], net_fld(NB, j), B), x1);
+        }
+    }
+    const __m512 s0 = _mm512_load_ps((const void *)(e + 320)), s1 = _mm512_load_ps((const void *)(e + EXT_SET_A + 320));
+    for (int r = 0; r < RR; r++) {
+        acc0[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0[r]), s0, acc0[r]);
+        acc1[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1[r]), s1, acc1[r]);
     }
 }
 
-QAI void aq8net_rows(const pmpd_qw *w, const pmpd_qact *a, float *y, int n0, int n1, const int B) {
-    const int NB = net_nb(B);
+/* RR (1 or 2) consecutive weight rows n.. per pass: the activation data read per
+ * super-block (6x the plane bytes at b = 2) is shared by the rows */
+QAI void aq8net_rowsR(const pmpd_qw *w, const pmpd_qact *a, float *y, int n, const int RR, const int B) {
     const int nsb = (w->nblk + 7) / 8, nfull = w->rowb / 64, remb = w->rowb % 64;
     const size_t tb = (size_t)1 << B;
     const uint8_t *ext = (const uint8_t *)a->ext;
-    for (int n = n0; n < n1; n++) {
-        const uint8_t *pp[8];
-        const uint8_t *base = w->planes + (size_t)n * (size_t)w->rowb;
-        for (int p = 0; p < B; p++) pp[p] = base + (size_t)p * w->pstride;
-        for (size_t o = 0; o < tb; o += 64) QPREFETCH(w->lut_q + (size_t)(n + 4) * tb + o);
-        NTAB T;
-        ntab_load(&T, w->lut_q + (size_t)n * tb, B);
-        QF acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-        for (int sb = 0; sb < nsb; sb++) {
-            if (sb < nfull)
-                for (int p = 0; p < B; p++) QPREFETCH(pp[p] + (long)sb * 64 + QPF);
-            __m512i O[8];
-            net_codes(pp, (long)sb * 64, B, sb < nfull ? 64 : remb, O);
-            const uint8_t *e = ext + (size_t)sb * 2 * EXT_SET;
-            __m512i d0 = _mm512_load_si512((const void *)(e + 256));
-            __m512i d1 = _mm512_load_si512((const void *)(e + EXT_SET + 256));
-            for (int j = 0; j < 4; j++) {
-                d0 = _mm512_dpbusd_epi32(d0, ntab_lookup(&T, O[net_reg(NB, 0, j)], net_fld(NB, j), B),
-                                         _mm512_load_si512((const void *)(e + 64 * j)));
-                d1 = _mm512_dpbusd_epi32(d1, ntab_lookup(&T, O[net_reg(NB, 1, j)], net_fld(NB, j), B),
-                                         _mm512_load_si512((const void *)(e + EXT_SET + 64 * j)));
-            }
-            acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_load_ps((const void *)(e + 320)), acc0);
-            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_load_ps((const void *)(e + EXT_SET + 320)), acc1);
+    const uint8_t *pp[2][8];
+    NTAB T[2];
+    QF acc0[2], acc1[2];
+    for (int r = 0; r < RR; r++) {
+        const uint8_t *base = w->planes + (size_t)(n + r) * (size_t)w->rowb;
+        for (int p = 0; p < B; p++) pp[r][p] = base + (size_t)p * w->pstride;
+        for (size_t o = 0; o < tb; o += 64) QPREFETCH(w->lut_q + (size_t)(n + r + 4) * tb + o);
+        ntab_load(&T[r], w->lut_q + (size_t)(n + r) * tb, B);
+        acc0[r] = acc1[r] = _mm512_setzero_ps();
+    }
+    for (int sb = 0; sb < nfull; sb++) aq8net_sb(pp, T, ext, sb, 64, acc0, acc1, RR, B);
+    if (nsb > nfull) aq8net_sb(pp, T, ext, nfull, remb, acc0, acc1, RR, B);
+    for (int r = 0; r < RR; r++) y[n + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r])) * w->lut_scale[n + r];
+}
+
+QAI void aq8net_rows(const pmpd_qw *w, const pmpd_qact *a, float *y, int n0, int n1, const int B) {
+    int n = n0;
+    if (B <= 4) /* registers: 2 rows x (codes, tables, accumulators) fit in 32 zmm */
+        for (; n + 2 <= n1; n += 2) aq8net_rowsR(w, a, y, n, 2, B);
+    for (; n < n1; n++) aq8net_rowsR(w, a, y, n, 1, B);
+}
+
+/* uniform: per set, the int32 lanes start at -zero * sum(xq) of their block (zero points of
+ * the lanes' groups gathered with a 16-byte vpermb), accumulate code * xq, and are scaled by
+ * block scale * group scale (group scales gathered with vpermps) */
+QAI void uq8net_sb(const uint8_t *const (*pp)[8], const float *const *sc, const uint8_t *const *zr, const uint8_t *ext,
+                   int sb, int nbytes, int NG, int gb, QF *acc0, QF *acc1, const int RR, const int B) {
+    const int NB = net_nb(B);
+    const uint8_t *e0 = ext + (size_t)sb * 2 * EXT_SET_U, *e1 = e0 + EXT_SET_U;
+    const int g0 = (8 * sb) / gb, gn = NG - g0 < 8 ? NG - g0 : 8;
+    const __mmask16 gm = (__mmask16)((1u << gn) - 1u);
+    __m512i O[2][8], d0[2], d1[2];
+    __m512 s8[2];
+    for (int r = 0; r < RR; r++) {
+        if (nbytes == 64)
+            for (int p = 0; p < B; p++) QPREFETCH(pp[r][p] + (long)sb * 64 + QPF);
+        net_codes(pp[r], (long)sb * 64, B, nbytes, O[r]);
+        s8[r] = _mm512_maskz_loadu_ps(gm, sc[r] + g0);
+        const __m128i z8 = _mm_maskz_loadu_epi8(gm, zr[r] + g0);
+        d0[r] = _mm512_mullo_epi32(
+            _mm512_cvtepu8_epi32(_mm_permutexvar_epi8(_mm_load_si128((const __m128i *)(e0 + 448)), z8)),
+            _mm512_load_si512((const void *)(e0 + 384)));
+        d1[r] = _mm512_mullo_epi32(
+            _mm512_cvtepu8_epi32(_mm_permutexvar_epi8(_mm_load_si128((const __m128i *)(e1 + 448)), z8)),
+            _mm512_load_si512((const void *)(e1 + 384)));
+    }
+    for (int j = 0; j < 4; j++) {
+        const __m512i x0 = _mm512_load_si512((const void *)(e0 + 64 * j));
+        const __m512i x1 = _mm512_load_si512((const void *)(e1 + 64 * j));
+        for (int r = 0; r < RR; r++) {
+            d0[r] = _mm512_dpbusd_epi32(d0[r], net_field(O[r][net_reg(NB, 0, j)], net_fld(NB, j), B), x0);
+            d1[r] = _mm512_dpbusd_epi32(d1[r], net_field(O[r][net_reg(NB, 1, j)], net_fld(NB, j), B), x1);
         }
-        y[n] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) * w->lut_scale[n];
+    }
+    const __m512 bs0 = _mm512_load_ps((const void *)(e0 + 320)), bs1 = _mm512_load_ps((const void *)(e1 + 320));
+    const __m512i gi0 = _mm512_load_si512((const void *)(e0 + 256)), gi1 = _mm512_load_si512((const void *)(e1 + 256));
+    for (int r = 0; r < RR; r++) {
+        acc0[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0[r]), _mm512_mul_ps(bs0, _mm512_permutexvar_ps(gi0, s8[r])), acc0[r]);
+        acc1[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1[r]), _mm512_mul_ps(bs1, _mm512_permutexvar_ps(gi1, s8[r])), acc1[r]);
     }
 }
 
-/* uniform: y = sum_g scale_g * (sum_{b in g} s_b * sum(code*xq) - zero_g * F_g); the
- * zero-point term is one dot product over the groups per row */
-QAI void uq8net_rows(const pmpd_qw *w, const pmpd_qact *a, float *y, int n0, int n1, const int B) {
-    const int NB = net_nb(B), NG = w->ngroups;
+QAI void uq8net_rowsR(const pmpd_qw *w, const pmpd_qact *a, float *y, int n, const int RR, const int B) {
+    const int NG = w->ngroups;
     const int nsb = (w->nblk + 7) / 8, nfull = w->rowb / 64, remb = w->rowb % 64;
     const int gb = w->group >= w->K ? w->nblk : w->group / QBLK;
     const uint8_t *ext = (const uint8_t *)a->ext;
-    const float *F = (const float *)(ext + (size_t)nsb * 2 * EXT_SET);
-    for (int n = n0; n < n1; n++) {
-        const uint8_t *pp[8];
-        const uint8_t *base = w->planes + (size_t)n * (size_t)w->rowb;
-        for (int p = 0; p < B; p++) pp[p] = base + (size_t)p * w->pstride;
-        const float *sc = w->scales + (size_t)n * NG;
-        const uint8_t *zr = w->zeros + (size_t)n * NG;
-        QPREFETCH(sc + 4 * NG);
-        QPREFETCH(zr + 4 * NG);
-        QF acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-        for (int sb = 0; sb < nsb; sb++) {
-            if (sb < nfull)
-                for (int p = 0; p < B; p++) QPREFETCH(pp[p] + (long)sb * 64 + QPF);
-            __m512i O[8];
-            net_codes(pp, (long)sb * 64, B, sb < nfull ? 64 : remb, O);
-            const uint8_t *e = ext + (size_t)sb * 2 * EXT_SET;
-            const int g0 = (8 * sb) / gb, gn = NG - g0 < 8 ? NG - g0 : 8;
-            const __m512 s8 = _mm512_maskz_loadu_ps((__mmask16)((1u << gn) - 1u), sc + g0);
-            __m512i d0 = _mm512_setzero_si512(), d1 = _mm512_setzero_si512();
-            for (int j = 0; j < 4; j++) {
-                d0 = _mm512_dpbusd_epi32(d0, net_field(O[net_reg(NB, 0, j)], net_fld(NB, j), B),
-                                         _mm512_load_si512((const void *)(e + 64 * j)));
-                d1 = _mm512_dpbusd_epi32(d1, net_field(O[net_reg(NB, 1, j)], net_fld(NB, j), B),
-                                         _mm512_load_si512((const void *)(e + EXT_SET + 64 * j)));
-            }
-            const __m512 f0 = _mm512_mul_ps(_mm512_load_ps((const void *)(e + 320)),
-                                            _mm512_permutexvar_ps(_mm512_load_si512((const void *)(e + 384)), s8));
-            const __m512 f1 = _mm512_mul_ps(_mm512_load_ps((const void *)(e + EXT_SET + 320)),
-                                            _mm512_permutexvar_ps(_mm512_load_si512((const void *)(e + EXT_SET + 384)), s8));
-            acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), f0, acc0);
-            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), f1, acc1);
-        }
-        __m512 zt = _mm512_setzero_ps();
-        for (int g = 0; g < NG; g += 16) {
-            const int c = NG - g < 16 ? NG - g : 16;
-            const __mmask16 m = (__mmask16)((1u << c) - 1u);
-            const __m512 z = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, zr + g)));
-            zt = _mm512_fmadd_ps(_mm512_mul_ps(z, _mm512_maskz_loadu_ps(m, sc + g)), _mm512_maskz_loadu_ps(m, F + g), zt);
-        }
-        y[n] = _mm512_reduce_add_ps(_mm512_sub_ps(_mm512_add_ps(acc0, acc1), zt));
+    const uint8_t *pp[2][8];
+    const float *sc[2];
+    const uint8_t *zr[2];
+    QF acc0[2], acc1[2];
+    for (int r = 0; r < RR; r++) {
+        const uint8_t *base = w->planes + (size_t)(n + r) * (size_t)w->rowb;
+        for (int p = 0; p < B; p++) pp[r][p] = base + (size_t)p * w->pstride;
+        sc[r] = w->scales + (size_t)(n + r) * NG;
+        zr[r] = w->zeros + (size_t)(n + r) * NG;
+        QPREFETCH(sc[r] + 4 * NG);
+        QPREFETCH(zr[r] + 4 * NG);
+        acc0[r] = acc1[r] = _mm512_setzero_ps();
     }
+    for (int sb = 0; sb < nfull; sb++) uq8net_sb(pp, sc, zr, ext, sb, 64, NG, gb, acc0, acc1, RR, B);
+    if (nsb > nfull) uq8net_sb(pp, sc, zr, ext, nfull, remb, NG, gb, acc0, acc1, RR, B);
+    for (int r = 0; r < RR; r++) y[n + r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[r], acc1[r]));
+}
+
+QAI void uq8net_rows(const pmpd_qw *w, const pmpd_qact *a, float *y, int n0, int n1, const int B) {
+    int n = n0;
+    if (B <= 4)
+        for (; n + 2 <= n1; n += 2) uq8net_rowsR(w, a, y, n, 2, B);
+    for (; n < n1; n++) uq8net_rowsR(w, a, y, n, 1, B);
 }
 #endif /* PMPD_QUANT_VBMI */
 

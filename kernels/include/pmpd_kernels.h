@@ -121,12 +121,13 @@ PMPD_API void pmpd_f32_to_bf16(const float *src, uint16_t *dst, size_t n);
  * variants quantize each row of x to int8 in blocks of 64 consecutive k
  * (scale = max|x_block| / 127, q = round-half-even(x / scale) in float32, clamped to
  * +-127; an all-zero block has scale 0; a block holding inf/NaN yields NaN outputs)
- * and compute exact int32 dot products per block against the int8 table / codes;
- * each block's int32 sum is scaled by its activation scale (and, any-precision,
- * the row's lut_scale at the end; uniform, the group scale once per group). All
- * kernel paths produce the same int32 block sums; float results differ only by
- * summation order. With M > 1 the _q8 variants multiply the dequantized int8
- * activations (q * scale) by the dequantized table / weights in float32.
+ * and compute exact int32 dot products per 64-block: any-precision
+ * sum lut_q[code] * q, uniform sum code * q - zero * sum q. Each block sum is scaled
+ * by its activation scale; any-precision rows by lut_scale at the end, uniform sums
+ * by their group's scale. All kernel paths produce the same integer block sums;
+ * float results differ only by rounding order.
+ * With M > 1 the _q8 variants multiply the dequantized int8 activations (q * scale)
+ * by the dequantized table / weights in float32.
  *
  * Invalid shapes (bits outside 1..parent_bits, parent_bits outside 1..8, K not a
  * multiple of 8, bad group_size) fill y with NaN. If scratch memory cannot be
@@ -144,8 +145,9 @@ PMPD_API void pmpd_uniform_matmul_q8(const uint8_t *planes, int bits, const floa
 /* Per row of lut [N, entries]: scale = max|lut| / 127 (float32; 1 when that is 0, i.e. an
  * all-zero row), lut_q = round-half-even(lut / scale) clamped to +-127. */
 PMPD_API void pmpd_quantize_lut_q8(const float *lut, int N, int entries, int8_t *lut_q, float *lut_scale);
-/* Active quantized-kernel variant: "avx512-vbmi", "avx512", "avx2" or "scalar" (follows
- * pmpd_set_dispatch; env PMPD_QUANT_VBMI=0 disables the VBMI variant, for testing). */
+/* Active quantized-kernel variant: "avx512-vbmi" (AVX-512 path on CPUs that also have
+ * VBMI and GFNI), "avx512", "avx2" or "scalar". Follows pmpd_set_dispatch; env
+ * PMPD_QUANT_VBMI=0 (read at load time) disables the VBMI variant, for testing. */
 PMPD_API const char *pmpd_quant_path(void);
 
 /* ---- benchmarking / memory ------------------------------------------- */

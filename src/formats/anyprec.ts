@@ -63,6 +63,11 @@ export class AnyPrecisionLinear implements LinearLayer {
     if (this.bias) getKernels().addBias(y, this.bias, M, N);
   }
 
+  /** The float32 centroid table [N, 2^b] of precision b. */
+  floatTable(precision: number): Float32Array {
+    return this.tablesFor(precision).lut;
+  }
+
   dequantize(precision: number): Float32Array {
     const { lut } = this.tablesFor(precision);
     const N = this.outFeatures, K = this.inFeatures, entries = 1 << precision;

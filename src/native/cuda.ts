@@ -31,9 +31,9 @@ export interface CudaStatus {
   reason: string;
 }
 
-/** Location of the CUDA kernel library inside the package. */
+/** Location of the CUDA kernel library: $PMPD_CUDA_LIBRARY, else the one built inside the package. */
 export function cudaLibraryPath(): string {
-  return join(packageRoot(), "kernels", "build", "libpmpd_cuda.so");
+  return process.env.PMPD_CUDA_LIBRARY || join(packageRoot(), "kernels", "build", "libpmpd_cuda.so");
 }
 
 type Fn = (...args: any[]) => any;
