@@ -6,7 +6,9 @@ import { PmpdError } from "../src/errors.js";
 import { bundledModelDir, calibrationTextFile } from "../src/paths.js";
 import { loadModelDirectory, type PretrainedModel } from "../src/model/load.js";
 import { resolveModelDirectory } from "../src/io/hub.js";
-import { sampleCalibration } from "../src/quant/calibration.js";
+import { inputOf, sampleCalibration } from "../src/quant/calibration.js";
+import { collectFisher, fisherKey } from "../src/grad/fisher.js";
+import type { LinearName } from "../src/model/llama.js";
 import {
   collectActivationSquares, quantizeAnyPrecisionModel, quantizeUniformModel, type QuantizeProgress,
 } from "../src/quant/quantize-model.js";
@@ -51,7 +53,7 @@ export function registerQuantize(program: Command): void {
     .option("--method <m>", "anyprec | gptq | rtn", "anyprec")
     .option("--seed-precision <b>", "anyprec: k-means precision (2..8)", "2")
     .option("--parent-precision <b>", "anyprec: highest nested precision (2..8)", "4")
-    .option("--sensitivity <s>", "anyprec: k-means weights: activation (mean squared input per column) | uniform", "activation")
+    .option("--sensitivity <s>", "anyprec: k-means weights: activation (mean squared input per column) | fisher (squared gradients, as the reference) | uniform", "activation")
     .option("--bits <list>", "gptq/rtn: bit-widths, comma-separated from 2,3,4,8", "2,3,4")
     .option("--group-size <g>", "gptq/rtn: weights per scale/zero group", "128")
     .option("--damp <f>", "gptq: damping as a fraction of the mean Hessian diagonal", "0.01")
@@ -108,19 +110,26 @@ async function quantizeAnyPrecision(
   if (seedPrecision > parentPrecision) {
     throw new PmpdError(`--seed-precision ${seedPrecision} is above --parent-precision ${parentPrecision}`);
   }
-  if (o.sensitivity !== "activation" && o.sensitivity !== "uniform") {
-    throw new PmpdError(`--sensitivity must be activation or uniform, got "${o.sensitivity}"`);
+  if (!["activation", "fisher", "uniform"].includes(o.sensitivity)) {
+    throw new PmpdError(`--sensitivity must be activation, fisher or uniform, got "${o.sensitivity}"`);
   }
   for (const K of [pm.config.hiddenSize, pm.config.intermediateSize, pm.config.numHeads * pm.config.headDim]) {
     if (K % 8 !== 0) throw new PmpdError(`${pm.dir}: input width ${K} is not a multiple of 8, which the bit-plane layout needs`);
   }
   const out = o.out ?? `${pm.dir.replace(/\/+$/, "")}-anyprec-${parentPrecision}-${seedPrecision}`;
   checkOutputDirectory(out, o.force === true);
-  let sensitivity: Map<string, Float64Array> | null = null;
+  let sensitivity: ((layer: number, name: LinearName) => Float32Array | Float64Array | null) | null = null;
   if (o.sensitivity === "activation") {
     const samples = sampleCalibration(pm.tokenizer, calib);
     progress.start("calibration (activation statistics)", samples.length);
-    sensitivity = collectActivationSquares(pm.model, samples, (d) => progress.update(d));
+    const squares = collectActivationSquares(pm.model, samples, (d) => progress.update(d));
+    sensitivity = (l, name) => squares.get(`${l}.${inputOf(name)}`) ?? null;
+  } else if (o.sensitivity === "fisher") {
+    // The reference's empirical Fisher diagonal: squared per-sample gradients, summed.
+    const samples = sampleCalibration(pm.tokenizer, calib);
+    progress.start("calibration (gradients)", samples.length);
+    const fisher = collectFisher(pm, samples, (d) => progress.update(d));
+    sensitivity = (l, name) => fisher.get(fisherKey(l, name)) ?? null;
   }
   const layers = await quantizeAnyPrecisionModel(pm, { seedPrecision, parentPrecision, sensitivity, seed }, progressAdapter(progress));
   writeQuantizedModel(pm, layers, {
@@ -130,7 +139,7 @@ async function quantizeAnyPrecision(
     parent_precision: parentPrecision,
     precisions: Array.from({ length: parentPrecision - seedPrecision + 1 }, (_, i) => seedPrecision + i),
     sensitivity: o.sensitivity,
-    calibration: o.sensitivity === "activation" ? { file: basename(calib.file), samples: calib.samples, seqlen: calib.seqLen, seed } : null,
+    calibration: o.sensitivity !== "uniform" ? { file: basename(calib.file), samples: calib.samples, seqlen: calib.seqLen, seed } : null,
     source_model: pm.dir,
   }, out, o.force === true);
   return { method: "anyprec", outputs: [out] };

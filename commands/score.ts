@@ -4,11 +4,13 @@ import { renameSync, writeFileSync } from "node:fs";
 import { basename } from "node:path";
 import { stringify } from "csv-stringify/sync";
 import { PmpdError } from "../src/errors.js";
-import { scoreAnswerFiles, primaryMetric, type FileScore } from "../src/eval/score-answers.js";
+import { addModelMetrics, scoreAnswerFiles, primaryMetric, type FileScore } from "../src/eval/score-answers.js";
 import { paretoSvg, type PlotPoint } from "../src/eval/pareto-plot.js";
 import { printJson } from "./options.js";
 
 interface ScoreCliOptions {
+  bertscoreModel?: string;
+  bleurtModel?: string;
   bench?: string;
   referenceFile?: string;
   benchFile?: string;
@@ -40,11 +42,15 @@ export function registerScore(program: Command): void {
     .option("--bench <name>", "benchmark, for files without provenance")
     .option("--reference-file <file>", "mt_bench: the fp16 run's answer file (default: a *fp16*.jsonl next to the files)")
     .option("--bench-file <file>", "dataset file with the references (default: the one the run used)")
+    .option("--bertscore-model <dir>", "ONNX BERTScore model directory (docs/MODEL_METRICS.md); BERTScore is reported only with it")
+    .option("--bleurt-model <dir>", "ONNX BLEURT model directory; BLEURT is reported only with it")
     .option("--json", "print JSON")
     .option("--csv <file>", "write a CSV table")
     .option("--plot <file.svg>", "write quality vs average bits as SVG")
-    .action((files: string[], o: ScoreCliOptions) => {
-      const scores = scoreAnswerFiles(files, { bench: o.bench, referenceFile: o.referenceFile, benchFile: o.benchFile });
+    .action(async (files: string[], o: ScoreCliOptions) => {
+      const options = { bench: o.bench, referenceFile: o.referenceFile, benchFile: o.benchFile, bertscoreModel: o.bertscoreModel, bleurtModel: o.bleurtModel };
+      const scores = scoreAnswerFiles(files, options);
+      await addModelMetrics(scores, options);
       const metrics = metricNames(scores);
       const rows = scores.map((s) => ({
         file: s.file, bench: s.bench, split: s.split, questions: s.questions, ...s.metrics,

@@ -5,7 +5,9 @@
  * GB/s counts the bytes a call must read: b*N*K/8 plane bytes plus the tables
  * (q8: N*(2^b + 4); exact: N*2^b*4; uniform: N*G*5). Matrices are rotated so the
  * working set (> 160 MiB) never fits in the L3; each figure is the best of the trials,
- * each trial preceded by a stream-read measurement (best of those reported beside). */
+ * each trial preceded by a stream-read measurement (best of those reported beside).
+ * Env: QB_COPIES=n overrides the number of rotated copies (1: cache-resident timing);
+ *      QB_MISALIGN=n starts the planes n bytes past a 64-byte boundary. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>

@@ -41,6 +41,12 @@ QAI void q_prefetch(const uint8_t *const *pp, int B, int b) {
         for (int p = 0; p < B; p++) QPREFETCH(pp[p] + (long)b * 8 + QPF);
 }
 
+/* the last byte of each plane row (ahead): rows whose length is not a multiple of 64
+ * bytes would otherwise leave a line to a demand miss */
+QAI void q_prefetch_end(const uint8_t *const *pp, int B, int rowb) {
+    for (int p = 0; p < B; p++) QPREFETCH(pp[p] + (long)rowb - 1 + QPF);
+}
+
 /* ======================================================================
  * Any-precision, int8 activations (decode GEMV)
  * ====================================================================== */
@@ -50,6 +56,7 @@ QAI void aq8_rows(const pmpd_qw *w, const pmpd_qact *a, float *y, int n0, int n1
     for (int n = n0; n < n1; n++) {
         const uint8_t *pp[8];
         q_rowptrs(w, n, B, pp);
+        q_prefetch_end(pp, B, w->rowb);
         for (size_t o = 0; o < tb; o += 64) QPREFETCH(w->lut_q + (size_t)(n + 4) * tb + o);
         QTAB t;
         qtab_load(&t, w->lut_q + (size_t)n * tb, B);
@@ -85,6 +92,7 @@ QAI void uq8_rows(const pmpd_qw *w, const pmpd_qact *a, float *y, int n0, int n1
     for (int n = n0; n < n1; n++) {
         const uint8_t *pp[8];
         q_rowptrs(w, n, B, pp);
+        q_prefetch_end(pp, B, w->rowb);
         const float *sc = w->scales + (size_t)n * G;
         const uint8_t *zr = w->zeros + (size_t)n * G;
         QPREFETCH(sc + 4 * G);
@@ -130,6 +138,7 @@ QAI void aex_rows(const pmpd_qw *w, const float *x, float *y, int n0, int n1, co
     for (int n = n0; n < n1; n++) {
         const uint8_t *pp[8];
         q_rowptrs(w, n, B, pp);
+        q_prefetch_end(pp, B, w->rowb);
         QFTAB t;
         qftab_load(&t, w->lut + (size_t)n * tb, B);
         QF a0 = QF_ZERO(), a1 = QF_ZERO();
@@ -153,6 +162,7 @@ QAI void uex_rows(const pmpd_qw *w, const float *x, float *y, int n0, int n1, co
     for (int n = n0; n < n1; n++) {
         const uint8_t *pp[8];
         q_rowptrs(w, n, B, pp);
+        q_prefetch_end(pp, B, w->rowb);
         const float *sc = w->scales + (size_t)n * G;
         const uint8_t *zr = w->zeros + (size_t)n * G;
         QF acc = QF_ZERO();

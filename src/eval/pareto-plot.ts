@@ -1,7 +1,9 @@
 /**
  * The quality-versus-average-bits plot of `pmpd score --plot`: one SVG, no dependencies.
  * Static-search runs (files named `...-schedule-<step>...`) are joined as a curve in order
- * of their bit-width; every other file is a labelled point (baselines, schedulers, fp16).
+ * of their bit-width; every other file is a labelled point (baselines, schedulers). Float
+ * runs (16 bits or more) are drawn as horizontal reference lines, so that they do not
+ * stretch the bit axis away from the quantized runs.
  */
 export interface PlotPoint {
   label: string;
@@ -28,8 +30,10 @@ function ticks(lo: number, hi: number, count = 5): number[] {
 }
 
 export function paretoSvg(points: PlotPoint[], title: string, metric: string): string {
-  const finite = points.filter((p) => Number.isFinite(p.bits) && Number.isFinite(p.quality));
-  const xs = finite.map((p) => p.bits), ys = finite.map((p) => p.quality);
+  const valid = points.filter((p) => Number.isFinite(p.bits) && Number.isFinite(p.quality));
+  const references = valid.filter((p) => p.bits >= 16);
+  const finite = valid.length > references.length ? valid.filter((p) => p.bits < 16) : valid;
+  const xs = finite.map((p) => p.bits), ys = [...finite, ...references].map((p) => p.quality);
   const pad = (lo: number, hi: number) => { const d = (hi - lo) * 0.08 || 0.1; return [lo - d, hi + d] as const; };
   const [x0, x1] = pad(Math.min(...xs), Math.max(...xs));
   const [y0, y1] = pad(Math.min(...ys), Math.max(...ys));
@@ -53,6 +57,12 @@ export function paretoSvg(points: PlotPoint[], title: string, metric: string): s
     `<text x="${W / 2}" y="${H - 12}" text-anchor="middle">average bits per weight (decode)</text>`,
     `<text x="16" y="${H / 2}" text-anchor="middle" transform="rotate(-90 16 ${H / 2})">${escapeXml(metric)}</text>`,
   );
+  if (finite !== valid) {
+    for (const r of references) {
+      parts.push(`<line x1="${M.left}" y1="${sy(r.quality).toFixed(1)}" x2="${W - M.right}" y2="${sy(r.quality).toFixed(1)}" stroke="#2ca02c" stroke-dasharray="6 4"/>`,
+        `<text x="${W - M.right - 4}" y="${(sy(r.quality) - 5).toFixed(1)}" text-anchor="end" font-size="10" fill="#2ca02c">${escapeXml(`${r.label} (${r.bits} bits)`)}</text>`);
+    }
+  }
   const series = new Map<string, PlotPoint[]>();
   for (const p of finite) if (p.series !== null) series.set(p.series, [...(series.get(p.series) ?? []), p]);
   for (const [, pts] of series) {
@@ -62,7 +72,10 @@ export function paretoSvg(points: PlotPoint[], title: string, metric: string): s
   for (const p of finite) {
     const color = p.series !== null ? "#1f77b4" : "#d62728";
     parts.push(`<circle cx="${sx(p.bits).toFixed(1)}" cy="${sy(p.quality).toFixed(1)}" r="4" fill="${color}"/>`,
-      `<text x="${(sx(p.bits) + 6).toFixed(1)}" y="${(sy(p.quality) - 6).toFixed(1)}" font-size="10" fill="#333">${escapeXml(p.label)}</text>`);
+      // Labels of points near the right edge go to their left, to stay inside the plot.
+      sx(p.bits) > W * 0.75
+        ? `<text x="${(sx(p.bits) - 6).toFixed(1)}" y="${(sy(p.quality) - 6).toFixed(1)}" text-anchor="end" font-size="10" fill="#333">${escapeXml(p.label)}</text>`
+        : `<text x="${(sx(p.bits) + 6).toFixed(1)}" y="${(sy(p.quality) - 6).toFixed(1)}" font-size="10" fill="#333">${escapeXml(p.label)}</text>`);
   }
   parts.push("</svg>");
   return `${parts.join("\n")}\n`;

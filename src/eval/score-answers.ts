@@ -13,6 +13,7 @@ import { idKey } from "../answers/schema.js";
 import {
   averageBits, averageNewTokens, bleuCorpus, gsm8kCorrect, passkeyCorrect, rougeAggregate, sacreBleuCorpus, tokensPerSecond,
 } from "../score/index.js";
+import { bertScore, bleurtScore } from "../score/model-metrics/index.js";
 
 export interface FileScore {
   file: string;
@@ -28,6 +29,10 @@ export interface FileScore {
 }
 
 export interface ScoreOptions {
+  /** A BERTScore model directory (docs/MODEL_METRICS.md); without it BERTScore is not reported. */
+  bertscoreModel?: string;
+  /** A BLEURT model directory; without it BLEURT is not reported. */
+  bleurtModel?: string;
   /** Benchmark when the files carry no provenance. */
   bench?: string;
   /** mt_bench: the fp16 run's answers; default a file with "fp16" in its name next to the scored one. */
@@ -87,47 +92,81 @@ function textPairs(file: string, lines: AnswerLine[], reference: (line: AnswerLi
   return pairs;
 }
 
-function qualityMetrics(file: string, lines: AnswerLine[], ctx: FileContext, options: ScoreOptions): Record<string, number> {
-  const bench = ctx.bench;
-  if (bench === "mt_bench") {
-    const refFile = options.referenceFile ?? findFp16File(file);
-    if (refFile === null) throw new PmpdError(`${file}: mt_bench is scored against the fp16 run's answers; pass --reference-file`);
-    const refs = new Map(readAnswerFile(refFile).map((l) => [idKey(l.question_id), l.choices[0]!.turns]));
-    const pairs = textPairs(file, lines, (line, turn) => refs.get(idKey(line.question_id))?.[turn]);
-    return { ...rougeAggregate(pairs) };
+/**
+ * The (prediction, reference) text pairs of a file's turns, for the benchmarks scored by
+ * text similarity (cnn_dm, dsum, mt_bench, iwslt); null for the others.
+ */
+function referencePairs(file: string, lines: AnswerLine[], ctx: FileContext, options: ScoreOptions): Array<[string, string]> | null {
+  switch (ctx.bench) {
+    case "mt_bench": {
+      const refFile = options.referenceFile ?? findFp16File(file);
+      if (refFile === null) throw new PmpdError(`${file}: mt_bench is scored against the fp16 run's answers; pass --reference-file`);
+      const refs = new Map(readAnswerFile(refFile).map((l) => [idKey(l.question_id), l.choices[0]!.turns]));
+      return textPairs(file, lines, (line, turn) => refs.get(idKey(line.question_id))?.[turn]);
+    }
+    case "iwslt":
+      return textPairs(file, lines, (line) => line.reference);
+    case "cnn_dm": case "dsum": {
+      const questions = datasetQuestions(ctx);
+      return textPairs(file, lines, (line) => questions.get(idKey(line.question_id))?.reference);
+    }
+    default:
+      return null;
   }
-  if (bench === "iwslt") {
-    const pairs = textPairs(file, lines, (line) => line.reference);
+}
+
+function qualityMetrics(file: string, lines: AnswerLine[], ctx: FileContext, options: ScoreOptions): Record<string, number> {
+  const pairs = referencePairs(file, lines, ctx, options);
+  if (pairs !== null) {
+    if (ctx.bench !== "iwslt") return { ...rougeAggregate(pairs) };
     const hyps = pairs.map(([h]) => h), refs = pairs.map(([, r]) => r);
     return { bleu: bleuCorpus(hyps, refs).bleu, sacrebleu: sacreBleuCorpus(hyps, refs).score };
   }
-  if (bench === "passkey") {
+  if (ctx.bench === "passkey") {
     const flags = lines.map((l, i) => {
       if (l.pass_key === undefined) throw new PmpdError(`${file}:${i + 1}: passkey line without "pass_key"`);
       return passkeyCorrect(l.choices[0]!.turns[0] ?? "", l.pass_key);
     });
     return { accuracy: flags.filter(Boolean).length / flags.length };
   }
-  const questions = datasetQuestions(ctx);
-  const ref = (line: AnswerLine) => questions.get(idKey(line.question_id))?.reference;
-  if (bench === "gsm8k") {
-    const pairs = textPairs(file, lines, (line) => ref(line));
+  if (ctx.bench === "gsm8k") {
+    const questions = datasetQuestions(ctx);
+    const pairs = textPairs(file, lines, (line) => questions.get(idKey(line.question_id))?.reference);
     return { accuracy: pairs.filter(([p, r]) => gsm8kCorrect(p, r)).length / pairs.length };
-  }
-  if (bench === "cnn_dm" || bench === "dsum") {
-    return { ...rougeAggregate(textPairs(file, lines, (line) => ref(line))) };
   }
   return {}; // strategyqa and generic bench files without references: statistics only
 }
 
-/** Scores every file; throws (before reporting anything) when any file is unusable or benchmarks are mixed. */
-export function scoreAnswerFiles(files: string[], options: ScoreOptions = {}): FileScore[] {
+function loadAll(files: string[], options: ScoreOptions) {
   if (files.length === 0) throw new PmpdError("no answer files given");
-  const loaded = files.map((file) => {
+  return files.map((file) => {
     const lines = readAnswerFile(file);
     if (lines.length === 0) throw new PmpdError(`${file}: no answers`);
     return { file, lines, ctx: contextOf(file, lines, options) };
   });
+}
+
+/**
+ * Adds BERTScore F1 (`bertscore_f1`, also precision/recall) and BLEURT (`bleurt`) to the
+ * text-similarity benchmarks' scores, when their ONNX model directories are given.
+ */
+export async function addModelMetrics(scores: FileScore[], options: ScoreOptions): Promise<void> {
+  if (options.bertscoreModel === undefined && options.bleurtModel === undefined) return;
+  const loaded = loadAll(scores.map((s) => s.file), options);
+  for (const [i, { file, lines, ctx }] of loaded.entries()) {
+    const pairs = referencePairs(file, lines, ctx, options);
+    if (pairs === null) continue;
+    if (options.bertscoreModel !== undefined) {
+      const b = await bertScore(pairs, options.bertscoreModel);
+      Object.assign(scores[i]!.metrics, { bertscore_precision: b.precision, bertscore_recall: b.recall, bertscore_f1: b.f1 });
+    }
+    if (options.bleurtModel !== undefined) scores[i]!.metrics.bleurt = await bleurtScore(pairs, options.bleurtModel);
+  }
+}
+
+/** Scores every file; throws (before reporting anything) when any file is unusable or benchmarks are mixed. */
+export function scoreAnswerFiles(files: string[], options: ScoreOptions = {}): FileScore[] {
+  const loaded = loadAll(files, options);
   const benches = new Set(loaded.map((l) => l.ctx.bench));
   if (benches.size > 1) {
     throw new PmpdError(`files from different benchmarks in one call: ${loaded.map((l) => `${basename(l.file)} (${l.ctx.bench})`).join(", ")}`);

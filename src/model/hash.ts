@@ -26,8 +26,16 @@ function hashFile(hash: ReturnType<typeof createHash>, file: string): void {
   }
 }
 
+/** config.json and the weight files the model loads (not other safetensors lying beside them). */
 function modelFiles(dir: string): string[] {
-  return readdirSync(dir).filter((f) => f === "config.json" || f.endsWith(".safetensors") || f === "model.safetensors.index.json").sort();
+  const names = new Set(readdirSync(dir));
+  const files = ["config.json"];
+  if (names.has("model.safetensors")) files.push("model.safetensors");
+  else if (names.has("model.safetensors.index.json")) {
+    const index = readJsonFile(join(dir, "model.safetensors.index.json"));
+    files.push("model.safetensors.index.json", ...new Set(Object.values(index.weight_map as Record<string, string>)));
+  }
+  return files.filter((f) => names.has(f)).sort();
 }
 
 export function modelHash(path: string): string {

@@ -102,8 +102,11 @@ export function halfBitsToFloat(h: number): number {
 export interface AnyPrecisionOptions {
   seedPrecision: number;
   parentPrecision: number;
-  /** Per (layer, input) mean squared activations; null for unweighted k-means. */
-  sensitivity: Map<string, Float64Array> | null;
+  /**
+   * The k-means weight of each weight of a layer: [K] (per input column, broadcast over
+   * rows) or [N*K] (per weight); null for unweighted k-means.
+   */
+  sensitivity: ((layer: number, name: LinearName) => Float32Array | Float64Array | null) | null;
   seed: number;
 }
 
@@ -120,7 +123,7 @@ export async function quantizeAnyPrecisionModel(
       const lin = getLinear(pm, l, name);
       const N = lin.outFeatures, K = lin.inFeatures;
       const W = floatWeight(pm, l, name);
-      const sens = options.sensitivity?.get(`${l}.${inputOf(name)}`);
+      const sens = options.sensitivity?.(l, name);
       const r = await quantizeAnyPrecisionParallel(W, N, K, {
         seedPrecision: options.seedPrecision,
         parentPrecision: options.parentPrecision,

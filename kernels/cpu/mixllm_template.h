@@ -1,0 +1,218 @@
+/*
+ * MixLLM row kernels, written once over a small per-ISA abstraction and included by
+ * each mixllm_<isa>.c after it has defined, for one 128-weight group:
+ *
+ *   MI                     int32 accumulator vector (lanes summed by the float step)
+ *   MF                     float accumulator vector
+ *   MIX_HI_BIAS            the high-row int sum mi_hi adds is  Σ w·x + MIX_HI_BIAS·Σ x
+ *   mi_start(c)            an MI whose lanes sum to c
+ *   mi_hi(acc, w, xq)      acc + lanes summing to Σ_{k<128} w[k]·xq[k] (+ bias, see above);
+ *                          w int8 [128] (any alignment), xq int8 [128] (64-byte aligned)
+ *   mi_lo(acc, w, xd)      acc + lanes summing to Σ_{j<64} lo(w[j])·xd[j] + hi(w[j])·xd[64+j];
+ *                          w uint8 [64] (4-bit codes, two per byte), xd deinterleaved int8 [128]
+ *   mf_zero() mf_add(a, b) mf_hsum(v)
+ *   mf_acc(acc, v, s)      acc + float(v)·s  (lane-wise)
+ *   mf_fma(acc, v, s)      acc + v·s         (lane-wise)
+ *   mf_hi_dot(w, x)        lanes summing to Σ_{k<128} float(w[k])·x[k]        (exact path)
+ *   mf_lo_dot(w, z, xd)    lanes summing to Σ (code − z)·xd over the group      (exact path)
+ *   MIX_PREFETCH(p), MIX_OPS_SYM, MIX_ISA_NAME
+ *
+ * A weight row is processed for up to 4 activation rows at once (MR), so a GEMM re-reads
+ * each weight row from L1 only. Integer group sums are exact on every path; the float
+ * combination (one multiply-add per group with s_x,g · s_w,g) differs between paths only by
+ * rounding order.
+ */
+
+#include <float.h>
+#include <math.h>
+
+#ifndef MAI
+#define MAI static inline __attribute__((always_inline))
+#endif
+
+/* ---- activation quantization (plain C; auto-vectorised per ISA, same results everywhere) ---- */
+
+static void quant_act(const float *x, int K, int8_t *xq, int8_t *xd, float *xs, int32_t *xsum) {
+    const int G = K / MIX_G;
+    for (int g = 0; g < G; g++) {
+        const float *xg = x + (size_t)g * MIX_G;
+        int8_t *q = xq + (size_t)g * MIX_G, *d = xd + (size_t)g * MIX_G;
+        float amax = 0.0f;
+        int bad = 0;
+        for (int i = 0; i < MIX_G; i++) {
+            const float a = fabsf(xg[i]);
+            bad |= !(a <= FLT_MAX); /* inf or NaN */
+            amax = a > amax ? a : amax;
+        }
+        const float scale = amax / 127.0f;
+        if (bad || scale == 0.0f) {
+            for (int i = 0; i < MIX_G; i++) q[i] = 0, d[i] = 0;
+            xs[g] = bad ? NAN : 0.0f;
+            xsum[g] = 0;
+            continue;
+        }
+        int32_t s = 0;
+        for (int i = 0; i < MIX_G; i++) {
+            float v = xg[i] / scale;
+            v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+            /* round half to even: exact for |v| < 2^22 in the default rounding mode */
+            const float r = (v + 12582912.0f) - 12582912.0f;
+            const int qi = (int)r;
+            q[i] = (int8_t)qi;
+            s += qi;
+        }
+        for (int j = 0; j < MIX_G / 2; j++) {
+            d[j] = q[2 * j];
+            d[MIX_G / 2 + j] = q[2 * j + 1];
+        }
+        xs[g] = scale;
+        xsum[g] = s;
+    }
+}
+
+/* ---- row kernels ----------------------------------------------------------------------- */
+
+#define MIX_MR 4
+
+/* high row i, activation rows m0 .. m0+MR-1, int8 activations */
+MAI void hq8_row(const mix_w *w, const mix_act *a, float *y, int i, int m0, const int MR) {
+    const int K = w->K, G = w->G;
+    const int8_t *wr = w->wh + (size_t)i * (size_t)K;
+    const float *sr = w->sh + (size_t)i * (size_t)G;
+    MF acc0[MIX_MR], acc1[MIX_MR];
+    for (int r = 0; r < MR; r++) acc0[r] = mf_zero(), acc1[r] = mf_zero();
+    const int8_t *xq = a->xq + (size_t)m0 * K;
+    const float *xs = a->xs + (size_t)m0 * G;
+    const int32_t *xsum = a->xsum + (size_t)m0 * G;
+    int g = 0;
+    for (; g + 2 <= G; g += 2) {
+        const int8_t *wg = wr + (size_t)g * MIX_G;
+        MIX_PREFETCH(wg + MIX_PF);
+        MIX_PREFETCH(wg + MIX_PF + 64);
+        MIX_PREFETCH(wg + MIX_PF + 128);
+        MIX_PREFETCH(wg + MIX_PF + 192);
+        for (int r = 0; r < MR; r++) {
+            const size_t xo = (size_t)r * K + (size_t)g * MIX_G, so = (size_t)r * G + g;
+            const MI v0 = mi_hi(mi_start(-MIX_HI_BIAS * xsum[so]), wg, xq + xo);
+            acc0[r] = mf_acc(acc0[r], v0, xs[so] * sr[g]);
+            const MI v1 = mi_hi(mi_start(-MIX_HI_BIAS * xsum[so + 1]), wg + MIX_G, xq + xo + MIX_G);
+            acc1[r] = mf_acc(acc1[r], v1, xs[so + 1] * sr[g + 1]);
+        }
+    }
+    if (g < G) {
+        const int8_t *wg = wr + (size_t)g * MIX_G;
+        for (int r = 0; r < MR; r++) {
+            const size_t xo = (size_t)r * K + (size_t)g * MIX_G, so = (size_t)r * G + g;
+            const MI v0 = mi_hi(mi_start(-MIX_HI_BIAS * xsum[so]), wg, xq + xo);
+            acc0[r] = mf_acc(acc0[r], v0, xs[so] * sr[g]);
+        }
+    }
+    const size_t col = (size_t)w->ih[i];
+    for (int r = 0; r < MR; r++) y[(size_t)(m0 + r) * (size_t)w->N + col] = mf_hsum(mf_add(acc0[r], acc1[r]));
+}
+
+/* low row i, int8 activations */
+MAI void lq8_row(const mix_w *w, const mix_act *a, float *y, int i, int m0, const int MR) {
+    const int K = w->K, G = w->G;
+    const uint8_t *wr = w->wl + (size_t)i * (size_t)(K / 2);
+    const float *sr = w->sl + (size_t)i * (size_t)G;
+    const uint8_t *zr = w->zl + (size_t)i * (size_t)G;
+    MF acc0[MIX_MR], acc1[MIX_MR];
+    for (int r = 0; r < MR; r++) acc0[r] = mf_zero(), acc1[r] = mf_zero();
+    const int8_t *xd = a->xd + (size_t)m0 * K;
+    const float *xs = a->xs + (size_t)m0 * G;
+    const int32_t *xsum = a->xsum + (size_t)m0 * G;
+    int g = 0;
+    for (; g + 2 <= G; g += 2) {
+        const uint8_t *wg = wr + (size_t)g * (MIX_G / 2);
+        MIX_PREFETCH(wg + MIX_PF);
+        MIX_PREFETCH(wg + MIX_PF + 64);
+        const int z0 = zr[g], z1 = zr[g + 1];
+        for (int r = 0; r < MR; r++) {
+            const size_t xo = (size_t)r * K + (size_t)g * MIX_G, so = (size_t)r * G + g;
+            const MI v0 = mi_lo(mi_start(-z0 * xsum[so]), wg, xd + xo);
+            acc0[r] = mf_acc(acc0[r], v0, xs[so] * sr[g]);
+            const MI v1 = mi_lo(mi_start(-z1 * xsum[so + 1]), wg + MIX_G / 2, xd + xo + MIX_G);
+            acc1[r] = mf_acc(acc1[r], v1, xs[so + 1] * sr[g + 1]);
+        }
+    }
+    if (g < G) {
+        const uint8_t *wg = wr + (size_t)g * (MIX_G / 2);
+        const int z0 = zr[g];
+        for (int r = 0; r < MR; r++) {
+            const size_t xo = (size_t)r * K + (size_t)g * MIX_G, so = (size_t)r * G + g;
+            const MI v0 = mi_lo(mi_start(-z0 * xsum[so]), wg, xd + xo);
+            acc0[r] = mf_acc(acc0[r], v0, xs[so] * sr[g]);
+        }
+    }
+    const size_t col = (size_t)w->il[i];
+    for (int r = 0; r < MR; r++) y[(size_t)(m0 + r) * (size_t)w->N + col] = mf_hsum(mf_add(acc0[r], acc1[r]));
+}
+
+/* high row i, float activations: Σ_g s_w,g · Σ_k q·x */
+MAI void hex_row(const mix_w *w, const mix_act *a, float *y, int i, int m0, const int MR) {
+    const int K = w->K, G = w->G;
+    const int8_t *wr = w->wh + (size_t)i * (size_t)K;
+    const float *sr = w->sh + (size_t)i * (size_t)G;
+    MF acc[MIX_MR];
+    for (int r = 0; r < MR; r++) acc[r] = mf_zero();
+    const float *xf = a->xf + (size_t)m0 * K;
+    for (int g = 0; g < G; g++) {
+        const int8_t *wg = wr + (size_t)g * MIX_G;
+        MIX_PREFETCH(wg + MIX_PF);
+        MIX_PREFETCH(wg + MIX_PF + 64);
+        for (int r = 0; r < MR; r++) acc[r] = mf_fma(acc[r], mf_hi_dot(wg, xf + (size_t)r * K + (size_t)g * MIX_G), sr[g]);
+    }
+    const size_t col = (size_t)w->ih[i];
+    for (int r = 0; r < MR; r++) y[(size_t)(m0 + r) * (size_t)w->N + col] = mf_hsum(acc[r]);
+}
+
+/* low row i, float activations: Σ_g s_w,g · Σ_k (q − z)·x */
+MAI void lex_row(const mix_w *w, const mix_act *a, float *y, int i, int m0, const int MR) {
+    const int K = w->K, G = w->G;
+    const uint8_t *wr = w->wl + (size_t)i * (size_t)(K / 2);
+    const float *sr = w->sl + (size_t)i * (size_t)G;
+    const uint8_t *zr = w->zl + (size_t)i * (size_t)G;
+    MF acc[MIX_MR];
+    for (int r = 0; r < MR; r++) acc[r] = mf_zero();
+    const float *xfd = a->xfd + (size_t)m0 * K;
+    for (int g = 0; g < G; g++) {
+        const uint8_t *wg = wr + (size_t)g * (MIX_G / 2);
+        MIX_PREFETCH(wg + MIX_PF);
+        const int z = zr[g];
+        for (int r = 0; r < MR; r++)
+            acc[r] = mf_fma(acc[r], mf_lo_dot(wg, z, xfd + (size_t)r * K + (size_t)g * MIX_G), sr[g]);
+    }
+    const size_t col = (size_t)w->il[i];
+    for (int r = 0; r < MR; r++) y[(size_t)(m0 + r) * (size_t)w->N + col] = mf_hsum(acc[r]);
+}
+
+/* rows [i0, i1) for all M activation rows, MR at a time */
+#define MIX_ROWS(FN, ROWFN)                                                                                            \
+    static void FN(const mix_w *w, const mix_act *a, float *y, int i0, int i1) {                                       \
+        const int M = a->M;                                                                                            \
+        for (int i = i0; i < i1; i++) {                                                                                \
+            int m0 = 0;                                                                                                \
+            for (; m0 + MIX_MR <= M; m0 += MIX_MR) ROWFN(w, a, y, i, m0, MIX_MR);                                      \
+            switch (M - m0) {                                                                                          \
+            case 3: ROWFN(w, a, y, i, m0, 3); break;                                                                   \
+            case 2: ROWFN(w, a, y, i, m0, 2); break;                                                                   \
+            case 1: ROWFN(w, a, y, i, m0, 1); break;                                                                   \
+            default: break;                                                                                            \
+            }                                                                                                          \
+        }                                                                                                              \
+    }
+
+MIX_ROWS(high_q8, hq8_row)
+MIX_ROWS(low_q8, lq8_row)
+MIX_ROWS(high_f32, hex_row)
+MIX_ROWS(low_f32, lex_row)
+
+PMPD_HIDDEN const mix_ops MIX_OPS_SYM = {
+    .name = MIX_ISA_NAME,
+    .quant_act = quant_act,
+    .high_q8 = high_q8,
+    .low_q8 = low_q8,
+    .high_f32 = high_f32,
+    .low_f32 = low_f32,
+};
