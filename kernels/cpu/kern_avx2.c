@@ -60,7 +60,21 @@ static inline float hmax256(__m256 v) {
 #define V_LOAD_BF16(p)                                                                                                 \
     _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
 #define V_LOADN_BF16(p, n) load_bf16_n((p), (n))
+/* 16 f16/bf16 weights with one 32-byte load -> two vectors (GEMV) */
+#define V_LOAD2_F16(p, lo, hi)                                                                                         \
+    do {                                                                                                               \
+        const __m256i w2_ = _mm256_loadu_si256((const __m256i *)(p));                                                  \
+        (lo) = _mm256_cvtph_ps(_mm256_castsi256_si128(w2_));                                                           \
+        (hi) = _mm256_cvtph_ps(_mm256_extracti128_si256(w2_, 1));                                                      \
+    } while (0)
+#define V_LOAD2_BF16(p, lo, hi)                                                                                        \
+    do {                                                                                                               \
+        const __m256i w2_ = _mm256_loadu_si256((const __m256i *)(p));                                                  \
+        (lo) = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(w2_)), 16));        \
+        (hi) = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(w2_, 1)), 16));   \
+    } while (0)
 #define PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T1)
+#define PREFETCH_L1(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
 
 /* exp(x): same algorithm as the AVX-512 path. */
 static inline __m256 exp256(__m256 x) {
@@ -148,29 +162,28 @@ static void conv_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
     for (; i < n; i++) dst[i] = pmpd_f2bf(src[i]);
 }
 
-/* Same access pattern as the AVX-512 path, 256-bit loads. */
+#ifndef STREAM_SUBS
+#define STREAM_SUBS 8
+#endif
+/* Same access pattern as the AVX-512 path (STREAM_SUBS sub-streams, L2
+ * prefetch ahead), two 256-bit loads per 64-byte line. */
 static uint64_t stream_read_impl(const void *p, size_t bytes) {
     const char *c = (const char *)p;
-    const size_t q = (bytes / 4) & ~(size_t)63;
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t i = 0; i < q; i += 64) {
-        _mm_prefetch(c + i + STREAM_PF, _MM_HINT_T1);
-        _mm_prefetch(c + q + i + STREAM_PF, _MM_HINT_T1);
-        _mm_prefetch(c + 2 * q + i + STREAM_PF, _MM_HINT_T1);
-        _mm_prefetch(c + 3 * q + i + STREAM_PF, _MM_HINT_T1);
-        a0 = _mm256_add_epi64(a0, _mm256_add_epi64(_mm256_load_si256((const __m256i *)(c + i)),
-                                                   _mm256_load_si256((const __m256i *)(c + i + 32))));
-        a1 = _mm256_add_epi64(a1, _mm256_add_epi64(_mm256_load_si256((const __m256i *)(c + q + i)),
-                                                   _mm256_load_si256((const __m256i *)(c + q + i + 32))));
-        a2 = _mm256_add_epi64(a2, _mm256_add_epi64(_mm256_load_si256((const __m256i *)(c + 2 * q + i)),
-                                                   _mm256_load_si256((const __m256i *)(c + 2 * q + i + 32))));
-        a3 = _mm256_add_epi64(a3, _mm256_add_epi64(_mm256_load_si256((const __m256i *)(c + 3 * q + i)),
-                                                   _mm256_load_si256((const __m256i *)(c + 3 * q + i + 32))));
-    }
-    for (size_t i = 4 * q; i + 32 <= bytes; i += 32) a0 = _mm256_add_epi64(a0, _mm256_load_si256((const __m256i *)(c + i)));
-    a0 = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
+    const size_t q = (bytes / STREAM_SUBS) & ~(size_t)63;
+    __m256i a[STREAM_SUBS];
+    for (int s = 0; s < STREAM_SUBS; s++) a[s] = _mm256_setzero_si256();
+    for (size_t i = 0; i < q; i += 64)
+        for (int s = 0; s < STREAM_SUBS; s++) {
+            const char *l = c + s * q + i;
+            _mm_prefetch(l + STREAM_PF, _MM_HINT_T1);
+            a[s] = _mm256_add_epi64(a[s], _mm256_add_epi64(_mm256_load_si256((const __m256i *)l),
+                                                           _mm256_load_si256((const __m256i *)(l + 32))));
+        }
+    for (size_t i = STREAM_SUBS * q; i + 32 <= bytes; i += 32)
+        a[0] = _mm256_add_epi64(a[0], _mm256_load_si256((const __m256i *)(c + i)));
+    for (int s = 1; s < STREAM_SUBS; s++) a[0] = _mm256_add_epi64(a[0], a[s]);
     uint64_t t[4];
-    _mm256_storeu_si256((__m256i *)t, a0);
+    _mm256_storeu_si256((__m256i *)t, a[0]);
     return t[0] + t[1] + t[2] + t[3];
 }
 

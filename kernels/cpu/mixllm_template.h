@@ -23,8 +23,8 @@
  * rounding order.
  */
 
-#include <float.h>
 #include <math.h>
+#include <string.h>
 
 #ifndef MAI
 #define MAI static inline __attribute__((always_inline))
@@ -37,13 +37,18 @@ static void quant_act(const float *x, int K, int8_t *xq, int8_t *xd, float *xs, 
     for (int g = 0; g < G; g++) {
         const float *xg = x + (size_t)g * MIX_G;
         int8_t *q = xq + (size_t)g * MIX_G, *d = xd + (size_t)g * MIX_G;
-        float amax = 0.0f;
-        int bad = 0;
+        /* max |x| on the bit patterns (ordered like the values for |x|; inf and NaN above
+         * FLT_MAX): an integer max reduction, which vectorises */
+        uint32_t mb = 0;
         for (int i = 0; i < MIX_G; i++) {
-            const float a = fabsf(xg[i]);
-            bad |= !(a <= FLT_MAX); /* inf or NaN */
-            amax = a > amax ? a : amax;
+            uint32_t u;
+            memcpy(&u, &xg[i], 4);
+            u &= 0x7FFFFFFFu;
+            mb = u > mb ? u : mb;
         }
+        const int bad = mb > 0x7F7FFFFFu; /* inf or NaN */
+        float amax;
+        memcpy(&amax, &mb, 4);
         const float scale = amax / 127.0f;
         if (bad || scale == 0.0f) {
             for (int i = 0; i < MIX_G; i++) q[i] = 0, d[i] = 0;
@@ -51,19 +56,23 @@ static void quant_act(const float *x, int K, int8_t *xq, int8_t *xd, float *xs, 
             xsum[g] = 0;
             continue;
         }
+        int32_t qi[MIX_G]; /* separate loops over an int32 copy: each one vectorises */
+        for (int i = 0; i < MIX_G; i++) {
+            /* |v| <= ~127 (scale = amax/127 rounded; < 255 even for a subnormal scale); round
+             * half to even, exact for |v| < 2^22 in the default rounding mode; clamping the
+             * integer gives the same codes as clamping v to +-127 first */
+            const float v = xg[i] / scale;
+            const int32_t r = (int32_t)((v + 12582912.0f) - 12582912.0f);
+            qi[i] = r > 127 ? 127 : r < -127 ? -127 : r;
+        }
         int32_t s = 0;
         for (int i = 0; i < MIX_G; i++) {
-            float v = xg[i] / scale;
-            v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
-            /* round half to even: exact for |v| < 2^22 in the default rounding mode */
-            const float r = (v + 12582912.0f) - 12582912.0f;
-            const int qi = (int)r;
-            q[i] = (int8_t)qi;
-            s += qi;
+            q[i] = (int8_t)qi[i];
+            s += qi[i];
         }
         for (int j = 0; j < MIX_G / 2; j++) {
-            d[j] = q[2 * j];
-            d[MIX_G / 2 + j] = q[2 * j + 1];
+            d[j] = (int8_t)qi[2 * j];
+            d[MIX_G / 2 + j] = (int8_t)qi[2 * j + 1];
         }
         xs[g] = scale;
         xsum[g] = s;

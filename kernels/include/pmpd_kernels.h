@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature changes. */
-#define PMPD_ABI_VERSION 2
+#define PMPD_ABI_VERSION 3
 PMPD_API int pmpd_abi_version(void);
 
 /* ---- library state --------------------------------------------------- */
@@ -160,6 +160,49 @@ PMPD_API double pmpd_stream_read(const void *buf, size_t bytes, int reps);
  * Returns NULL on failure (errno set). Empty files return NULL with *len = 0. */
 PMPD_API void *pmpd_mmap_file(const char *path, size_t *len);
 PMPD_API int pmpd_munmap(void *addr, size_t len);
+
+/* ---- MixLLM output-channel mixed precision (W8/W4, A8) ------------------ */
+/*
+ * The N output channels of W [N, K] are split into n_high "high" rows and n_low "low"
+ * rows (n_high + n_low == N; either may be 0). K must be a positive multiple of 128;
+ * G = K / 128 groups of 128 consecutive k per row.
+ *   high: qweight_high int8 [n_high, K], scales_high float [n_high, G]:
+ *           w[high_index[i], k] = scales_high[i][k/128] * q[i][k]          (q in -127..127)
+ *   low:  qweight_low uint8 [n_low, K/2] (weight 2j in the low nibble of byte j, 2j+1 in the
+ *         high nibble), scales_low float [n_low, G], zeros_low uint8 [n_low, G]:
+ *           w[low_index[i], k] = scales_low[i][k/128] * (q[i][k] - zeros_low[i][k/128])  (q in 0..15)
+ *   high_index int32 [n_high], low_index int32 [n_low]: the original output channel of each
+ *   stored row; together a permutation of 0..N-1 (only the range is checked here: with a
+ *   repeated index some outputs are left unwritten).
+ * y[m, index[i]] is written directly (no scatter pass); y[M, N] = x[M, K] · W^T.
+ *
+ * pmpd_mixllm_matmul quantizes each row of x to int8 per group of 128 consecutive k:
+ *   scale = max|x_g| / 127 (float32), q = round-half-even(x / scale) in float32, clamped to
+ *   +-127; an all-zero group has scale 0 (contributes 0); a group holding inf/NaN has scale
+ *   NaN (the outputs become NaN). Then, per (row, group), exact int32 sums
+ *     high: S = sum_k x8 * q,     low: S = sum_k x8 * q - zero * sum_k x8
+ *   and y = sum_g (x_scale_g * w_scale_g) * S_g in float32. All paths produce the same
+ *   integer group sums; float results differ only by rounding order.
+ * pmpd_mixllm_matmul_exact keeps float activations: y = sum_g w_scale_g * sum_k (q - zero) * x
+ *   (zero = 0 for high rows), float32 accumulation (the --exact reference).
+ * Both return 0, or -1 on invalid arguments (bad sizes, K not a multiple of 128, an index
+ * outside 0..N-1; y is then filled with NaN) or when scratch memory cannot be allocated
+ * (y filled with NaN). Any M >= 1 is accepted (M > 1: each weight row is applied to 4
+ * activation rows at a time while it sits in L1).
+ */
+PMPD_API int pmpd_mixllm_matmul(const int8_t *qweight_high, const float *scales_high, const int32_t *high_index,
+                                int n_high, const uint8_t *qweight_low, const float *scales_low,
+                                const uint8_t *zeros_low, const int32_t *low_index, int n_low, const float *x, float *y,
+                                int M, int N, int K);
+PMPD_API int pmpd_mixllm_matmul_exact(const int8_t *qweight_high, const float *scales_high,
+                                      const int32_t *high_index, int n_high, const uint8_t *qweight_low,
+                                      const float *scales_low, const uint8_t *zeros_low, const int32_t *low_index,
+                                      int n_low, const float *x, float *y, int M, int N, int K);
+/* The activation quantization of pmpd_mixllm_matmul on its own: x [M, K] -> xq int8 [M, K]
+ * (natural order), xs float [M, K/128]. Returns 0, or -1 if K is not a positive multiple of 128. */
+PMPD_API int pmpd_mixllm_quantize_act(const float *x, int M, int K, int8_t *xq, float *xs);
+/* Active MixLLM kernel path: "avx512", "avx2" or "scalar" (follows pmpd_set_dispatch). */
+PMPD_API const char *pmpd_mixllm_path(void);
 
 #ifdef __cplusplus
 }

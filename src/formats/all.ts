@@ -2,3 +2,4 @@
 import "./float.js";
 import "./anyprec.js";
 import "./uniform.js";
+import "./mixllm.js";

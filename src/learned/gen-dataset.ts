@@ -1,8 +1,9 @@
 /**
  * Training data for the learned scheduler, in the reference's two stages (spec §4).
  *
- * Stage 1: sample documents from a C4-format file (seeded), cut each to a random prefix of
- * length in [min(32, ⌊L/2⌋), L], and generate the float model's greedy continuation.
+ * Stage 1: sample documents from a C4-format file (seeded; documents longer than the context
+ * allows are first cut into consecutive pieces), cut each to a random prefix of length in
+ * [min(32, ⌊L/2⌋), L], and generate the float model's greedy continuation.
  * Saved as `stage1.safetensors` (the prefixes) and `stage1.json` (the continuations and
  * settings). Progress is appended to `stage1.partial.jsonl`, one sample per line, so an
  * interrupted run resumes where it stopped.
@@ -74,22 +75,34 @@ export function runStage1(pm: PretrainedModel, dir: string, options: Stage1Optio
   const paths = stage1Paths(dir);
   if (existsSync(paths.manifest)) return readStage1(dir, options.modelHash);
   const docs = readTextDocuments(options.file);
-  const rng = new Rng(options.seed);
-  const order = rng.shuffle(docs.map((_, i) => i));
   // The longest prefix that leaves room for the continuation (and the fork point's extra step).
   const maxPrefix = pm.model.contextLength - options.maxNewTokens - 2;
   if (maxPrefix < 2) throw new PmpdError(`--max-new-tokens ${options.maxNewTokens} leaves no room for a prompt in the context of ${pm.model.contextLength}`);
-  // The cut of each document is drawn in order, so resuming redraws the same cuts.
+  // Documents longer than the room are cut into consecutive pieces that each start with BOS,
+  // so that a small context still yields many prompts; the reference truncates instead.
+  const bos = pm.tokenizer.bosTokenId;
+  const pieces: Array<{ document: number; ids: number[] }> = [];
+  docs.forEach((text, d) => {
+    const ids = pm.tokenizer.encode(text);
+    const body = bos !== null && ids[0] === bos ? ids.slice(1) : ids;
+    const step = maxPrefix - (bos !== null ? 1 : 0);
+    for (let start = 0; start < body.length; start += step) {
+      const piece = body.slice(start, start + step);
+      if (piece.length >= 2) pieces.push({ document: d, ids: bos !== null ? [bos, ...piece] : piece });
+    }
+  });
+  const rng = new Rng(options.seed);
+  const order = rng.shuffle(pieces.map((_, i) => i));
+  // The cut of each piece is drawn in order, so resuming redraws the same cuts.
   const plan: Array<{ document: number; prefix: number[] }> = [];
-  for (const d of order) {
+  for (const i of order) {
     if (plan.length === options.size) break;
-    const ids = pm.tokenizer.encode(docs[d]!).slice(0, maxPrefix);
-    if (ids.length < 2) continue;
+    const { document, ids } = pieces[i]!;
     const lo = Math.min(32, Math.floor(ids.length / 2));
     const len = lo + rng.int(ids.length - lo + 1);
-    plan.push({ document: d, prefix: ids.slice(0, Math.max(len, 1)) });
+    plan.push({ document, prefix: ids.slice(0, Math.max(len, 1)) });
   }
-  if (plan.length < options.size) throw new PmpdError(`${options.file}: only ${plan.length} usable documents, --size ${options.size} asked`);
+  if (plan.length < options.size) throw new PmpdError(`${options.file}: only ${plan.length} usable prompts (documents cut to ${maxPrefix} tokens), --size ${options.size} asked`);
   const done = readPartial(paths.partial);
   if (done.length > 0) writeFileSync(paths.partial, done.map((s) => `${JSON.stringify(s)}\n`).join(""));
   for (let i = done.length; i < plan.length; i++) {

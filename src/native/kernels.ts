@@ -33,7 +33,7 @@ export class NativeKernelsError extends PmpdError {
 }
 
 /** ABI version this binding was written for (PMPD_ABI_VERSION in pmpd_kernels.h). */
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 const MAX_THREADS = 1024;
 
 /** Location of the shared library inside the package. */

@@ -1,0 +1,207 @@
+/**
+ * The MixLLM weight format (output-channel mixed precision, "W4.4A8"; spec §3, docs/FORMAT.md
+ * "MixLLM"). The output channels of a layer W [N, K] are split into a high set H, stored with
+ * 8-bit symmetric codes, and a low set L, stored with 4-bit asymmetric codes; both use one
+ * scale per group of 128 consecutive input columns (K must be a multiple of 128). Per layer:
+ *   `<prefix>.high_index`   I32 [|H|]           original output channel of each high row
+ *   `<prefix>.qweight_high` I8  [|H|, K]        w = scales_high · q,            q ∈ −127..127
+ *   `<prefix>.scales_high`  F32 [|H|, K/128]
+ *   `<prefix>.low_index`    I32 [|L|]           original output channel of each low row
+ *   `<prefix>.qweight_low`  U8  [|L|, K/2]      byte j = q[2j] | q[2j+1] << 4 (low nibble first)
+ *   `<prefix>.scales_low`   F32 [|L|, K/128]    w = scales_low · (q − qzeros_low), q ∈ 0..15
+ *   `<prefix>.qzeros_low`   U8  [|L|, K/128]    integer zero points 0..15
+ * high_index ∪ low_index is a permutation of 0..N−1; either set may be empty (shape [0, ...]).
+ *
+ * Precision label: a MixLLM model has one weight configuration, so every layer reports the
+ * single precision `[4]` — the low (bulk) bit-width, as the paper's "W4.4A8" names it. The
+ * requested precision is ignored by matmul/dequantize/bytesRead (as for uniform layers); the
+ * true cost — the average bits per weight, 4.6-ish at 10 % high channels — is `averageBits`
+ * and what `bytesRead` counts.
+ */
+import { PmpdError } from "../errors.js";
+import type { Tensor } from "../io/safetensors.js";
+import type { WeightStore } from "../io/weights.js";
+import { getKernels } from "../native/kernels.js";
+import { getMixLlmKernels, MIXLLM_GROUP, type MixLlmWeights } from "../native/mixllm-kernels.js";
+import { activationMode } from "./activation-mode.js";
+import { checkFinite, toFloat32 } from "./float.js";
+import { registerWeightFormat, type LinearLayer } from "./traits.js";
+
+export { MIXLLM_GROUP, type MixLlmWeights };
+
+/** Bits of the low (bulk) channels: the precision label every MixLLM layer reports. */
+export const MIXLLM_LOW_BITS = 4;
+export const MIXLLM_HIGH_BITS = 8;
+
+/** Tensor-name suffixes of one MixLLM layer. */
+export const MIXLLM_TENSORS = ["high_index", "qweight_high", "scales_high", "low_index", "qweight_low", "scales_low", "qzeros_low"] as const;
+
+/** Packs 4-bit codes uint8 [rows, K] (values 0..15) into [rows, K/2], weight 2j in the low nibble of byte j. */
+export function packNibbles(codes: Uint8Array, rows: number, K: number): Uint8Array {
+  if (K % 2 !== 0 || codes.length !== rows * K) throw new Error(`packNibbles: ${codes.length} codes do not form ${rows} rows of an even K = ${K}`);
+  const out = new Uint8Array((rows * K) / 2);
+  for (let i = 0, j = 0; j < out.length; i += 2, j++) {
+    const a = codes[i]!, b = codes[i + 1]!;
+    if (a > 15 || b > 15) throw new Error(`packNibbles: code ${Math.max(a, b)} does not fit 4 bits`);
+    out[j] = a | (b << 4);
+  }
+  return out;
+}
+
+/** Unpacks [rows, K/2] nibbles back to codes uint8 [rows, K]. */
+export function unpackNibbles(packed: Uint8Array, rows: number, K: number): Uint8Array {
+  const out = new Uint8Array(rows * K);
+  for (let j = 0; j < (rows * K) / 2; j++) {
+    const b = packed[j]!;
+    out[2 * j] = b & 15;
+    out[2 * j + 1] = b >> 4;
+  }
+  return out;
+}
+
+/**
+ * The weight float32 [N, K] in original channel order:
+ *   W[highIndex[i], k] = fround(scalesHigh[i, k/128] · qHigh[i, k])
+ *   W[lowIndex[i], k]  = fround(scalesLow[i, k/128] · (qLow[i, k] − zerosLow[i, k/128]))
+ */
+export function dequantizeMixLlm(w: MixLlmWeights, N: number, K: number): Float32Array {
+  const G = K / MIXLLM_GROUP, nH = w.highIndex.length, nL = w.lowIndex.length;
+  const out = new Float32Array(N * K);
+  for (let i = 0; i < nH; i++) {
+    const dst = w.highIndex[i]! * K, src = i * K;
+    for (let k = 0; k < K; k++) out[dst + k] = w.scalesHigh[i * G + ((k / MIXLLM_GROUP) | 0)]! * w.qweightHigh[src + k]!;
+  }
+  for (let i = 0; i < nL; i++) {
+    const dst = w.lowIndex[i]! * K, src = (i * K) / 2;
+    for (let k = 0; k < K; k += 2) {
+      const g = i * G + ((k / MIXLLM_GROUP) | 0), s = w.scalesLow[g]!, z = w.zerosLow[g]!, b = w.qweightLow[src + k / 2]!;
+      out[dst + k] = s * ((b & 15) - z);
+      out[dst + k + 1] = s * ((b >> 4) - z);
+    }
+  }
+  return out;
+}
+
+/** Bytes one multiply streams: codes, scales, zeros and the two index lists. */
+export function mixLlmBytes(nHigh: number, nLow: number, K: number): number {
+  const G = K / MIXLLM_GROUP;
+  return nHigh * (K + 4 * G) + nLow * (K / 2 + 5 * G) + 4 * (nHigh + nLow);
+}
+
+export class MixLlmLinear implements LinearLayer {
+  readonly format = "mixllm";
+  readonly precisions: readonly number[] = [MIXLLM_LOW_BITS];
+
+  constructor(
+    readonly weights: MixLlmWeights,
+    readonly bias: Float32Array | null,
+    readonly outFeatures: number,
+    readonly inFeatures: number,
+  ) {}
+
+  get highChannels(): number {
+    return this.weights.highIndex.length;
+  }
+
+  get lowChannels(): number {
+    return this.weights.lowIndex.length;
+  }
+
+  /** Stored bits per weight, scales, zeros and indices included. */
+  get averageBits(): number {
+    return (8 * this.bytesRead()) / (this.outFeatures * this.inFeatures);
+  }
+
+  /** y = x · Wᵀ (+ bias); int8 activations unless the activation mode is "exact". `precision` is ignored. */
+  matmul(x: Float32Array, y: Float32Array, M: number, _precision?: number): void {
+    const N = this.outFeatures, K = this.inFeatures, mk = getMixLlmKernels();
+    if (activationMode() === "exact") mk.matmulExact(this.weights, x, y, M, N, K);
+    else mk.matmul(this.weights, x, y, M, N, K);
+    if (this.bias) getKernels().addBias(y, this.bias, M, N);
+  }
+
+  dequantize(_precision?: number): Float32Array {
+    return dequantizeMixLlm(this.weights, this.outFeatures, this.inFeatures);
+  }
+
+  bytesRead(_precision?: number): number {
+    return mixLlmBytes(this.highChannels, this.lowChannels, this.inFeatures);
+  }
+
+  /** The layer's tensors by name suffix (for writing a model). */
+  tensors(): Record<string, Tensor> {
+    const w = this.weights, K = this.inFeatures, G = K / MIXLLM_GROUP, nH = w.highIndex.length, nL = w.lowIndex.length;
+    const t: Record<string, Tensor> = {
+      high_index: { dtype: "I32", shape: [nH], data: w.highIndex },
+      qweight_high: { dtype: "I8", shape: [nH, K], data: w.qweightHigh },
+      scales_high: { dtype: "F32", shape: [nH, G], data: w.scalesHigh },
+      low_index: { dtype: "I32", shape: [nL], data: w.lowIndex },
+      qweight_low: { dtype: "U8", shape: [nL, K / 2], data: w.qweightLow },
+      scales_low: { dtype: "F32", shape: [nL, G], data: w.scalesLow },
+      qzeros_low: { dtype: "U8", shape: [nL, G], data: w.zerosLow },
+    };
+    if (this.bias) t.bias = { dtype: "F32", shape: [this.outFeatures], data: this.bias };
+    return t;
+  }
+}
+
+/** Reads `<prefix>.<suffix>`, checking dtype and shape; errors name the file and tensor. */
+function readChecked(store: WeightStore, prefix: string, suffix: string, dtype: Tensor["dtype"], shape: number[], why: string): Tensor & { file: string } {
+  const name = `${prefix}.${suffix}`;
+  if (!store.has(name)) throw new PmpdError(`${store.dir}: MixLLM layer "${prefix}" lacks tensor "${name}"`);
+  const e = store.entry(name);
+  if (e.dtype !== dtype || e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
+    throw new PmpdError(`${e.file}: tensor "${name}" is ${e.dtype}[${e.shape}] but ${why} needs ${dtype}[${shape}]`);
+  }
+  return store.read(name);
+}
+
+registerWeightFormat({
+  name: "mixllm",
+  detect: (store, prefix) => store.has(`${prefix}.high_index`) || store.has(`${prefix}.low_index`),
+  load(store: WeightStore, prefix: string, N: number, K: number): LinearLayer {
+    const layerDesc = `a ${N}x${K} MixLLM layer`;
+    for (const s of ["high_index", "low_index"]) {
+      const name = `${prefix}.${s}`;
+      if (!store.has(name)) throw new PmpdError(`${store.dir}: MixLLM layer "${prefix}" lacks tensor "${name}"`);
+      const e = store.entry(name);
+      if (e.dtype !== "I32" || e.shape.length !== 1) throw new PmpdError(`${e.file}: tensor "${name}" is ${e.dtype}[${e.shape}] but must be I32[channels]`);
+    }
+    const hiE = store.entry(`${prefix}.high_index`), loE = store.entry(`${prefix}.low_index`);
+    const nH = hiE.shape[0]!, nL = loE.shape[0]!;
+    if (nH + nL !== N) {
+      throw new PmpdError(`${hiE.file}: "${prefix}.high_index" (${nH}) and "${prefix}.low_index" (${nL}) list ${nH + nL} channels but the layer has ${N}`);
+    }
+    if (K % MIXLLM_GROUP !== 0 || K === 0) {
+      throw new PmpdError(`${hiE.file}: MixLLM layer "${prefix}" has ${K} input features, not a multiple of ${MIXLLM_GROUP}`);
+    }
+    const G = K / MIXLLM_GROUP;
+    const highIndex = store.read(`${prefix}.high_index`).data as Int32Array;
+    const lowIndex = store.read(`${prefix}.low_index`).data as Int32Array;
+    const seen = new Uint8Array(N);
+    for (const [s, idx, file] of [["high_index", highIndex, hiE.file], ["low_index", lowIndex, loE.file]] as const) {
+      for (const o of idx) {
+        if (o < 0 || o >= N) throw new PmpdError(`${file}: tensor "${prefix}.${s}" holds channel ${o}, outside 0..${N - 1}`);
+        if (seen[o]) throw new PmpdError(`${file}: tensor "${prefix}.${s}" repeats channel ${o} (high_index and low_index must form a permutation of 0..${N - 1})`);
+        seen[o] = 1;
+      }
+    }
+    const qh = readChecked(store, prefix, "qweight_high", "I8", [nH, K], layerDesc);
+    const sh = readChecked(store, prefix, "scales_high", "F32", [nH, G], layerDesc);
+    checkFinite(sh, `${prefix}.scales_high`);
+    const ql = readChecked(store, prefix, "qweight_low", "U8", [nL, K / 2], layerDesc);
+    const sl = readChecked(store, prefix, "scales_low", "F32", [nL, G], layerDesc);
+    checkFinite(sl, `${prefix}.scales_low`);
+    const zl = readChecked(store, prefix, "qzeros_low", "U8", [nL, G], layerDesc);
+    const zeros = zl.data as Uint8Array;
+    for (let i = 0; i < zeros.length; i++) {
+      if (zeros[i]! > 15) throw new PmpdError(`${zl.file}: tensor "${prefix}.qzeros_low" holds ${zeros[i]} at element ${i}; 4-bit zero points are 0..15`);
+    }
+    const bias = store.has(`${prefix}.bias`) ? toFloat32(store.readShaped(`${prefix}.bias`, [N])) : null;
+    const weights: MixLlmWeights = {
+      qweightHigh: qh.data as Int8Array, scalesHigh: sh.data as Float32Array, highIndex,
+      qweightLow: ql.data as Uint8Array, scalesLow: sl.data as Float32Array, zerosLow: zeros, lowIndex,
+    };
+    return new MixLlmLinear(weights, bias, N, K);
+  },
+});
