@@ -13,11 +13,15 @@ import {
   collectActivationSquares, quantizeAnyPrecisionModel, quantizeUniformModel, type QuantizeProgress,
 } from "../src/quant/quantize-model.js";
 import { checkOutputDirectory, writeQuantizedModel } from "../src/quant/write-model.js";
+import { mixLlmQuantizationConfig, parseHighFraction } from "../src/quant/mixllm.js";
+import { quantizeMixLlmModel } from "../src/quant/mixllm-model.js";
 import { getKernels } from "../src/native/kernels.js";
 import { addModelOptions, parseInteger, parseNumber, printJson, type ModelCliOptions } from "./options.js";
 import { createProgress, type ProgressReporter } from "./progress.js";
 
 interface QuantizeCliOptions extends ModelCliOptions {
+  highFraction: string;
+  gptq?: boolean;
   method: string;
   seedPrecision: string;
   parentPrecision: string;
@@ -50,7 +54,7 @@ export function registerQuantize(program: Command): void {
     .command("quantize")
     .description("quantize a model: nested any-precision (one model, several bit-widths) or GPTQ/RTN (one model per bit-width)")
     .argument("[model]", "model directory or hub id (default: the bundled tiny-llama)")
-    .option("--method <m>", "anyprec | gptq | rtn", "anyprec")
+    .option("--method <m>", "anyprec | gptq | rtn | mixllm", "anyprec")
     .option("--seed-precision <b>", "anyprec: k-means precision (2..8)", "2")
     .option("--parent-precision <b>", "anyprec: highest nested precision (2..8)", "4")
     .option("--sensitivity <s>", "anyprec: k-means weights: activation (mean squared input per column) | fisher (squared gradients, as the reference) | uniform", "activation")
@@ -60,6 +64,8 @@ export function registerQuantize(program: Command): void {
     .option("--block-size <n>", "gptq: columns per lazy-update block", "128")
     .option("--act-order", "gptq: quantize columns in order of decreasing Hessian diagonal")
     .option("--sym", "gptq/rtn: symmetric quantization (default asymmetric)")
+    .option("--high-fraction <f>", "mixllm: fraction of all output channels kept at 8 bits (the most salient)", "0.1")
+    .option("--gptq", "mixllm: GPTQ for the 4-bit channels (default round-to-nearest)")
     .option("--calib <file.jsonl>", "calibration text, C4 format {\"text\": ...} (default: bundled datasets/text/calib.jsonl)")
     .option("--calib-samples <n>", "calibration sequences", "100")
     .option("--calib-seqlen <n>", "tokens per calibration sequence", "512")
@@ -69,7 +75,8 @@ export function registerQuantize(program: Command): void {
     .option("--json", "print a JSON summary");
   addModelOptions(cmd).action(async (modelArg: string | undefined, o: QuantizeCliOptions) => {
     const method = o.method;
-    if (!["anyprec", "gptq", "rtn"].includes(method)) throw new PmpdError(`--method must be anyprec, gptq or rtn, got "${method}"`);
+    if (!["anyprec", "gptq", "rtn", "mixllm"].includes(method)) throw new PmpdError(`--method must be anyprec, gptq, rtn or mixllm, got "${method}"`);
+    const highFraction = parseHighFraction(o.highFraction);
     const seed = parseInteger("--seed", o.seed, 0, 2 ** 32 - 1);
     if (o.threads !== undefined) getKernels().setThreads(parseInteger("--threads", o.threads, 1, 1024));
     const dir = await resolveModelDirectory(modelArg ?? bundledModelDir(), o);
@@ -90,7 +97,9 @@ export function registerQuantize(program: Command): void {
     try {
       const summary = method === "anyprec"
         ? await quantizeAnyPrecision(pm, o, calib, seed, progress)
-        : quantizeUniform(pm, o, calib, method as "gptq" | "rtn", progress);
+        : method === "mixllm"
+          ? quantizeMixLlm(pm, o, calib, highFraction, progress)
+          : quantizeUniform(pm, o, calib, method as "gptq" | "rtn", progress);
       progress.finish();
       const seconds = (performance.now() - started) / 1000;
       if (o.json) printJson({ ...summary, seconds });
@@ -198,4 +207,23 @@ function quantizeUniform(
   renameSync(tmp, jsonPath);
   written.push(jsonPath);
   return { method, outputs: written };
+}
+
+function quantizeMixLlm(
+  pm: PretrainedModel, o: QuantizeCliOptions, calib: { file: string; samples: number; seqLen: number; seed: number },
+  highFraction: number, progress: ProgressReporter,
+): { method: string; outputs: string[] } {
+  const out = o.out ?? `${pm.dir.replace(/\/+$/, "")}-mixllm-${Math.round(highFraction * 100)}`;
+  checkOutputDirectory(out, o.force === true);
+  const samples = sampleCalibration(pm.tokenizer, calib);
+  const dampPercent = parseNumber("--damp", o.damp, 0, 1);
+  const r = quantizeMixLlmModel(pm, samples, {
+    highFraction, gptq: o.gptq === true, dampPercent, blockSize: parseInteger("--block-size", o.blockSize, 1),
+  }, progressAdapter(progress));
+  writeQuantizedModel(pm, r.layers, mixLlmQuantizationConfig({
+    highFraction, gptq: o.gptq === true, highChannels: r.highChannels, totalChannels: r.totalChannels, bitsPerWeight: r.bitsPerWeight,
+    calibration: { file: basename(calib.file), samples: calib.samples, seqlen: calib.seqLen, seed: calib.seed },
+    sourceModel: pm.dir, dampPercent,
+  }), out, o.force === true);
+  return { method: "mixllm", outputs: [out] };
 }

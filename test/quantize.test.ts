@@ -123,7 +123,8 @@ test("bad quantize input: one line, exit 1, no output left behind", () => {
       [["--method", "rtn", "--bits", "4", "--group-size", "100"], /--group-size 100 does not divide the input width/],
       [["--calib", join(dir, "missing.jsonl")], /missing\.jsonl: calibration file not found/],
       [["--calib", emptyCalib], /empty\.jsonl: no usable text/],
-      [["--method", "fp8"], /--method must be anyprec, gptq or rtn/],
+      [["--method", "fp8"], /--method must be anyprec, gptq, rtn or mixllm/],
+      [["--method", "mixllm", "--high-fraction", "1.5"], /high-fraction/],
     ];
     for (const [args, pattern] of cases) {
       const r = runCli(["quantize", bundledModel(), ...args, "-o", out]);
@@ -139,4 +140,19 @@ test("bad quantize input: one line, exit 1, no output left behind", () => {
   } finally {
     cleanup();
   }
+});
+
+test("MixLLM keeps the most salient channels at 8 bits; more 8-bit channels, lower perplexity", () => {
+  const ppl: number[] = [];
+  for (const f of ["0", "0.2"]) {
+    const out = join(work.dir, `mixllm-${f}`);
+    const r = runCli(["quantize", bundledModel(), "--method", "mixllm", "--high-fraction", f, ...CALIB, "-o", out]);
+    assert.equal(r.status, 0, r.stderr);
+    const config = JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as { quantization_config: { high_channels: number; total_channels: number } };
+    assert.equal(config.quantization_config.high_channels, Math.floor(config.quantization_config.total_channels * Number(f)));
+    const pm = loadModelDirectory(out);
+    const docs = readTextDocuments(heldOutTextFile()).slice(0, 3).map((d) => pm.tokenizer.encode(d));
+    ppl.push(perplexity(pm, docs, { ctx: 256, precision: 4 }).perplexity);
+  }
+  assert.ok(ppl[1]! < ppl[0]!, `20% 8-bit ${ppl[1]} vs 0% ${ppl[0]}`);
 });

@@ -51,7 +51,7 @@ export function getLinear(pm: PretrainedModel, layer: number, name: LinearName):
   return pm.model.weights.layers[layer]![FIELD[name]] as LinearLayer;
 }
 
-function setLinear(pm: PretrainedModel, layer: number, name: LinearName, lin: LinearLayer): void {
+export function setLinear(pm: PretrainedModel, layer: number, name: LinearName, lin: LinearLayer): void {
   (pm.model.weights.layers[layer]! as unknown as Record<string, LinearLayer>)[FIELD[name]] = lin;
 }
 

@@ -1,0 +1,88 @@
+/**
+ * MixLLM over a whole model: every output channel of every transformer linear layer gets a
+ * salience (the second-order estimate of the loss change that 4-bit group-128 RTN of that
+ * channel causes, summed over calibration samples, from the backward pass); the globally
+ * most salient `highFraction` of all channels are kept at 8 bits, the rest at 4 bits (RTN,
+ * or GPTQ with each layer's Hessian of float-path inputs).
+ */
+import { PmpdError } from "../errors.js";
+import { backward } from "../grad/backward.js";
+import type { PretrainedModel } from "../model/load.js";
+import { LINEAR_NAMES, type LinearName } from "../model/llama.js";
+import { accumulateHessian } from "./gptq.js";
+import { accumulateChannelSalience, lowRtnDelta, mixLlmQuantizedLayer, quantizeMixLlmLayer, selectHighChannels } from "./mixllm.js";
+import { getLinear, linearPrefix, setLinear, type QuantizedLayer, type QuantizeProgress } from "./quantize-model.js";
+import { inputOf, type LinearInput } from "./calibration.js";
+
+export interface MixLlmModelOptions {
+  highFraction: number;
+  gptq: boolean;
+  dampPercent: number;
+  blockSize: number;
+}
+
+export interface MixLlmModelResult {
+  layers: Map<string, QuantizedLayer>;
+  highChannels: number;
+  totalChannels: number;
+  bitsPerWeight: number;
+}
+
+export function quantizeMixLlmModel(pm: PretrainedModel, samples: number[][], o: MixLlmModelOptions, progress?: QuantizeProgress): MixLlmModelResult {
+  const c = pm.config;
+  for (const K of [c.hiddenSize, c.intermediateSize, c.numHeads * c.headDim]) {
+    if (K % 128 !== 0) throw new PmpdError(`${pm.dir}: input width ${K} is not a multiple of 128, which MixLLM's groups need`);
+  }
+  const key = (l: number, n: LinearName) => linearPrefix(l, n);
+  const weights = new Map<string, Float32Array>();
+  const deltas = new Map<string, Float32Array>();
+  const salience = new Map<string, Float64Array>();
+  for (let l = 0; l < c.numLayers; l++) {
+    for (const name of LINEAR_NAMES) {
+      const lin = getLinear(pm, l, name);
+      if (lin.format !== "float") throw new PmpdError(`${pm.dir}: the model is already quantized (layer ${l} ${name} is ${lin.format})`);
+      const W = lin.dequantize(32);
+      weights.set(key(l, name), W);
+      deltas.set(key(l, name), lowRtnDelta(W, lin.outFeatures, lin.inFeatures));
+      salience.set(key(l, name), new Float64Array(lin.outFeatures));
+    }
+  }
+  // Salience: Σ over samples of the per-channel Taylor terms of the gradients.
+  const hessians = new Map<string, { H: Float64Array; count: number }>();
+  progress?.phase("calibration (gradients)", samples.length);
+  for (const [s, ids] of samples.entries()) {
+    backward(pm, ids, {
+      onLoss: (loss) => { if (!Number.isFinite(loss)) throw new PmpdError(`calibration sample ${s}: loss is ${Number.isNaN(loss) ? "NaN" : "infinite"}`); },
+      onLinearGrad: (layer, name, gradW, input) => {
+        const lin = getLinear(pm, layer, name);
+        accumulateChannelSalience(salience.get(key(layer, name))!, deltas.get(key(layer, name))!, lin.outFeatures, lin.inFeatures, gradW!);
+        if (!o.gptq || (name !== "q_proj" && name !== "o_proj" && name !== "gate_proj" && name !== "down_proj")) return;
+        const hk = `${layer}.${inputOf(name)}`, K = lin.inFeatures;
+        let h = hessians.get(hk);
+        if (!h) { h = { H: new Float64Array(K * K), count: 0 }; hessians.set(hk, h); }
+        h.count = accumulateHessian(h.H, input, input.length / K, K, h.count);
+      },
+    });
+    progress?.advance(s + 1);
+  }
+  const chosen = selectHighChannels([...salience].map(([name, sal]) => ({ name, salience: sal })), o.highFraction);
+  const layers = new Map<string, QuantizedLayer>();
+  let high = 0, total = 0, bytes = 0, weightsCount = 0;
+  progress?.phase("quantizing (mixllm)", c.numLayers * LINEAR_NAMES.length);
+  let done = 0;
+  for (let l = 0; l < c.numLayers; l++) {
+    for (const name of LINEAR_NAMES) {
+      const lin = getLinear(pm, l, name);
+      const N = lin.outFeatures, K = lin.inFeatures, k = key(l, name);
+      const highChannels = chosen.get(k) ?? new Int32Array(0);
+      const hessian = o.gptq ? hessians.get(`${l}.${inputOf(name) as LinearInput}`)?.H : undefined;
+      const q = quantizeMixLlmLayer(weights.get(k)!, N, K, highChannels, { hessian, dampPercent: o.dampPercent, blockSize: o.blockSize });
+      const ql = mixLlmQuantizedLayer(q, (lin as { bias?: Float32Array | null }).bias ?? null, N, K);
+      setLinear(pm, l, name, ql.layer);
+      layers.set(k, ql);
+      high += highChannels.length; total += N; bytes += ql.layer.bytesRead(4); weightsCount += N * K;
+      progress?.advance(++done, `layer ${l} ${name}`);
+    }
+  }
+  return { layers, highChannels: high, totalChannels: total, bitsPerWeight: (8 * bytes) / weightsCount };
+}
