@@ -92,3 +92,15 @@ test("bad eval input: clear one-line errors and exit 1", () => {
     assert.match(r.stderr, pattern);
   }
 });
+
+test("--workers 2 fans runs out over processes and writes the same answers as one process", () => {
+  const one = join(work.dir, "one"), two = join(work.dir, "two");
+  const args = ["--baseline", "--question-end", "2"];
+  assert.equal(runCli([...base(one), ...args]).status, 0);
+  const r = runCli([...base(two), ...args, "--workers", "2"]);
+  assert.equal(r.status, 0, r.stderr);
+  for (const f of ["tiny-4bit.jsonl", "tiny-3bit.jsonl"]) {
+    const texts = (d: string) => readLines(join(d, "dsum", f)).map((l) => l.choices[0]!.turns[0]);
+    assert.deepEqual(texts(two), texts(one), f);
+  }
+});

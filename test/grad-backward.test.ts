@@ -13,7 +13,7 @@ import { FloatLinear } from "../src/formats/float.js";
 import type { LinearLayer } from "../src/formats/traits.js";
 import { getKernels } from "../src/native/kernels.js";
 import { collectFisher } from "../src/grad/fisher.js";
-import { bundledModel } from "./helpers.js";
+import { bundledModel, runCli, tempDir } from "./helpers.js";
 
 const pm = loadModelDirectory(bundledModel());
 const c = pm.config;
@@ -260,8 +260,13 @@ test("bias gradients (qwen2-style q/k/v biases) agree with finite differences", 
   }
 });
 
-test("any-precision model: gradients at a chosen precision are those of its dequantized weights (float activations)", () => {
-  const pmq = loadModelDirectory(join(bundledModel(), "..", "tiny-llama-anyprec-4-2"));
+test("any-precision model: gradients at a chosen precision are those of its dequantized weights (float activations)", (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const quantized = join(dir, "anyprec");
+  const q = runCli(["quantize", bundledModel(), "--sensitivity", "uniform", "-o", quantized]);
+  assert.equal(q.status, 0, q.stderr);
+  const pmq = loadModelDirectory(quantized);
   assert.equal(pmq.model.weights.layers[0]!.qProj.format, "anyprec");
   const ids = SHORT.slice(0, 8), precision = 3;
   assert.equal(activationMode(), "int8");
