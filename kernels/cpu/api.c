@@ -372,15 +372,20 @@ PMPD_API void pmpd_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
  *    sub-streams with a software prefetch into L2 4 KiB ahead in each, i.e.
  *    the pattern of the GEMV (8 rows at a time, prefetch 4 KiB ahead). On
  *    Zen 4 this beat 1/2/4/6/12/16 sub-streams, no prefetch, T0 and NTA
- *    prefetch hints and 2-8 KiB distances; the old 4-sub-stream read was
- *    ~5-10% slower, which is why the F32 GEMV measured above 100% of it.
+ *    hints, an extra L1 prefetch 256 B ahead (the F16 GEMV's pattern: -7%
+ *    for a pure read), unaligned loads and 2-8 KiB distances. The old read
+ *    (4 sub-streams) was ~5-10% slower, which is why the F32 GEMV measured
+ *    above 100% of it.
  *  - Work split: large chunks (STREAM_CHUNK_MAX, at least two per thread
  *    when the buffer allows) handed out dynamically, so each thread reads long
  *    contiguous runs (few sub-stream restarts) while a thread that is
  *    descheduled on a shared machine does not hold up the others.
  *  - reps > 1: each pass is timed on its own and the best pass is returned
  *    (a pass slowed by another process is an underestimate, never an
- *    overestimate, of what the memory system can deliver).
+ *    overestimate, of what the memory system can deliver). A pass is the
+ *    smallest timed window on purpose: keeping the best of shorter windows
+ *    (64 MiB) read ~4% higher, a lucky-window peak that no kernel timed over
+ *    a comparable span (bench.ts: >= 1.5 GB per GEMV trial) could match.
  *  - 2 MiB pages are not used: the buffer belongs to the caller (a JS
  *    ArrayBuffer), and the weights the kernels read are on ordinary pages too.
  */

@@ -12,6 +12,9 @@
 #define PMPD_HAVE_PREFETCH 1
 #define GEMV_ROWS 4 /* 4 rows x 2 accumulators + 2 operands fit in 16 ymm */
 #define GEMV_PF_BYTES 4096
+/* L1 prefetch of 16-bit weights (kern_template.h): on Zen 4 this path measured
+ * F16 0.86 / BF16 0.88 of the read bandwidth with it, 0.85 / 0.85 without. */
+#define GEMV_PF_L1_BYTES 256
 typedef __m256 vf;
 
 static const int32_t k_mask_tab[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
