@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { PmpdError } from "../src/errors.js";
+import { parsePrecisionLabel } from "../src/model/precision.js";
 import { getBenchmark, loadPreset, type Preset } from "../src/bench/index.js";
 import { planRuns, type EvalPlan, type JobName, type PlannedRun } from "../src/eval/jobs.js";
 import { describeFailure, runAnswers, type AnswerRunSpec } from "../src/eval/run-answers.js";
@@ -63,7 +64,7 @@ export function registerEval(program: Command): void {
     .option("--bench <name>", "cnn_dm | dsum | mt_bench | iwslt | gsm8k | passkey | strategyqa | bench-file", "dsum")
     .option("--bench-file <file>", "test-split data in the original dataset schema (default: bundled fixtures)")
     .option("--validation-file <file>", "validation-split data (default: bundled fixtures)")
-    .option("--precision-high <b>", "high precision", "4")
+    .option("--precision-high <b>", "high precision: a bit-width, or a precision label such as 4.91 (MixLLM multi-models)", "4")
     .option("--precision-low <b>", "low precision", "3")
     .option("--prefill-bit <b>", "prefill precision (default: the highest loaded)")
     .option("--steps <list>", "static search switch steps", "0,85,170")
@@ -97,8 +98,8 @@ export function registerEval(program: Command): void {
       bench,
       benchFile: o.benchFile as string | undefined,
       validationFile: o.validationFile as string | undefined,
-      precisionHigh: pick(cmd, "precisionHigh", preset, (v) => parseInteger("--precision-high", v, 1, 16), 4),
-      precisionLow: pick(cmd, "precisionLow", preset, (v) => parseInteger("--precision-low", v, 1, 16), 3),
+      precisionHigh: pick(cmd, "precisionHigh", preset, (v) => parsePrecisionLabel("--precision-high", v), 4),
+      precisionLow: pick(cmd, "precisionLow", preset, (v) => parsePrecisionLabel("--precision-low", v), 3),
       steps: pick(cmd, "steps", preset, (v) => intList("--steps", v), [0, 85, 170]),
       highBitSteps: pick(cmd, "highBitSteps", preset, int("--high-bit-steps"), 0),
       maxNewTokens: pick(cmd, "maxNewTokens", preset, (v) => parseInteger("--max-new-tokens", v, 1), getBenchmark(bench).defaultMaxNewTokens),
@@ -108,7 +109,7 @@ export function registerEval(program: Command): void {
       answerFileDir: pick(cmd, "answerFileDir", preset, (v) => v, "answers"),
       questionBegin: o.questionBegin !== undefined ? parseInteger("--question-begin", o.questionBegin as string, 0) : undefined,
       questionEnd: o.questionEnd !== undefined ? parseInteger("--question-end", o.questionEnd as string, 0) : undefined,
-      prefillBit: o.prefillBit !== undefined ? parseInteger("--prefill-bit", o.prefillBit as string, 1, 32) : undefined,
+      prefillBit: o.prefillBit !== undefined ? parsePrecisionLabel("--prefill-bit", o.prefillBit as string) : undefined,
       seed: parseInteger("--seed", o.seed as string, 0, 2 ** 32 - 1),
       compat: o.compat === true,
       passkeyDigits: o.passkeyDigits !== undefined ? parseInteger("--passkey-digits", o.passkeyDigits as string, 1) : undefined,

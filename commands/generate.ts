@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { readFileSync } from "node:fs";
 import { PmpdError } from "../src/errors.js";
+import { parsePrecisionLabel } from "../src/model/precision.js";
 import { generate } from "../src/engine/generate.js";
 import { PMPD_VERSION } from "../src/version.js";
 import { addModelOptions, loadModelFromOptions, parseInteger, parseNumber, printJson, type ModelCliOptions } from "./options.js";
@@ -34,7 +35,7 @@ export function registerGenerate(program: Command): void {
     .option("--top-p <p>", "nucleus sampling mass", "1")
     .option("--seed <n>", "sampling seed", "0")
     .option("--stop <text>", "stop when this text appears (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option("--precision <bits>", "weight bit-width for prefill and decode (quantized models)")
+    .option("--precision <bits>", "weight precision for prefill and decode: a bit-width, or a MixLLM label such as 4.48 (quantized models)")
     .option("--json", "print one JSON object instead of streaming text");
   addModelOptions(cmd).action(async (words: string[], o: GenerateCliOptions) => {
     let prompt = words.join(" ");
@@ -48,7 +49,7 @@ export function registerGenerate(program: Command): void {
     const seed = parseInteger("--seed", o.seed, 0, 2 ** 32 - 1);
     const pm = await loadModelFromOptions(o.model, o);
     const maxNewTokens = o.maxNewTokens !== undefined ? parseInteger("--max-new-tokens", o.maxNewTokens, 0) : pm.generation.maxNewTokens ?? 128;
-    const precision = o.precision !== undefined ? parseInteger("--precision", o.precision, 1, 32) : Math.max(...pm.precisions);
+    const precision = o.precision !== undefined ? parsePrecisionLabel("--precision", o.precision) : Math.max(...pm.precisions);
     if (!pm.precisions.includes(precision)) {
       throw new PmpdError(`${pm.dir}: the model has no ${precision}-bit weights (it has ${pm.precisions.join(", ")})`);
     }

@@ -1,7 +1,7 @@
 /** `pmpd quantize`: any-precision nested models, or one GPTQ/RTN model per bit-width. */
 import type { Command } from "commander";
-import { existsSync, writeFileSync, renameSync } from "node:fs";
-import { basename, dirname, relative, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { basename } from "node:path";
 import { PmpdError } from "../src/errors.js";
 import { bundledModelDir, calibrationTextFile } from "../src/paths.js";
 import { loadModelDirectory, type PretrainedModel } from "../src/model/load.js";
@@ -14,7 +14,8 @@ import {
 } from "../src/quant/quantize-model.js";
 import { checkOutputDirectory, writeQuantizedModel } from "../src/quant/write-model.js";
 import { mixLlmQuantizationConfig, parseHighFraction } from "../src/quant/mixllm.js";
-import { quantizeMixLlmModel } from "../src/quant/mixllm-model.js";
+import { quantizeMixLlmModels } from "../src/quant/mixllm-model.js";
+import { writeMultiModelConfig } from "../src/model/multi-model.js";
 import { getKernels } from "../src/native/kernels.js";
 import { addModelOptions, parseInteger, parseNumber, printJson, type ModelCliOptions } from "./options.js";
 import { createProgress, type ProgressReporter } from "./progress.js";
@@ -64,19 +65,21 @@ export function registerQuantize(program: Command): void {
     .option("--block-size <n>", "gptq: columns per lazy-update block", "128")
     .option("--act-order", "gptq: quantize columns in order of decreasing Hessian diagonal")
     .option("--sym", "gptq/rtn: symmetric quantization (default asymmetric)")
-    .option("--high-fraction <f>", "mixllm: fraction of all output channels kept at 8 bits (the most salient)", "0.1")
+    .option("--high-fraction <f>", "mixllm: fraction of all output channels kept at 8 bits (the most salient); a list (0.2,0.1,0) " +
+      "makes one model per fraction from one gradient pass, as <out>-h<percent>/ plus a multi-model <out>.json keyed by precision label", "0.1")
     .option("--gptq", "mixllm: GPTQ for the 4-bit channels (default round-to-nearest)")
     .option("--calib <file.jsonl>", "calibration text, C4 format {\"text\": ...} (default: bundled datasets/text/calib.jsonl)")
     .option("--calib-samples <n>", "calibration sequences", "100")
     .option("--calib-seqlen <n>", "tokens per calibration sequence", "512")
     .option("--seed <n>", "seed for calibration sampling and k-means", "0")
-    .option("-o, --out <path>", "output directory (anyprec) or path prefix (gptq/rtn: <out>-w<b>/ and <out>.json)")
+    .option("-o, --out <path>", "output directory (anyprec, mixllm) or path prefix (gptq/rtn: <out>-w<b>/ and <out>.json; mixllm with several fractions)")
     .option("--force", "replace existing outputs")
     .option("--json", "print a JSON summary");
   addModelOptions(cmd).action(async (modelArg: string | undefined, o: QuantizeCliOptions) => {
     const method = o.method;
     if (!["anyprec", "gptq", "rtn", "mixllm"].includes(method)) throw new PmpdError(`--method must be anyprec, gptq, rtn or mixllm, got "${method}"`);
-    const highFraction = parseHighFraction(o.highFraction);
+    const highFractions = o.highFraction.split(",").map(parseHighFraction);
+    if (new Set(highFractions).size !== highFractions.length) throw new PmpdError(`--high-fraction lists a fraction twice: ${o.highFraction}`);
     const seed = parseInteger("--seed", o.seed, 0, 2 ** 32 - 1);
     if (o.threads !== undefined) getKernels().setThreads(parseInteger("--threads", o.threads, 1, 1024));
     const dir = await resolveModelDirectory(modelArg ?? bundledModelDir(), o);
@@ -98,7 +101,7 @@ export function registerQuantize(program: Command): void {
       const summary = method === "anyprec"
         ? await quantizeAnyPrecision(pm, o, calib, seed, progress)
         : method === "mixllm"
-          ? quantizeMixLlm(pm, o, calib, highFraction, progress)
+          ? quantizeMixLlm(pm, o, calib, highFractions, progress)
           : quantizeUniform(pm, o, calib, method as "gptq" | "rtn", progress);
       progress.finish();
       const seconds = (performance.now() - started) / 1000;
@@ -197,33 +200,48 @@ function quantizeUniform(
     }, dirs[i]!, o.force === true);
     written.push(dirs[i]!);
   }
-  // The multi-model config of the PMPD reference: bit-width -> model directory, plus the float model.
-  const base = dirname(resolve(jsonPath));
-  const multi: Record<string, string> = {};
-  for (const [i, bits] of bitsList.entries()) multi[String(bits)] = relative(base, resolve(dirs[i]!)) || ".";
-  multi.model_path = relative(base, resolve(pm.dir)) || ".";
-  const tmp = `${jsonPath}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(multi, null, 2)}\n`);
-  renameSync(tmp, jsonPath);
+  writeMultiModelConfig(jsonPath, bitsList.map((bits, i) => [bits, dirs[i]!]), pm.dir);
   written.push(jsonPath);
   return { method, outputs: written };
 }
 
 function quantizeMixLlm(
   pm: PretrainedModel, o: QuantizeCliOptions, calib: { file: string; samples: number; seqLen: number; seed: number },
-  highFraction: number, progress: ProgressReporter,
-): { method: string; outputs: string[] } {
-  const out = o.out ?? `${pm.dir.replace(/\/+$/, "")}-mixllm-${Math.round(highFraction * 100)}`;
-  checkOutputDirectory(out, o.force === true);
+  highFractions: number[], progress: ProgressReporter,
+): { method: string; outputs: string[]; precisions: number[] } {
+  const percent = (f: number) => String(Math.round(f * 1e4) / 100);
+  const single = highFractions.length === 1;
+  const prefix = o.out ?? `${pm.dir.replace(/\/+$/, "")}-mixllm${single ? `-${percent(highFractions[0]!)}` : ""}`;
+  const dirs = single ? [prefix] : highFractions.map((f) => `${prefix}-h${percent(f)}`);
+  const jsonPath = `${prefix}.json`;
+  for (const d of dirs) checkOutputDirectory(d, o.force === true);
+  if (!single && existsSync(jsonPath) && o.force !== true) throw new PmpdError(`${jsonPath}: already exists (pass --force to replace it)`);
   const samples = sampleCalibration(pm.tokenizer, calib);
   const dampPercent = parseNumber("--damp", o.damp, 0, 1);
-  const r = quantizeMixLlmModel(pm, samples, {
-    highFraction, gptq: o.gptq === true, dampPercent, blockSize: parseInteger("--block-size", o.blockSize, 1),
+  const results = quantizeMixLlmModels(pm, samples, {
+    highFractions, gptq: o.gptq === true, dampPercent, blockSize: parseInteger("--block-size", o.blockSize, 1),
   }, progressAdapter(progress));
-  writeQuantizedModel(pm, r.layers, mixLlmQuantizationConfig({
-    highFraction, gptq: o.gptq === true, highChannels: r.highChannels, totalChannels: r.totalChannels, bitsPerWeight: r.bitsPerWeight,
-    calibration: { file: basename(calib.file), samples: calib.samples, seqlen: calib.seqLen, seed: calib.seed },
-    sourceModel: pm.dir, dampPercent,
-  }), out, o.force === true);
-  return { method: "mixllm", outputs: [out] };
+  // Labels key the multi-model JSON, so two fractions must not land on the same one.
+  for (const [i, r] of results.entries()) {
+    const twin = results.findIndex((q) => q.precisionLabel === r.precisionLabel);
+    if (twin !== i) {
+      throw new PmpdError(`--high-fraction ${highFractions[twin]} and ${r.highFraction} give the same precision label ${r.precisionLabel} (average code bits per weight); drop one`);
+    }
+  }
+  for (const [i, r] of results.entries()) {
+    writeQuantizedModel(pm, r.layers, mixLlmQuantizationConfig({
+      highFraction: r.highFraction, gptq: o.gptq === true, highChannels: r.highChannels, totalChannels: r.totalChannels,
+      bitsPerWeight: r.bitsPerWeight, precisionLabel: r.precisionLabel,
+      calibration: { file: basename(calib.file), samples: calib.samples, seqlen: calib.seqLen, seed: calib.seed },
+      sourceModel: pm.dir, dampPercent,
+    }), dirs[i]!, o.force === true);
+    progress.log(`${dirs[i]}: ${r.highChannels} of ${r.totalChannels} channels at 8 bits; precision label ${r.precisionLabel} ` +
+      "(average code bits per weight: its bits in eval, its key in a multi-model JSON)");
+  }
+  const outputs = [...dirs];
+  if (!single) {
+    writeMultiModelConfig(jsonPath, results.map((r, i) => [r.precisionLabel, dirs[i]!]), pm.dir);
+    outputs.push(jsonPath);
+  }
+  return { method: "mixllm", outputs, precisions: results.map((r) => r.precisionLabel) };
 }

@@ -7,23 +7,12 @@
  *   3. score every answer file and draw quality against average bits.
  * Outputs go to data/demo/ (answer files, scores.csv, pareto.svg).
  */
-import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { packageRoot } from "../src/paths.js";
+import { pmpd, root } from "./lib/run-pmpd.js";
 
-const root = packageRoot();
 const quantized = join("models", "tiny-llama-anyprec-4-2");
 const answers = join("data", "demo");
-
-function pmpd(args: string[]): void {
-  process.stderr.write(`\n$ pmpd ${args.join(" ")}\n`);
-  const r = spawnSync(process.execPath, [join(root, "bin", "pmpd.js"), ...args], { cwd: root, stdio: "inherit" });
-  if (r.status !== 0) {
-    process.stderr.write(`demo: "pmpd ${args[0]}" failed with exit code ${r.status}\n`);
-    process.exit(r.status ?? 1);
-  }
-}
 
 const started = performance.now();
 if (!existsSync(join(root, quantized, "model.safetensors"))) {

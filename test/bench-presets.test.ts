@@ -50,7 +50,11 @@ test("unknown keys, kebab-case keys and wrong types name the file and key", () =
     write({ ...base, "model-id": "x" });
     assert.throws(() => loadPreset(file), (e: unknown) => e instanceof PmpdError && /unknown key "model-id" \(preset keys are camelCase: "modelId"\)/.test(e.message));
     write({ ...base, precisionHigh: "4" });
-    assert.throws(() => loadPreset(file), (e: unknown) => e instanceof PmpdError && e.message.startsWith(`${file}: "precisionHigh" must be an integer`));
+    assert.throws(() => loadPreset(file), (e: unknown) => e instanceof PmpdError && e.message.startsWith(`${file}: "precisionHigh" must be a bit-width between 1 and 32`));
+    write({ ...base, precisionHigh: 4.481 });
+    assert.throws(() => loadPreset(file), /"precisionHigh" must be a bit-width between 1 and 32 \(at most two decimals/);
+    write({ ...base, precisionHigh: 4.91, precisionLow: 4.48 });
+    assert.equal(loadPreset(file).precisionHigh, 4.91, "MixLLM precision labels are allowed");
     write({ ...base, steps: [0, -1] });
     assert.throws(() => loadPreset(file), /"steps" must be a non-empty list of non-negative integers/);
     write({ ...base, priorDistribution: [0.5, 0.5, 0.5, 0] });

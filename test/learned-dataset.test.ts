@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync, copyFileSync } from "node:fs";
-import { join } from "node:path";
 import { test } from "node:test";
 import { PmpdError } from "../src/errors.js";
 import { SafetensorsFile } from "../src/io/safetensors.js";

@@ -161,23 +161,27 @@ describe("a MixLLM model", () => {
       }
     const chosen = selectHighChannels(sal, 0.1);
     const layers = new Map<string, QuantizedLayer>();
-    let high = 0, total = 0, bytes = 0, weightsCount = 0;
+    let high = 0, total = 0, bytes = 0, weightsCount = 0, codeBits = 0;
     for (const [prefix, w] of weights) {
       const q = quantizeMixLlmLayer(w.W, w.N, w.K, chosen.get(prefix)!);
       const ql = mixLlmQuantizedLayer(q, w.bias, w.N, w.K);
       layers.set(prefix, ql);
       high += q.highIndex.length; total += w.N; bytes += ql.layer.bytesRead(); weightsCount += w.N * w.K;
+      codeBits += (8 * q.highIndex.length + 4 * (w.N - q.highIndex.length)) * w.K;
     }
     assert.equal(high, Math.floor(total * 0.1));
     const out = join(work.dir, "tiny-mixllm");
     const bitsPerWeight = (8 * bytes) / weightsCount;
-    writeQuantizedModel(pm, layers, mixLlmQuantizationConfig({ highFraction: 0.1, gptq: false, highChannels: high, totalChannels: total, bitsPerWeight, sourceModel: pm.dir }), out, false);
+    // The precision label: average code bits per weight, two decimals.
+    const label = Math.round((100 * codeBits) / weightsCount) / 100;
+    assert.ok(label > 4.1 && label < 5, `label ${label}`);
+    writeQuantizedModel(pm, layers, mixLlmQuantizationConfig({ highFraction: 0.1, gptq: false, highChannels: high, totalChannels: total, bitsPerWeight, precisionLabel: label, sourceModel: pm.dir }), out, false);
     const cfg = JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as { quantization_config: Record<string, unknown> };
     assert.equal(cfg.quantization_config.quant_method, "pmpd-mixllm");
     assert.ok(bitsPerWeight > 4.5 && bitsPerWeight < 5.2, `bits per weight ${bitsPerWeight}`);
 
     const qm = loadModelDirectory(out);
-    assert.deepEqual(qm.precisions, [4]);
+    assert.deepEqual(qm.precisions, [label]);
     for (let l = 0; l < L; l++) for (const name of LINEAR_NAMES) assert.equal(getLinear(qm, l, name).format, "mixllm");
     // exact mode == a float model made of the dequantized weights
     const dense = new LlamaModel(qm.config, {
@@ -193,7 +197,7 @@ describe("a MixLLM model", () => {
     });
     const ids = qm.tokenizer.encode("The committee met on Monday to discuss the new budget for the schools.");
     setActivationMode("exact");
-    const a = qm.model.forward(ids, qm.model.newCache(ids.length), { precision: 4, allLogits: true });
+    const a = qm.model.forward(ids, qm.model.newCache(ids.length), { precision: label, allLogits: true });
     setActivationMode("int8");
     const b = dense.forward(ids, dense.newCache(ids.length), { precision: 32, allLogits: true });
     let maxErr = 0, maxRef = 0;
@@ -202,9 +206,9 @@ describe("a MixLLM model", () => {
     // perplexity: int8 close to exact, and close to the float model
     const docs = readTextDocuments(heldOutTextFile()).slice(0, 2).map((d) => pm.tokenizer.encode(d));
     const fp = perplexity(pm, docs, { ctx: 256, precision: 32 }).perplexity;
-    const q8 = perplexity(qm, docs, { ctx: 256, precision: 4 }).perplexity;
+    const q8 = perplexity(qm, docs, { ctx: 256, precision: label }).perplexity;
     setActivationMode("exact");
-    const ex = perplexity(qm, docs, { ctx: 256, precision: 4 }).perplexity;
+    const ex = perplexity(qm, docs, { ctx: 256, precision: label }).perplexity;
     setActivationMode("int8");
     assert.ok(Math.abs(q8 - ex) / ex < 0.02, `int8 ${q8} vs exact ${ex}`);
     assert.ok(ex < fp * 1.5 && ex > fp * 0.9, `MixLLM ${ex} vs float ${fp}`);

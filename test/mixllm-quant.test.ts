@@ -235,12 +235,12 @@ describe("MixLLM layer quantization", () => {
   });
 
   it("describes the model in quantization_config", () => {
-    const c = mixLlmQuantizationConfig({ highFraction: 0.1, gptq: true, dampPercent: 0.01, highChannels: 10, totalChannels: 100, bitsPerWeight: 4.71234 });
+    const c = mixLlmQuantizationConfig({ highFraction: 0.1, gptq: true, dampPercent: 0.01, highChannels: 10, totalChannels: 100, bitsPerWeight: 4.71234, precisionLabel: 4.4 });
     assert.equal(c.quant_method, "pmpd-mixllm");
     assert.equal(c.format_version, 1);
     assert.equal(c.bits_per_weight, 4.712);
     assert.equal(c.group_size, 128);
     assert.equal(c.activation_bits, 8);
-    assert.deepEqual(c.precisions, [4]);
+    assert.deepEqual(c.precisions, [4.4]);
   });
 });

@@ -54,7 +54,10 @@ test("naive: high while index < highBitSteps, precisions sorted, non-adjacent pa
   assert.deepEqual(s.params(), { precisions: [4, 2], highBitSteps: 3, compat: false });
   assert.throws(() => createScheduler("naive", { precisions: [4, 3], highBitSteps: -1 }), PmpdError);
   assert.throws(() => createScheduler("naive", { precisions: [] }), PmpdError);
-  assert.throws(() => createScheduler("naive", { precisions: [4.5] }), PmpdError);
+  assert.throws(() => createScheduler("naive", { precisions: [4.555] }), PmpdError);
+  assert.throws(() => createScheduler("naive", { precisions: [0.5] }), PmpdError);
+  // Precision labels (MixLLM models): high while index < highBitSteps, then the lowest.
+  assert.deepEqual(drive(createScheduler("naive", { precisions: [4, 4.91], highBitSteps: 3 }), 4), [4.91, 4.91, 4, 4]);
 });
 
 test("3 levels: one decision per switch point by default; the reference's immediate second drop with compat", () => {

@@ -15,7 +15,7 @@ import { PmpdError } from "../src/errors.js";
 import { bertScore, BertScorer, bleurtScore, bleurtScores, BleurtScorer, pyStrip } from "../src/score/model-metrics/index.js";
 import {
   BERT_OUTPUT, BERT_WORDS, BLEURT_MAX_LEN, bertFixtureTables, bleurtFixtureTables, bleurtOnnxBytes, encoderOnnxBytes, fixtureFiles, fixtureRoot,
-  robertaLikeTokenizer, wordPieceTokenizer, writeFiles, type BleurtGraphOptions,
+  robertaLikeTokenizer, wordPieceTokenizer, type BleurtGraphOptions,
 } from "../scripts/score/make_model_metric_fixtures.js";
 import { Rng } from "../src/util/random.js";
 import { tempDir } from "./helpers.js";

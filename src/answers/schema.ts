@@ -137,7 +137,7 @@ export function answerLineProblem(value: unknown): string | null {
       ["idxs", isInt],
       ["new_tokens", isInt],
       ["wall_time", (x) => typeof x === "number"],
-      ["precision_log", (x) => isObj(x) && Object.entries(x).every(([bits, count]) => /^\d+$/.test(bits) && isInt(count))],
+      ["precision_log", (x) => isObj(x) && Object.entries(x).every(([bits, count]) => /^\d+(\.\d{1,2})?$/.test(bits) && isInt(count))],
     ];
     for (const [key, ok] of lists) {
       const list = c[key];

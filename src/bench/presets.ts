@@ -8,6 +8,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { PmpdError } from "../errors.js";
 import { getBenchmark } from "./registry.js";
+import { isPrecisionLabel, PRECISION_LABEL_RULE } from "../model/precision.js";
 
 export interface Preset {
   description?: string;
@@ -59,7 +60,7 @@ function checkValue(file: string, key: string, kind: Kind, v: unknown): void {
   const bad = (what: string): never => { throw new PmpdError(`${file}: "${key}" must be ${what}, got ${JSON.stringify(v)}`); };
   switch (kind) {
     case "string": if (typeof v !== "string" || v === "") bad("a non-empty string"); break;
-    case "precision": if (!isInt(v) || v < 1 || v > 16) bad("an integer bit-width between 1 and 16"); break;
+    case "precision": if (!isPrecisionLabel(v)) bad(PRECISION_LABEL_RULE); break;
     case "count": if (!isInt(v) || v < 0) bad("a non-negative integer"); break;
     case "positive": if (!isInt(v) || v < 1) bad("a positive integer"); break;
     case "steps": if (!Array.isArray(v) || v.length === 0 || !v.every((x) => isInt(x) && x >= 0)) bad("a non-empty list of non-negative integers"); break;
@@ -91,7 +92,7 @@ export function validatePreset(file: string, raw: unknown): Preset {
   } catch (e) {
     throw new PmpdError(`${file}: "bench": ${(e as Error).message}`);
   }
-  if (isInt(obj.precisionHigh) && isInt(obj.precisionLow) && obj.precisionLow > obj.precisionHigh) {
+  if (isPrecisionLabel(obj.precisionHigh) && isPrecisionLabel(obj.precisionLow) && obj.precisionLow > obj.precisionHigh) {
     throw new PmpdError(`${file}: "precisionLow" (${obj.precisionLow}) is above "precisionHigh" (${obj.precisionHigh})`);
   }
   return obj as unknown as Preset;

@@ -12,11 +12,15 @@
  *   `<prefix>.qzeros_low`   U8  [|L|, K/128]    integer zero points 0..15
  * high_index ∪ low_index is a permutation of 0..N−1; either set may be empty (shape [0, ...]).
  *
- * Precision label: a MixLLM model has one weight configuration, so every layer reports the
- * single precision `[4]` — the low (bulk) bit-width, as the paper's "W4.4A8" names it. The
- * requested precision is ignored by matmul/dequantize/bytesRead (as for uniform layers); the
- * true cost — the average bits per weight, 4.6-ish at 10 % high channels — is `averageBits`
- * and what `bytesRead` counts.
+ * Precision label (src/model/precision.ts): a MixLLM model has one weight configuration, and
+ * its label is the average code bits per weight over all its transformer linear layers, e.g.
+ * 4.4 when 10 % of the weights are in 8-bit channels (the paper's "W4.4A8"). The share of
+ * 8-bit channels is chosen globally, so the label is a property of the model: a layer reports
+ * 4 (`MIXLLM_LOW_BITS`) until the loader labels the whole model (`labelModel` below). Labels
+ * are what lets MixLLM models of different 8-bit shares act as the precisions of one
+ * multi-model (src/model/multi-model.ts) and be switched over time by PMPD. The requested
+ * precision is ignored by matmul/dequantize/bytesRead; the stored cost with scales, zeros and
+ * indices is `averageBits`, and what `bytesRead` counts.
  */
 import { PmpdError } from "../errors.js";
 import type { Tensor } from "../io/safetensors.js";
@@ -26,6 +30,7 @@ import { getMixLlmKernels, MIXLLM_GROUP, type MixLlmWeights } from "../native/mi
 import { activationMode } from "./activation-mode.js";
 import { checkFinite, toFloat32 } from "./float.js";
 import { registerWeightFormat, type LinearLayer } from "./traits.js";
+import { toPrecisionLabel } from "../model/precision.js";
 
 export { MIXLLM_GROUP, type MixLlmWeights };
 
@@ -90,7 +95,7 @@ export function mixLlmBytes(nHigh: number, nLow: number, K: number): number {
 
 export class MixLlmLinear implements LinearLayer {
   readonly format = "mixllm";
-  readonly precisions: readonly number[] = [MIXLLM_LOW_BITS];
+  private label = MIXLLM_LOW_BITS;
 
   constructor(
     readonly weights: MixLlmWeights,
@@ -98,6 +103,20 @@ export class MixLlmLinear implements LinearLayer {
     readonly outFeatures: number,
     readonly inFeatures: number,
   ) {}
+
+  get precisions(): readonly number[] {
+    return [this.label];
+  }
+
+  /** Sets the model-wide precision label (see the file comment). */
+  setPrecisionLabel(label: number): void {
+    this.label = label;
+  }
+
+  /** Code bits of this layer's weights: 8 per weight in high channels, 4 in low ones. */
+  get codeBits(): number {
+    return (MIXLLM_HIGH_BITS * this.highChannels + MIXLLM_LOW_BITS * this.lowChannels) * this.inFeatures;
+  }
 
   get highChannels(): number {
     return this.weights.highIndex.length;
@@ -156,8 +175,23 @@ function readChecked(store: WeightStore, prefix: string, suffix: string, dtype: 
   return store.read(name);
 }
 
+/** The precision label of a MixLLM model: average code bits per weight over its layers. */
+export function mixLlmModelLabel(layers: readonly MixLlmLinear[]): number {
+  let bits = 0, weights = 0;
+  for (const l of layers) {
+    bits += l.codeBits;
+    weights += l.outFeatures * l.inFeatures;
+  }
+  return toPrecisionLabel(bits / weights);
+}
+
 registerWeightFormat({
   name: "mixllm",
+  labelModel(layers) {
+    const mix = layers as readonly MixLlmLinear[];
+    const label = mixLlmModelLabel(mix);
+    for (const l of mix) l.setPrecisionLabel(label);
+  },
   detect: (store, prefix) => store.has(`${prefix}.high_index`) || store.has(`${prefix}.low_index`),
   load(store: WeightStore, prefix: string, N: number, K: number): LinearLayer {
     const layerDesc = `a ${N}x${K} MixLLM layer`;

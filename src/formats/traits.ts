@@ -31,6 +31,12 @@ export interface WeightFormatTraits {
   /** True when the tensors under `prefix` (e.g. "model.layers.0.mlp.up_proj") are in this format. */
   detect(store: WeightStore, prefix: string): boolean;
   load(store: WeightStore, prefix: string, outFeatures: number, inFeatures: number): LinearLayer;
+  /**
+   * Formats whose precision is a property of the whole model rather than of a layer (MixLLM:
+   * the share of 8-bit channels is chosen globally) label their layers here, once a model's
+   * layers of this format are loaded, so every layer reports the model's precision label.
+   */
+  labelModel?(layers: readonly LinearLayer[]): void;
 }
 
 const registry: WeightFormatTraits[] = [];
@@ -42,6 +48,20 @@ export function registerWeightFormat(traits: WeightFormatTraits): void {
 
 export function weightFormats(): readonly WeightFormatTraits[] {
   return registry;
+}
+
+/**
+ * The precisions a model with these transformer linear layers runs at: each format first
+ * labels its layers (labelModel), then the labels every layer supports are kept.
+ */
+export function modelPrecisions(linears: readonly LinearLayer[]): number[] {
+  for (const traits of registry) {
+    const mine = linears.filter((l) => l.format === traits.name);
+    if (mine.length > 0) traits.labelModel?.(mine);
+  }
+  let precisions = linears[0]?.precisions.slice() ?? [];
+  for (const lin of linears) precisions = precisions.filter((b) => lin.precisions.includes(b));
+  return precisions;
 }
 
 /** Loads the linear layer stored under `prefix`, in whichever registered format it is. */

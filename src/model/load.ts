@@ -12,7 +12,7 @@ import { ModelTokenizer } from "../io/tokenizer.js";
 import { WeightStore } from "../io/weights.js";
 import { checkFinite, FloatLinear, toFloat32 } from "../formats/float.js";
 import "../formats/all.js";
-import { loadLinear } from "../formats/traits.js";
+import { loadLinear, modelPrecisions } from "../formats/traits.js";
 import { LlamaModel, type LayerWeights } from "./llama.js";
 import { isMultiModelConfig, loadMultiModel } from "./multi-model.js";
 
@@ -87,13 +87,8 @@ export function loadModelDirectory(dir: string): PretrainedModel {
     const lmHead = c.tieWordEmbeddings
       ? new FloatLinear(embed, null, c.vocabSize, H)
       : loadLinear(store, "lm_head", c.vocabSize, H);
-    // The precisions the model supports are those every transformer linear layer supports.
-    let precisions = layers[0]!.qProj.precisions.slice();
-    for (const layer of layers) {
-      for (const lin of [layer.qProj, layer.kProj, layer.vProj, layer.oProj, layer.gateProj, layer.upProj, layer.downProj]) {
-        precisions = precisions.filter((b) => lin.precisions.includes(b));
-      }
-    }
+    const precisions = modelPrecisions(layers.flatMap((layer) =>
+      [layer.qProj, layer.kProj, layer.vProj, layer.oProj, layer.gateProj, layer.upProj, layer.downProj]));
     const model = new LlamaModel(config, { embedTokens, layers, finalNorm, lmHead });
     return { dir, config, tokenizer, generation: loadGenerationDefaults(dir, config, tokenizer), model, precisions };
   } finally {

@@ -5,13 +5,20 @@
  * them as one model whose linear layers dispatch on the requested precision; embeddings,
  * norms and lm_head come from the highest-precision model (they are float in all of them),
  * and one KV cache serves all, since the architectures are identical.
+ *
+ * Keys are precision labels (src/model/precision.ts), so the models need not be uniform ones:
+ * `{"4.8": "mixllm-20", "4.4": "mixllm-10", "4": "mixllm-0"}` lists MixLLM models with 20, 10
+ * and 0 % of their weights in 8-bit channels, and PMPD then mixes precision over time and
+ * across output channels at once (prefill and first tokens at 4.8, later ones at 4). Each
+ * key must be the label its model loads with, so average bits stay true.
  */
-import { existsSync, statSync } from "node:fs";
-import { dirname, isAbsolute, join } from "node:path";
+import { existsSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { PmpdError } from "../errors.js";
 import { readJsonFile } from "../io/config.js";
 import { ModelTokenizer } from "../io/tokenizer.js";
 import type { LinearLayer } from "../formats/traits.js";
+import { isPrecisionLabel, PRECISION_LABEL_RULE } from "./precision.js";
 import { LlamaModel, type LayerWeights } from "./llama.js";
 import type { PretrainedModel } from "./load.js";
 
@@ -43,6 +50,21 @@ export class MultiModelLinear implements LinearLayer {
   }
 }
 
+/**
+ * Writes a multi-model JSON: precision label -> model directory, plus "model_path" (the float
+ * model), paths relative to the file so the set can be moved as a whole. Written to a
+ * temporary file and renamed, so a reader never sees half of it.
+ */
+export function writeMultiModelConfig(file: string, models: ReadonlyArray<readonly [number, string]>, floatModelDir: string): void {
+  const base = dirname(resolve(file));
+  const json: Record<string, string> = {};
+  for (const [precision, dir] of models) json[String(precision)] = relative(base, resolve(dir)) || ".";
+  json.model_path = relative(base, resolve(floatModelDir)) || ".";
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(json, null, 2)}\n`);
+  renameSync(tmp, file);
+}
+
 export function isMultiModelConfig(path: string): boolean {
   return path.endsWith(".json") && existsSync(path) && statSync(path).isFile();
 }
@@ -57,11 +79,12 @@ export function loadMultiModel(file: string, loadDir: (dir: string) => Pretraine
   for (const [key, value] of Object.entries(json)) {
     if (typeof value !== "string") throw new PmpdError(`${file}: "${key}" must map to a directory path`);
     if (key === "model_path") { fpDir = at(value); continue; }
-    const bits = Number(key);
-    if (!Number.isInteger(bits) || bits < 1 || bits > 16) throw new PmpdError(`${file}: unknown key "${key}" (expected bit-widths and "model_path")`);
+    const bits = key.trim() === "" ? NaN : Number(key);
+    if (!isPrecisionLabel(bits)) throw new PmpdError(`${file}: unknown key "${key}" (expected "model_path" and precisions: ${PRECISION_LABEL_RULE})`);
+    if (models.has(bits)) throw new PmpdError(`${file}: precision ${bits} is listed twice`);
     const pm = loadDir(at(value));
     if (pm.precisions.length !== 1 || pm.precisions[0] !== bits) {
-      throw new PmpdError(`${file}: "${key}" points to ${at(value)}, which holds ${pm.precisions.join("/")}-bit weights`);
+      throw new PmpdError(`${file}: "${key}" points to ${at(value)}, whose precision is ${pm.precisions.join("/")} (use that as its key)`);
     }
     models.set(bits, pm);
   }
@@ -87,13 +110,17 @@ export function loadMultiModel(file: string, loadDir: (dir: string) => Pretraine
     }
     return merged;
   });
+  // Provenance: each precision's own quantization_config, not just the top model's.
+  const perModel: Record<string, unknown> = {};
+  for (const bits of sorted) perModel[String(bits)] = models.get(bits)!.config.raw.quantization_config ?? null;
+  const config = { ...c, raw: { ...c.raw, quantization_config: { quant_method: "pmpd-multi-model", models: perModel } } };
   const tokenizer = fpDir !== null && existsSync(join(fpDir, "tokenizer.json")) ? ModelTokenizer.fromDirectory(fpDir) : top.tokenizer;
   return {
     dir: file,
-    config: c,
+    config,
     tokenizer,
     generation: top.generation,
-    model: new LlamaModel(c, { ...top.model.weights, layers }),
+    model: new LlamaModel(config, { ...top.model.weights, layers }),
     precisions: sorted,
   };
 }

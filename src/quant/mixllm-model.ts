@@ -4,6 +4,10 @@
  * channel causes, summed over calibration samples, from the backward pass); the globally
  * most salient `highFraction` of all channels are kept at 8 bits, the rest at 4 bits (RTN,
  * or GPTQ with each layer's Hessian of float-path inputs).
+ *
+ * Several fractions can be quantized from one gradient pass (the expensive part): they share
+ * the salience ranking, so the 8-bit channels of a smaller fraction are a subset of those of
+ * a larger one, and the models differ only in how far down the ranking 8 bits reach.
  */
 import { PmpdError } from "../errors.js";
 import { backward } from "../grad/backward.js";
@@ -11,24 +15,29 @@ import type { PretrainedModel } from "../model/load.js";
 import { LINEAR_NAMES, type LinearName } from "../model/llama.js";
 import { accumulateHessian } from "./gptq.js";
 import { accumulateChannelSalience, lowRtnDelta, mixLlmQuantizedLayer, quantizeMixLlmLayer, selectHighChannels } from "./mixllm.js";
-import { getLinear, linearPrefix, setLinear, type QuantizedLayer, type QuantizeProgress } from "./quantize-model.js";
+import { mixLlmModelLabel, type MixLlmLinear } from "../formats/mixllm.js";
+import { getLinear, linearPrefix, type QuantizedLayer, type QuantizeProgress } from "./quantize-model.js";
 import { inputOf, type LinearInput } from "./calibration.js";
 
 export interface MixLlmModelOptions {
-  highFraction: number;
+  /** One model per fraction, in this order. */
+  highFractions: number[];
   gptq: boolean;
   dampPercent: number;
   blockSize: number;
 }
 
 export interface MixLlmModelResult {
+  highFraction: number;
   layers: Map<string, QuantizedLayer>;
   highChannels: number;
   totalChannels: number;
   bitsPerWeight: number;
+  /** The model's precision label: average code bits per weight (src/model/precision.ts). */
+  precisionLabel: number;
 }
 
-export function quantizeMixLlmModel(pm: PretrainedModel, samples: number[][], o: MixLlmModelOptions, progress?: QuantizeProgress): MixLlmModelResult {
+export function quantizeMixLlmModels(pm: PretrainedModel, samples: number[][], o: MixLlmModelOptions, progress?: QuantizeProgress): MixLlmModelResult[] {
   const c = pm.config;
   for (const K of [c.hiddenSize, c.intermediateSize, c.numHeads * c.headDim]) {
     if (K % 128 !== 0) throw new PmpdError(`${pm.dir}: input width ${K} is not a multiple of 128, which MixLLM's groups need`);
@@ -65,24 +74,31 @@ export function quantizeMixLlmModel(pm: PretrainedModel, samples: number[][], o:
     });
     progress?.advance(s + 1);
   }
-  const chosen = selectHighChannels([...salience].map(([name, sal]) => ({ name, salience: sal })), o.highFraction);
-  const layers = new Map<string, QuantizedLayer>();
-  let high = 0, total = 0, bytes = 0, weightsCount = 0;
-  progress?.phase("quantizing (mixllm)", c.numLayers * LINEAR_NAMES.length);
+  const ranked = [...salience].map(([name, sal]) => ({ name, salience: sal }));
+  const results: MixLlmModelResult[] = [];
+  const perModel = c.numLayers * LINEAR_NAMES.length;
+  progress?.phase("quantizing (mixllm)", perModel * o.highFractions.length);
   let done = 0;
-  for (let l = 0; l < c.numLayers; l++) {
-    for (const name of LINEAR_NAMES) {
-      const lin = getLinear(pm, l, name);
-      const N = lin.outFeatures, K = lin.inFeatures, k = key(l, name);
-      const highChannels = chosen.get(k) ?? new Int32Array(0);
-      const hessian = o.gptq ? hessians.get(`${l}.${inputOf(name) as LinearInput}`)?.H : undefined;
-      const q = quantizeMixLlmLayer(weights.get(k)!, N, K, highChannels, { hessian, dampPercent: o.dampPercent, blockSize: o.blockSize });
-      const ql = mixLlmQuantizedLayer(q, (lin as { bias?: Float32Array | null }).bias ?? null, N, K);
-      setLinear(pm, l, name, ql.layer);
-      layers.set(k, ql);
-      high += highChannels.length; total += N; bytes += ql.layer.bytesRead(4); weightsCount += N * K;
-      progress?.advance(++done, `layer ${l} ${name}`);
+  for (const highFraction of o.highFractions) {
+    const chosen = selectHighChannels(ranked, highFraction);
+    const layers = new Map<string, QuantizedLayer>();
+    let high = 0, total = 0, bytes = 0, weightsCount = 0;
+    for (let l = 0; l < c.numLayers; l++) {
+      for (const name of LINEAR_NAMES) {
+        // pm keeps its float layers: every fraction starts from them.
+        const lin = getLinear(pm, l, name);
+        const N = lin.outFeatures, K = lin.inFeatures, k = key(l, name);
+        const highChannels = chosen.get(k) ?? new Int32Array(0);
+        const hessian = o.gptq ? hessians.get(`${l}.${inputOf(name) as LinearInput}`)?.H : undefined;
+        const q = quantizeMixLlmLayer(weights.get(k)!, N, K, highChannels, { hessian, dampPercent: o.dampPercent, blockSize: o.blockSize });
+        const ql = mixLlmQuantizedLayer(q, (lin as { bias?: Float32Array | null }).bias ?? null, N, K);
+        layers.set(k, ql);
+        high += highChannels.length; total += N; bytes += ql.layer.bytesRead(4); weightsCount += N * K;
+        progress?.advance(++done, `${Math.round(highFraction * 100)} % 8-bit: layer ${l} ${name}`);
+      }
     }
+    const precisionLabel = mixLlmModelLabel([...layers.values()].map((q) => q.layer as MixLlmLinear));
+    results.push({ highFraction, layers, highChannels: high, totalChannels: total, bitsPerWeight: (8 * bytes) / weightsCount, precisionLabel });
   }
-  return { layers, highChannels: high, totalChannels: total, bitsPerWeight: (8 * bytes) / weightsCount };
+  return results;
 }

@@ -295,6 +295,8 @@ export interface MixLlmConfigOptions {
   totalChannels: number;
   /** Stored bits per weight over all quantized layers (Σ bytesRead · 8 / Σ N·K). */
   bitsPerWeight: number;
+  /** The model's precision label (average code bits per weight). */
+  precisionLabel: number;
   /** e.g. { file, samples, seqlen, seed } */
   calibration?: Record<string, unknown> | null;
   sourceModel?: string;
@@ -322,7 +324,7 @@ export function mixLlmQuantizationConfig(o: MixLlmConfigOptions): Record<string,
     high_channels: o.highChannels,
     total_channels: o.totalChannels,
     bits_per_weight: Math.round(o.bitsPerWeight * 1000) / 1000,
-    precisions: [4],
+    precisions: [o.precisionLabel],
     ...(o.calibration !== undefined ? { calibration: o.calibration } : {}),
     ...(o.sourceModel !== undefined ? { source_model: o.sourceModel } : {}),
   };

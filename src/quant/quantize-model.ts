@@ -17,7 +17,6 @@ import { LINEAR_NAMES, type LayerWeights, type LinearName } from "../model/llama
 import { AnyPrecisionLinear } from "../formats/anyprec.js";
 import { UniformLinear } from "../formats/uniform.js";
 import type { LinearLayer } from "../formats/traits.js";
-import { toFloat32 } from "../formats/float.js";
 import type { Tensor } from "../io/safetensors.js";
 import { quantizeAnyPrecisionParallel } from "./anyprec-parallel.js";
 import { packBitPlanes } from "./bitplanes.js";

@@ -1,5 +1,6 @@
 /** Helpers shared by the schedulers and the answer/score code. */
 import { PmpdError } from "../errors.js";
+import { isPrecisionLabel, PRECISION_LABEL_RULE } from "../model/precision.js";
 
 /** The reference's bucket table [0, ⌊N/3⌋, 2⌊N/3⌋, N] of candidate switch steps. */
 export function bucketTable(maxNewTokens: number): [number, number, number, number] {
@@ -45,7 +46,7 @@ export function normalizePrecisions(scheduler: string, precisions: readonly numb
     throw new PmpdError(`${scheduler} scheduler: precisions must be a non-empty list of bit-widths`);
   }
   for (const p of precisions) {
-    if (!Number.isInteger(p) || p < 1 || p > 32) throw new PmpdError(`${scheduler} scheduler: precision ${p} is not an integer bit-width between 1 and 32`);
+    if (!isPrecisionLabel(p)) throw new PmpdError(`${scheduler} scheduler: precision ${p} is not ${PRECISION_LABEL_RULE}`);
   }
   return [...new Set(precisions)].sort((a, b) => b - a);
 }
