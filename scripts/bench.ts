@@ -1,142 +1,306 @@
 /**
- * `npm run bench`: kernel and decode speed, each figure beside a read-bandwidth reference
- * measured right next to it (this machine's DRAM bandwidth drifts within minutes, so an
- * absolute GB/s alone would mean little).
+ * `npm run bench`: kernel and decode speed, each figure a ratio against a read-bandwidth
+ * reference measured right beside it (this machine's DRAM bandwidth drifts within minutes,
+ * so an absolute GB/s alone would mean little).
  *
- *   node dist/scripts/bench.js [--json] [--quick] [--threads N] [--only gemv|quant|decode]
+ *   node dist/scripts/bench.js [--json] [--quick] [--threads N] [--only gemv|quant|mixllm|decode]
  *
- * GEMV matrices are rotated (several copies, together larger than the 32 MiB L3) so
- * every call streams its weights from DRAM, as decoding does.
+ * Paired rounds: every figure alternates read blocks and timed blocks of the kernel (or of
+ * decode steps) of similar length, R K R K R … R. A round's ratio is the kernel's rate over
+ * the read rate of the read blocks on either side of it (the higher of the two), so the
+ * reference comes from the same second as the kernel rather than from another bandwidth phase:
+ * one pair of reads around one long timed stretch let a phase change inside the stretch show
+ * up as a dip. The reported fraction is the median of the rounds' ratios (a round that
+ * another process disturbs does not move it; rounds that straddle a phase change are left
+ * out, see pairedRounds), with the GB/s of that median round beside it and the range over
+ * rounds; --json also lists every round. Speed-ups are ratios of such fractions too, never of raw timings taken apart.
+ *
+ * The ratio is not the same in both bandwidth phases: near 55 GB/s the kernels that do
+ * arithmetic per byte (quantized GEMV, decode) fall further behind a pure read than near
+ * 33 GB/s, so a figure whose rounds land in the fast phase reads lower; the read GB/s beside
+ * it says which phase that was.
+ *
+ * GEMV matrices are rotated (several copies, together larger than the 32 MiB L3) so every
+ * call streams its weights from DRAM, as decoding does. PMPD_BENCH_ROUNDS=1 prints every
+ * round's figures to stderr as they are measured.
  */
 import { getKernels } from "../src/native/kernels.js";
 import { bytesPerToken, randomModel, TINYLLAMA_1_1B_SHAPES, type RandomLinearKind } from "../src/model/random-model.js";
+import { FloatLinear } from "../src/formats/float.js";
+import type { MixLlmLinear } from "../src/formats/mixllm.js";
 import type { LinearLayer } from "../src/formats/traits.js";
 import { Rng } from "../src/util/random.js";
 
 const args = process.argv.slice(2);
 const json = args.includes("--json");
 const quick = args.includes("--quick");
-const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
+const only = args.includes("--only") ? args[args.indexOf("--only") + 1] ?? "" : null;
+if (only !== null && !["gemv", "quant", "mixllm", "decode"].includes(only)) {
+  process.stderr.write(`bench: --only takes gemv, quant, mixllm or decode, not "${only}"\n`);
+  process.exit(2);
+}
 const kernels = getKernels();
 if (args.includes("--threads")) kernels.setThreads(Number(args[args.indexOf("--threads") + 1]));
 // Keep stdout for the table or the JSON document.
 const log = (line: string) => { if (!json) process.stdout.write(`${line}\n`); };
+const debug = process.env.PMPD_BENCH_ROUNDS === "1";
+const start = performance.now();
+
+/** Rounds per figure and the length of each block (kernel or read), seconds. */
+const GEMV_ROUNDS = quick ? 3 : 7, GEMV_BLOCK_S = quick ? 0.15 : 0.35;
+const DECODE_ROUNDS = quick ? 3 : 7, DECODE_BLOCK_S = quick ? 0.35 : 0.5;
 
 const ROTATE_BYTES = 96 * 2 ** 20;
 const streamBuffer = new Uint8Array(512 * 2 ** 20);
 for (let i = 0; i < streamBuffer.length; i += 4096) streamBuffer[i] = i & 0xff;
 
-/** Read bandwidth in bytes/s: the best of a few passes over 512 MiB. */
-function readBandwidth(): number {
-  let best = 0;
-  for (let i = 0; i < (quick ? 2 : 3); i++) best = Math.max(best, kernels.streamReadBytesPerSecond(streamBuffer, 1));
+/**
+ * Read bandwidth over about `seconds`: whole 512 MiB passes, and the best of them, which is
+ * how pmpd_stream_read itself defines the reference (with reps > 1): a pass slowed by another
+ * process understates what the memory system delivers, never overstates it. (The block mean
+ * was tried too: it sat ~3-5% below the best pass and put F16/F32 GEMV above 100%.)
+ */
+function readBlock(seconds: number): number {
+  let time = 0, best = 0;
+  do {
+    const rate = kernels.streamReadBytesPerSecond(streamBuffer, 1);
+    best = Math.max(best, rate);
+    time += streamBuffer.length / rate;
+  } while (time < seconds);
   return best;
+}
+
+interface Paired {
+  /** Median over the used rounds of kernel rate / adjacent read rate. */
+  fraction: number;
+  /** The median round's kernel rate and read reference (bytes/s). */
+  rate: number;
+  read: number;
+  /** Lowest and highest fraction of the used rounds. */
+  range: [number, number];
+  rounds: number;
+  /** Rounds used: those whose two reads agree (all of them when none do). */
+  used: number;
+  /** Every round's [kernel GB/s, read GB/s before, read GB/s after], in time order. */
+  perRound: Array<[number, number, number]>;
+}
+
+/** Two reads further apart than this put a bandwidth phase change inside the round. */
+const PHASE_CHANGE = 1.15;
+
+/**
+ * R K R K … R: `block()` runs one timed kernel block and returns its rate in bytes/s; each
+ * read block serves the rounds on both of its sides and lasts as long as a kernel block, so
+ * reads and kernel sample the bandwidth over windows of the same length.
+ *
+ * The bandwidth here switches between ~33 and ~55 GB/s, at times within seconds. A round whose
+ * two reads disagree by more than 15% saw a switch, and nothing tells which phase its kernel
+ * block ran in, so such rounds are left out of the median (unless every round saw one). The
+ * median of an even count is the lower middle round.
+ */
+function pairedRounds(label: string, rounds: number, blockSeconds: number, block: () => number): Paired {
+  const reads = [readBlock(blockSeconds)];
+  const rates: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    rates.push(block());
+    reads.push(readBlock(blockSeconds));
+  }
+  const per = rates.map((rate, r) => {
+    const before = reads[r]!, after = reads[r + 1]!;
+    // The higher of the two neighbours, as kernels/bench/gemv_bench.c does: a round in which
+    // the bandwidth fell is scored against the faster side, so it never flatters the kernel.
+    const read = Math.max(before, after);
+    return { rate, read, fraction: rate / read, stable: read / Math.min(before, after) <= PHASE_CHANGE };
+  });
+  const stable = per.filter((q) => q.stable);
+  const used = stable.length > 0 ? stable : per;
+  if (debug) {
+    process.stderr.write(`[${((performance.now() - start) / 1000).toFixed(1)} s] ${label}: ` +
+      `${per.map((q) => `${(q.rate / 1e9).toFixed(1)}/${(q.read / 1e9).toFixed(1)}=${(100 * q.fraction).toFixed(0)}%${q.stable ? "" : "*"}`).join("  ")}\n`);
+  }
+  const sorted = [...used].sort((x, y) => x.fraction - y.fraction);
+  const med = sorted[(sorted.length - 1) >> 1]!;
+  return {
+    fraction: med.fraction, rate: med.rate, read: med.read, range: [sorted[0]!.fraction, sorted.at(-1)!.fraction], rounds, used: used.length,
+    perRound: rates.map((rate, r) => [rate / 1e9, reads[r]! / 1e9, reads[r + 1]! / 1e9]),
+  };
 }
 
 interface GemvRow {
   kernel: string; shape: string; gbPerS: number; readGbPerS: number; fraction: number;
-  /** Seconds per GEMV call. */
+  /** Lowest and highest fraction of the rounds used (`usedRounds` of `rounds`, see pairedRounds). */
+  fractionRange: [number, number];
+  rounds: number; usedRounds: number;
+  /** [GB/s, read GB/s before, read GB/s after] of every round, in time order. */
+  perRound: Array<[number, number, number]>;
+  /** Weight bytes one call reads (bytesRead), and its stored bits per weight. */
+  bytes: number; bitsPerWeight: number;
+  /** Seconds per GEMV call in the median round. */
   seconds: number;
+  /**
+   * F16 time / this kernel's time at the same shape, both taken at the same read bandwidth:
+   * (bytes_F16 / fraction_F16) / (bytes / fraction). The rows are measured seconds or minutes
+   * apart, so their raw timings may come from different bandwidth phases.
+   */
   speedupVsF16?: number;
 }
 
-/** Times `layers` (rotated copies of one shape) and returns bytes/s over the weight bytes read. */
-function timeLayers(layers: LinearLayer[], precision: number): number {
-  const K = layers[0]!.inFeatures, N = layers[0]!.outFeatures;
+function measure(kernel: string, make: () => LinearLayer, precision: number): GemvRow {
+  const first = make();
+  const N = first.outFeatures, K = first.inFeatures;
+  const bytes = first.bytesRead(precision);
+  const count = Math.max(2, Math.ceil(ROTATE_BYTES / bytes));
+  const layers = [first, ...Array.from({ length: count - 1 }, make)];
   const x = new Float32Array(K), y = new Float32Array(N);
   const rng = new Rng(3);
   for (let i = 0; i < K; i++) x[i] = rng.next() - 0.5;
-  for (const l of layers) l.matmul(x, y, 1, precision); // warm-up
-  const bytes = layers[0]!.bytesRead(precision);
-  const reps = Math.max(layers.length * 2, Math.ceil((quick ? 1.5e9 : 4e9) / bytes));
-  let best = Infinity;
-  for (let trial = 0; trial < (quick ? 2 : 4); trial++) {
-    const t0 = performance.now();
-    for (let r = 0; r < reps; r++) layers[r % layers.length]!.matmul(x, y, 1, precision);
-    best = Math.min(best, (performance.now() - t0) / 1000);
+  for (const l of layers) l.matmul(x, y, 1, precision); // warm-up: page faults, scratch buffers
+  // A block runs for its time and at least one whole rotation. The rotation continues across
+  // blocks: each block starts on the least recently used copy.
+  let next = 0;
+  const p = pairedRounds(`${kernel} ${N}x${K}`, GEMV_ROUNDS, GEMV_BLOCK_S, () => {
+    const t = performance.now(), end = t + 1000 * GEMV_BLOCK_S;
+    let calls = 0, now = t;
+    do {
+      layers[next++ % layers.length]!.matmul(x, y, 1, precision);
+      calls++;
+      now = performance.now();
+    } while (now < end || calls < layers.length);
+    return (bytes * calls) / ((now - t) / 1000);
+  });
+  return {
+    kernel, shape: `${N}x${K}`, gbPerS: p.rate / 1e9, readGbPerS: p.read / 1e9, fraction: p.fraction, fractionRange: p.range,
+    rounds: p.rounds, usedRounds: p.used, perRound: p.perRound, bytes, bitsPerWeight: (8 * bytes) / (N * K), seconds: bytes / p.rate,
+  };
+}
+
+/**
+ * An F32 or F16 [N, K] layer of random finite weights of magnitude 2^-7..2^-5, filled by an
+ * xorshift over whole words: randomModel would fill a whole one-layer model (seven matrices,
+ * F32 one float at a time), which makes the large float rows take seconds to set up.
+ */
+function floatLayer(dtype: "F32" | "F16", N: number, K: number, seed: number): LinearLayer {
+  const words = new Uint32Array(dtype === "F32" ? N * K : (N * K) / 2);
+  let s = (Math.imul(seed, 0x9e3779b9) | 1) >>> 0;
+  for (let i = 0; i < words.length; i++) {
+    s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
+    if (dtype === "F32") words[i] = (s & 0x807fffff) | ((120 + ((s >>> 23) & 1)) << 23);
+    else words[i] = (s & 0x83ff83ff) | ((8 + ((s >>> 10) & 1)) << 10) | ((8 + ((s >>> 26) & 1)) << 26);
   }
-  return (bytes * reps) / best;
-}
-
-function rotatedCopies(make: () => LinearLayer, precision: number): LinearLayer[] {
-  const first = make();
-  const count = Math.max(2, Math.ceil(ROTATE_BYTES / first.bytesRead(precision)));
-  return [first, ...Array.from({ length: count - 1 }, make)];
-}
-
-function measure(kernel: string, N: number, K: number, make: () => LinearLayer, precision: number): GemvRow {
-  const layers = rotatedCopies(make, precision);
-  const before = readBandwidth();
-  const rate = timeLayers(layers, precision);
-  const after = readBandwidth();
-  const read = Math.max(before, after);
-  const seconds = layers[0]!.bytesRead(precision) / rate;
-  return { kernel, shape: `${N}x${K}`, gbPerS: rate / 1e9, readGbPerS: read / 1e9, fraction: rate / read, seconds };
+  const data = dtype === "F32" ? new Float32Array(words.buffer) : new Uint16Array(words.buffer);
+  return new FloatLinear({ dtype, shape: [N, K], data }, null, N, K);
 }
 
 function singleLayer(kind: RandomLinearKind, N: number, K: number, seed: number): LinearLayer {
-  const cfg = { ...TINYLLAMA_1_1B_SHAPES, num_hidden_layers: 1, hidden_size: K, intermediate_size: N, num_attention_heads: 1, num_key_value_heads: 1, vocab_size: 8 };
-  // gate_proj of a one-layer model has exactly the [N, K] shape wanted.
+  if (kind.kind === "float") return floatLayer(kind.dtype, N, K, seed);
+  // gate_proj of a one-layer model has exactly the [N, K] shape wanted. One head of 128 keeps
+  // q/k/v/o at [128, K] / [K, 128] instead of [K, K] (at K = 11008 those two alone would be
+  // twice the size of the layer wanted, and take seconds to fill).
+  const cfg = { ...TINYLLAMA_1_1B_SHAPES, num_hidden_layers: 1, hidden_size: K, intermediate_size: N, num_attention_heads: 1, num_key_value_heads: 1, head_dim: 128, vocab_size: 8 };
   return randomModel(cfg, kind, seed).model.weights.layers[0]!.gateProj;
 }
 
-const results: { threads: number; dispatch: string; gemv: GemvRow[]; decode: unknown[] } = {
-  threads: kernels.threads(), dispatch: kernels.dispatch(), gemv: [], decode: [],
+interface DecodeRow {
+  model: string; prefillTokensPerS: number;
+  /** The median round's decode speed and its bound read bandwidth / weight bytes per token. */
+  decodeTokensPerS: number; weightBytesPerToken: number; readGbPerS: number; boundTokensPerS: number;
+  /** Median over rounds of (tokens/s) / bound. */
+  fractionOfBound: number; fractionRange: [number, number]; rounds: number; usedRounds: number;
+  /** [weight GB/s, read GB/s before, read GB/s after] of every round, in time order. */
+  perRound: Array<[number, number, number]>;
+  /** Decode steps timed over all rounds. */
+  steps: number;
+}
+
+const results: { threads: number; dispatch: string; quick: boolean; gemv: GemvRow[]; decode: DecodeRow[] } = {
+  threads: kernels.threads(), dispatch: kernels.dispatch(), quick, gemv: [], decode: [],
 };
-log(`pmpd bench: ${kernels.threads()} threads, ${kernels.dispatch()} kernels`);
-const fmt = (r: GemvRow) => `${r.kernel.padEnd(14)} ${r.shape.padEnd(11)} ${r.gbPerS.toFixed(1).padStart(6)} GB/s  read ${r.readGbPerS.toFixed(1).padStart(5)} GB/s  ${(100 * r.fraction).toFixed(0).padStart(4)}%` +
-  (r.speedupVsF16 !== undefined ? `  ${r.speedupVsF16.toFixed(2)}x vs F16` : "");
+log(`pmpd bench: ${kernels.threads()} threads, ${kernels.dispatch()} kernels; median of ${GEMV_ROUNDS} (GEMV) / ${DECODE_ROUNDS} (decode) paired rounds`);
+const pct = (f: number) => `${(100 * f).toFixed(0)}%`;
+const fmt = (r: GemvRow) => `${r.kernel.padEnd(14)} ${r.shape.padEnd(11)} ${r.gbPerS.toFixed(1).padStart(6)} GB/s  read ${r.readGbPerS.toFixed(1).padStart(5)} GB/s  ${pct(r.fraction).padStart(4)}` +
+  ` (${pct(r.fractionRange[0])}-${pct(r.fractionRange[1])}${r.usedRounds < r.rounds ? `, ${r.usedRounds}/${r.rounds} rounds` : ""})` + (r.speedupVsF16 !== undefined ? `  ${r.speedupVsF16.toFixed(2)}x vs F16` : "");
+
+const MIXLLM_FRACTIONS = [0, 0.1, 0.2];
+const STANDARD_SHAPES: Array<[number, number]> = [[4096, 4096], [11008, 4096], [4096, 11008]];
 
 let seed = 10;
-if (only === null || only === "gemv" || only === "quant") {
-  log("\nGEMV (M = 1): GB/s of weight bytes read, as a fraction of the read bandwidth measured beside it");
-  const shapes: Array<[number, number]> = [[4096, 4096], [11008, 4096], [4096, 11008]];
-  if (only !== "gemv") shapes.push([32000, 4096]);
+if (only === null || only === "gemv" || only === "quant" || only === "mixllm") {
+  const withFloat = only === null || only === "gemv", withQuant = only === null || only === "quant", withMix = only === null || only === "mixllm";
+  log("\nGEMV (M = 1): GB/s of weight bytes read, as a fraction of the read bandwidth measured beside it (median round; range over rounds; rounds that saw the bandwidth switch are left out)");
+  const shapes: Array<[number, number]> = [...STANDARD_SHAPES];
+  if (withQuant) shapes.push([32000, 4096]);
   for (const [N, K] of shapes) {
-    const f16 = measure("F16", N, K, () => singleLayer({ kind: "float", dtype: "F16" }, N, K, seed++), 16);
+    const f16 = measure("F16", () => singleLayer({ kind: "float", dtype: "F16" }, N, K, seed++), 16);
     const rows: GemvRow[] = [f16];
-    if (only !== "quant") rows.unshift(measure("F32", N, K, () => singleLayer({ kind: "float", dtype: "F32" }, N, K, seed++), 32));
-    if (only !== "gemv") {
+    if (withFloat) rows.unshift(measure("F32", () => singleLayer({ kind: "float", dtype: "F32" }, N, K, seed++), 32));
+    if (withQuant) {
       for (const b of [2, 3, 4, 8]) {
-        rows.push(measure(`anyprec b=${b}`, N, K, () => singleLayer({ kind: "anyprec", seedPrecision: 2, parentPrecision: 8 }, N, K, seed++), b));
+        rows.push(measure(`anyprec b=${b}`, () => singleLayer({ kind: "anyprec", seedPrecision: 2, parentPrecision: 8 }, N, K, seed++), b));
       }
-      rows.push(measure("uniform 4-bit", N, K, () => singleLayer({ kind: "uniform", bits: 4, groupSize: 128 }, N, K, seed++), 4));
+      rows.push(measure("uniform 4-bit", () => singleLayer({ kind: "uniform", bits: 4, groupSize: 128 }, N, K, seed++), 4));
+    }
+    // MixLLM at the LLaMA-7B-like shapes only (lm_head stays F16 in a MixLLM model).
+    if (withMix && STANDARD_SHAPES.some(([n, k]) => n === N && k === K)) {
+      for (const highFraction of MIXLLM_FRACTIONS) {
+        rows.push(measure(`mixllm ${Math.round(100 * highFraction)}%`, () => singleLayer({ kind: "mixllm", highFraction }, N, K, seed++), 4));
+      }
     }
     for (const r of rows) {
-      if (r.kernel !== "F16" && r.kernel !== "F32") r.speedupVsF16 = f16.seconds / r.seconds;
+      if (r.kernel !== "F16" && r.kernel !== "F32") r.speedupVsF16 = (f16.bytes / f16.fraction) / (r.bytes / r.fraction);
       results.gemv.push(r);
       log(fmt(r));
     }
   }
 }
 
-if (only === null || only === "decode") {
+if (only === null || only === "decode" || only === "mixllm") {
   log("\nDecode and prefill of a TinyLlama-1.1B-shaped model (random weights); bound = read bandwidth / weight bytes per token");
-  const kinds: Array<[string, RandomLinearKind, number]> = [["F16", { kind: "float", dtype: "F16" }, 16]];
-  for (const b of [4, 3, 2]) kinds.push([`anyprec ${b}-bit`, { kind: "anyprec", seedPrecision: 2, parentPrecision: 4 }, b]);
+  const kinds: Array<[string, RandomLinearKind, number]> = [];
+  if (only !== "mixllm") {
+    kinds.push(["F16", { kind: "float", dtype: "F16" }, 16]);
+    for (const b of [4, 3, 2]) kinds.push([`anyprec ${b}-bit`, { kind: "anyprec", seedPrecision: 2, parentPrecision: 4 }, b]);
+  }
+  kinds.push(["mixllm 10%", { kind: "mixllm", highFraction: 0.1 }, 0]);
   let anyprecModel: ReturnType<typeof randomModel> | null = null;
-  for (const [label, kind, precision] of kinds) {
+  for (const [label, kind, requested] of kinds) {
     const built = kind.kind === "anyprec" ? (anyprecModel ??= randomModel(TINYLLAMA_1_1B_SHAPES, kind, 5)) : randomModel(TINYLLAMA_1_1B_SHAPES, kind, 5);
     const { model } = built;
-    const promptLen = 128, steps = quick ? 16 : 48;
+    // A MixLLM model has one precision, its label.
+    const precision = kind.kind === "mixllm" ? (model.weights.layers[0]!.qProj as MixLlmLinear).precisions[0]! : requested;
+    // Quick runs prefill a shorter prompt (prefill is compute-bound and has no reference anyway).
+    const promptLen = quick ? 64 : 128, maxStepsPerRound = 64;
     const prompt = Array.from({ length: promptLen }, (_, i) => (i * 7919) % 32000);
-    const cache = model.newCache(promptLen + steps + 1);
+    const cache = model.newCache(promptLen + 2 + DECODE_ROUNDS * maxStepsPerRound + 1);
     model.forward(prompt.slice(0, 8), model.newCache(16), { precision }); // warm-up
     const t0 = performance.now();
     let logits = model.forward(prompt, cache, { precision });
     const prefillS = (performance.now() - t0) / 1000;
-    const readBefore = readBandwidth();
-    const t1 = performance.now();
-    for (let s = 0; s < steps; s++) logits = model.forward([kernels.argmax(logits)], cache, { precision });
-    const decodeS = (performance.now() - t1) / 1000;
-    const read = Math.max(readBefore, readBandwidth());
+    // Two untimed steps: the first decode steps touch paths and buffers prefill did not.
+    for (let s = 0; s < 2; s++) logits = model.forward([kernels.argmax(logits)], cache, { precision });
     const bytes = bytesPerToken(model, precision);
-    const tps = steps / decodeS, bound = read / bytes;
-    const row = { model: label, prefillTokensPerS: promptLen / prefillS, decodeTokensPerS: tps, weightBytesPerToken: bytes,
-      readGbPerS: read / 1e9, boundTokensPerS: bound, fractionOfBound: tps / bound };
+    let steps = 0;
+    // A block decodes for its time (whole steps, at most maxStepsPerRound, which the cache
+    // is sized for); its rate in weight bytes/s, so its ratio to the read rate is (tokens/s) / bound.
+    const p = pairedRounds(`decode ${label}`, DECODE_ROUNDS, DECODE_BLOCK_S, () => {
+      const t = performance.now(), end = t + 1000 * DECODE_BLOCK_S;
+      let n = 0, now = t;
+      do {
+        logits = model.forward([kernels.argmax(logits)], cache, { precision });
+        n++;
+        now = performance.now();
+      } while (now < end && n < maxStepsPerRound);
+      steps += n;
+      return (bytes * n) / ((now - t) / 1000);
+    });
+    const tps = p.rate / bytes, bound = p.read / bytes;
+    const row: DecodeRow = {
+      model: label, prefillTokensPerS: promptLen / prefillS, decodeTokensPerS: tps, weightBytesPerToken: bytes,
+      readGbPerS: p.read / 1e9, boundTokensPerS: bound, fractionOfBound: p.fraction, fractionRange: p.range, rounds: p.rounds, usedRounds: p.used, perRound: p.perRound, steps,
+    };
     results.decode.push(row);
     log(`${label.padEnd(16)} prefill ${row.prefillTokensPerS.toFixed(1).padStart(6)} tok/s  decode ${tps.toFixed(2).padStart(6)} tok/s  ` +
-      `bound ${bound.toFixed(2).padStart(6)} tok/s (${(bytes / 1e9).toFixed(3)} GB/token at ${(read / 1e9).toFixed(1)} GB/s)  ${(100 * row.fractionOfBound).toFixed(0)}% of bound`);
+      `bound ${bound.toFixed(2).padStart(6)} tok/s (${(bytes / 1e9).toFixed(3)} GB/token at ${(p.read / 1e9).toFixed(1)} GB/s)  ` +
+      `${pct(row.fractionOfBound)} of bound (${pct(p.range[0])}-${pct(p.range[1])}, ${p.used}/${p.rounds} rounds, ${steps} steps)`);
   }
 }
 

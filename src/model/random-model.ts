@@ -2,12 +2,15 @@
  * Models of any shape filled with random weights, built in memory, for speed measurements
  * (decode speed does not depend on what the weights say). Float layers are F16 or F32;
  * any-precision layers get random bit-planes and ascending random tables; uniform layers
+ * random codes, scales and zero points; MixLLM layers a random set of 8-bit channels (the
+ * same share in every layer, whereas the real quantizer picks its share model-wide) with
  * random codes, scales and zero points.
  */
 import { parseConfig, type ModelConfig } from "../io/config.js";
 import { FloatLinear } from "../formats/float.js";
 import { AnyPrecisionLinear } from "../formats/anyprec.js";
 import { UniformLinear } from "../formats/uniform.js";
+import { MIXLLM_GROUP, MixLlmLinear, mixLlmModelLabel } from "../formats/mixllm.js";
 import type { LinearLayer } from "../formats/traits.js";
 import { Rng } from "../util/random.js";
 import { LlamaModel, type LayerWeights } from "./llama.js";
@@ -15,7 +18,9 @@ import { LlamaModel, type LayerWeights } from "./llama.js";
 export type RandomLinearKind =
   | { kind: "float"; dtype: "F32" | "F16" }
   | { kind: "anyprec"; seedPrecision: number; parentPrecision: number }
-  | { kind: "uniform"; bits: number; groupSize: number };
+  | { kind: "uniform"; bits: number; groupSize: number }
+  /** `highFraction` of each layer's output channels (rounded to a whole count) in 8 bits, the rest in 4. */
+  | { kind: "mixllm"; highFraction: number };
 
 /** TinyLlama-1.1B's shapes (hidden 2048, 22 layers, 32 heads, 4 kv heads, ffn 5632, vocab 32000). */
 export const TINYLLAMA_1_1B_SHAPES = {
@@ -71,7 +76,42 @@ function randomLinear(kind: RandomLinearKind, N: number, K: number, rng: Rng): L
       const zeros = new Uint8Array(N * groups).fill(1 << (kind.bits - 1));
       return new UniformLinear(planes, kind.bits, scales, zeros, kind.groupSize, null, null, N, K);
     }
+    case "mixllm":
+      return randomMixLlm(kind.highFraction, N, K, rng);
   }
+}
+
+/**
+ * A MixLLM layer laid out as quantizeMixLlmLayer (src/quant/mixllm.ts) lays it out: the 8-bit
+ * channels are a random subset of size round(N · highFraction), both index lists ascending and
+ * together a permutation of 0..N−1; 8-bit codes in −127..127 (never −128, which the format
+ * excludes), 4-bit codes and zero points anywhere in 0..15, positive scales per group of 128
+ * giving weights of about the float layers' magnitude.
+ */
+function randomMixLlm(highFraction: number, N: number, K: number, rng: Rng): MixLlmLinear {
+  if (!(highFraction >= 0 && highFraction <= 1)) throw new Error(`random MixLLM layer: highFraction ${highFraction} is not in [0, 1]`);
+  if (K % MIXLLM_GROUP !== 0 || K === 0) throw new Error(`random MixLLM layer: K (${K}) must be a positive multiple of ${MIXLLM_GROUP}`);
+  const G = K / MIXLLM_GROUP, nH = Math.round(N * highFraction), nL = N - nH;
+  // A partial Fisher-Yates shuffle picks the high channels.
+  const perm = new Int32Array(N);
+  for (let i = 0; i < N; i++) perm[i] = i;
+  for (let i = 0; i < nH; i++) {
+    const j = i + rng.int(N - i), t = perm[i]!;
+    perm[i] = perm[j]!; perm[j] = t;
+  }
+  const highIndex = perm.slice(0, nH).sort(), lowIndex = perm.slice(nH).sort();
+  const qweightHigh = new Int8Array(nH * K);
+  randomBytes(new Uint8Array(qweightHigh.buffer), rng);
+  for (let i = 0; i < qweightHigh.length; i++) if (qweightHigh[i] === -128) qweightHigh[i] = 127;
+  const qweightLow = new Uint8Array((nL * K) / 2);
+  randomBytes(qweightLow, rng);
+  const zerosLow = new Uint8Array(nL * G);
+  for (let i = 0; i < zerosLow.length; i++) zerosLow[i] = rng.int(16);
+  // |w| up to ~0.025 as in the float layers: 127 · scale_high and 15 · scale_low about that.
+  const scalesHigh = new Float32Array(nH * G), scalesLow = new Float32Array(nL * G);
+  for (let i = 0; i < scalesHigh.length; i++) scalesHigh[i] = (0.5 + rng.next()) * (0.025 / 127);
+  for (let i = 0; i < scalesLow.length; i++) scalesLow[i] = (0.5 + rng.next()) * (0.025 / 15);
+  return new MixLlmLinear({ qweightHigh, scalesHigh, highIndex, qweightLow, scalesLow, zerosLow, lowIndex }, null, N, K);
 }
 
 /** A model of the given config whose transformer linear layers are of `kind` (lm_head is F16). */
@@ -98,6 +138,12 @@ export function randomModel(rawConfig: Record<string, unknown>, kind: RandomLine
   const embedTokens = new Float32Array(config.vocabSize * H);
   for (let i = 0; i < embedTokens.length; i += 97) embedTokens[i] = rng.next() - 0.5;
   const lmHead = randomLinear({ kind: "float", dtype: "F16" }, config.vocabSize, H, rng);
+  if (kind.kind === "mixllm") {
+    // Label the model as the loader does (average code bits per weight over all its layers).
+    const mix = layers.flatMap((l) => [l.qProj, l.kProj, l.vProj, l.oProj, l.gateProj, l.upProj, l.downProj]) as MixLlmLinear[];
+    const label = mixLlmModelLabel(mix);
+    for (const l of mix) l.setPrecisionLabel(label);
+  }
   return { config, model: new LlamaModel(config, { embedTokens, layers, finalNorm: ones(), lmHead }) };
 }
 
