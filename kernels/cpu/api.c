@@ -284,20 +284,22 @@ typedef struct {
     const pmpd_ops *o;
     float *out;
     const float *q, *kc, *vc;
-    int H, group, D, pos0, cap;
+    int H, KVH, group, subs, D, pos0, cap;
     float scale;
 } attn_ctx;
 
+/* task i = (query row m, kv head, up to PMPD_ATT_HEADS of its query heads) */
 static void attn_task(void *ctx, long s, long e, int tid) {
     (void)tid;
     const attn_ctx *c = (const attn_ctx *)ctx;
-    const long row = (long)c->H * c->D;
+    const long row = (long)c->H * c->D, per_row = (long)c->KVH * c->subs;
     for (long i = s; i < e; i++) {
-        const int m = (int)(i / c->H), h = (int)(i % c->H);
-        const int kvh = h / c->group;
+        const int m = (int)(i / per_row), kvh = (int)(i % per_row / c->subs), sub = (int)(i % c->subs);
+        const int h0 = kvh * c->group + sub * PMPD_ATT_HEADS;
+        const int rest = c->group - sub * PMPD_ATT_HEADS, G = rest < PMPD_ATT_HEADS ? rest : PMPD_ATT_HEADS;
         const long kvoff = (long)kvh * c->cap * c->D;
-        c->o->attn_head(c->out + m * row + (long)h * c->D, c->q + m * row + (long)h * c->D, c->kc + kvoff,
-                        c->vc + kvoff, c->pos0 + m + 1, c->D, c->scale);
+        c->o->attn_group(c->out + m * row + (long)h0 * c->D, c->q + m * row + (long)h0 * c->D, c->kc + kvoff,
+                         c->vc + kvoff, G, c->pos0 + m + 1, c->D, c->scale);
     }
 }
 
@@ -306,10 +308,11 @@ PMPD_API int pmpd_attention(float *out, const float *q, const float *k_cache, co
     if (M <= 0 || n_heads <= 0 || n_kv_heads <= 0 || head_dim <= 0 || pos0 < 0 || n_heads % n_kv_heads != 0 ||
         (long)pos0 + M > (long)cache_capacity)
         return -1;
-    attn_ctx c = {ops(), out, q, k_cache, v_cache, n_heads, n_heads / n_kv_heads, head_dim, pos0, cache_capacity,
+    const int group = n_heads / n_kv_heads, subs = (group + PMPD_ATT_HEADS - 1) / PMPD_ATT_HEADS;
+    attn_ctx c = {ops(), out, q, k_cache, v_cache, n_heads, n_kv_heads, group, subs, head_dim, pos0, cache_capacity,
                   (float)(1.0 / sqrt((double)head_dim))};
-    const long tasks = (long)M * n_heads;
-    const double work = (double)tasks * ((double)pos0 + (M + 1) / 2.0) * head_dim;
+    const long tasks = (long)M * n_kv_heads * subs;
+    const double work = (double)M * n_heads * ((double)pos0 + (M + 1) / 2.0) * head_dim;
     const int nth = pmpd_pool_threads();
     if (nth == 1 || tasks == 1 || work < (double)PAR_MIN_ATTN) {
         attn_task(&c, 0, tasks, 0);

@@ -10,6 +10,11 @@
 
 #define PMPD_HIDDEN __attribute__((visibility("hidden")))
 
+/* attention: query heads of one kv head that one task handles (K/V rows read once for
+ * all of them), and that the P·V pass accumulates together (in registers) */
+#define PMPD_ATT_HEADS 16
+#define PMPD_ATT_GROUP 4
+
 /* One table per instruction-set path. Row ranges are [n0, n1). */
 typedef struct pmpd_ops {
     const char *name;
@@ -25,9 +30,11 @@ typedef struct pmpd_ops {
     void (*softmax_row)(float *x, int n);
     void (*silu_mul)(float *gate, const float *up, size_t n);
     void (*add)(float *y, const float *x, size_t n);
-    /* One (query row, head): out/q point at the head's head_dim slice, kc/vc at
+    /* One query row, G <= PMPD_ATT_HEADS consecutive heads sharing one kv head:
+     * out/q point at the first head's head_dim slice (heads contiguous), kc/vc at
      * the kv head's first cached position (row stride head_dim); T keys. */
-    void (*attn_head)(float *out, const float *q, const float *kc, const float *vc, int T, int D, float scale);
+    void (*attn_group)(float *out, const float *q, const float *kc, const float *vc, int G, int T, int D,
+                       float scale);
     void (*f16_to_f32)(const uint16_t *src, float *dst, size_t n);
     void (*bf16_to_f32)(const uint16_t *src, float *dst, size_t n);
     void (*f32_to_f16)(const float *src, uint16_t *dst, size_t n);

@@ -58,6 +58,14 @@ static inline float hmax256(__m256 v) {
 #define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define V_HSUM(v) hsum256(v)
 #define V_HMAX(v) hmax256(v)
+/* lane j = sum of the lanes of a[j], j < 8 (attention scores): hadd tree, then the
+ * two 128-bit halves added */
+static inline __m256 hsum_lanes8(const __m256 *a) {
+    const __m256 h0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    const __m256 h1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+    return _mm256_add_ps(_mm256_permute2f128_ps(h0, h1, 0x20), _mm256_permute2f128_ps(h0, h1, 0x31));
+}
+#define HSUM_LANES(a) hsum_lanes8(a)
 #define V_LOAD_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
 #define V_LOADN_F16(p, n) load_f16_n((p), (n))
 #define V_LOAD_BF16(p)                                                                                                 \

@@ -42,6 +42,22 @@ static inline __mmask16 tmask(int n) { return (__mmask16)((1u << n) - 1u); }
 #define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define V_HSUM(v) _mm512_reduce_add_ps(v)
 #define V_HMAX(v) _mm512_reduce_max_ps(v)
+/* lane j = sum of the lanes of a[j], j < 16: a shuffle tree (within 128-bit lanes,
+ * then across them) instead of 16 separate reductions (attention scores) */
+static inline __m512 hsum_lanes16(const __m512 *a) {
+    __m512 b[8], c[4], d[2];
+    for (int i = 0; i < 8; i++) /* per 128-bit chunk: a2i[0]+a2i[2], a2i+1[0]+a2i+1[2], a2i[1]+a2i[3], .. */
+        b[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+    for (int i = 0; i < 4; i++) /* per chunk: the chunk's sums of a4i .. a4i+3 */
+        c[i] = _mm512_add_ps(_mm512_shuffle_ps(b[2 * i], b[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(b[2 * i], b[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    for (int i = 0; i < 2; i++) /* chunks: c2i[0]+c2i[1], c2i[2]+c2i[3], c2i+1[0]+c2i+1[1], .. */
+        d[i] = _mm512_add_ps(_mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(c[2 * i], c[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(d[0], d[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(d[0], d[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+#define HSUM_LANES(a) hsum_lanes16(a)
 #define V_LOAD_F16(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
 #define V_LOADN_F16(p, n) _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tmask(n), (p)))
 #define V_LOAD_BF16(p)                                                                                                 \

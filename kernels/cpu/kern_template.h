@@ -387,7 +387,19 @@ static void add_vec(float *y, const float *x, size_t n) {
 }
 
 /* ======================================================================
- * Attention for one (query row, head): online softmax over blocks of keys.
+ * Attention for one query row and up to PMPD_ATT_HEADS query heads that
+ * share one KV head (grouped-query attention): online softmax over blocks of
+ * ATT_BLK keys.
+ *
+ * Why grouped: the block's K and V rows come from memory once and then from
+ * L1 for every head of the group, and the P·V pass keeps the outputs of all
+ * the group's heads in registers while each V row is loaded once.
+ * Why VL keys at a time in Q·K: a head_dim-64 dot product is 4 FMAs, and
+ * reducing one accumulator to a float costs more than that; VL accumulators
+ * (one per key) are reduced together (HSUM_LANES) into one vector of VL
+ * scores. Max and sum of the block run on vectors as well. Together this is
+ * ~3x the one-head, one-key-at-a-time loop it replaced (decode of a 1.1B
+ * model at 560 cached positions: 3.5 -> ~1 ms of attention per token).
  * ====================================================================== */
 #define ATT_BLK 64
 
@@ -406,67 +418,154 @@ AI float dot_v(const float *a, const float *b, int n) {
     return V_HSUM(V_ADD(s0, s1));
 }
 
-static void attn_head(float *out, const float *q, const float *kc, const float *vc, int T, int D, float scale) {
-    float s[ATT_BLK];
-    float mrun = -INFINITY, l = 0.0f;
-    for (int d = 0; d < D; d++) out[d] = 0.0f;
-    for (int t0 = 0; t0 < T; t0 += ATT_BLK) {
-        const int nb = MIN_I(ATT_BLK, T - t0);
-        float bmax = -INFINITY;
-        for (int j = 0; j < nb; j++) {
-            s[j] = dot_v(q, kc + (long)(t0 + j) * D, D) * scale;
-            bmax = s[j] > bmax ? s[j] : bmax;
-        }
-        if (bmax > mrun) {
-            if (mrun != -INFINITY) {
-                const float f = expf(mrun - bmax);
-                const vf vf_ = V_SET1(f);
-                int d = 0;
-                for (; d + VL <= D; d += VL) V_STORE(out + d, V_MUL(V_LOAD(out + d), vf_));
-                for (; d < D; d++) out[d] *= f;
-                l *= f;
-            }
-            mrun = bmax;
-        }
-        /* p_j = exp(s_j - mrun) */
-        const vf vm = V_SET1(mrun);
-        int j = 0;
-        for (; j + VL <= nb; j += VL) V_STORE(s + j, V_EXP(V_SUB(V_LOAD(s + j), vm)));
-        if (j < nb) V_STOREN(s + j, V_EXP(V_SUB(V_LOADN(s + j, nb - j), vm)), nb - j);
-        for (j = 0; j < nb; j++) l += s[j];
-        /* out += sum_j p_j * v_j, 4 vectors of out kept in registers at a time */
-        const float *vb = vc + (long)t0 * D;
+/* lane j of the result = the sum of the lanes of a[j] (j < VL); ISAs with a
+ * shuffle tree define HSUM_LANES themselves */
+#ifndef HSUM_LANES
+AI vf hsum_lanes_generic(const vf *a) {
+    float t[VL];
+    for (int j = 0; j < VL; j++) t[j] = V_HSUM(a[j]);
+    return V_LOAD(t);
+}
+#define HSUM_LANES(a) hsum_lanes_generic(a)
+#endif
+
+/* s[j] = dot(q, key row j) * scale for j < nb (key rows of stride D) */
+AI void qk_scores(const float *q, const float *k, int nb, int D, float scale, float *s) {
+    const vf vscale = V_SET1(scale);
+    int j = 0;
+    for (; j + VL <= nb; j += VL) {
+        vf acc[VL];
+        for (int i = 0; i < VL; i++) acc[i] = V_ZERO();
         int d = 0;
-        for (; d + 4 * VL <= D; d += 4 * VL) {
-            vf o0 = V_LOAD(out + d), o1 = V_LOAD(out + d + VL), o2 = V_LOAD(out + d + 2 * VL),
-               o3 = V_LOAD(out + d + 3 * VL);
-            for (j = 0; j < nb; j++) {
-                const vf p = V_SET1(s[j]);
-                const float *v = vb + (long)j * D + d;
-                o0 = V_FMA(p, V_LOAD(v), o0);
-                o1 = V_FMA(p, V_LOAD(v + VL), o1);
-                o2 = V_FMA(p, V_LOAD(v + 2 * VL), o2);
-                o3 = V_FMA(p, V_LOAD(v + 3 * VL), o3);
-            }
-            V_STORE(out + d, o0);
-            V_STORE(out + d + VL, o1);
-            V_STORE(out + d + 2 * VL, o2);
-            V_STORE(out + d + 3 * VL, o3);
-        }
         for (; d + VL <= D; d += VL) {
-            vf o0 = V_LOAD(out + d);
-            for (j = 0; j < nb; j++) o0 = V_FMA(V_SET1(s[j]), V_LOAD(vb + (long)j * D + d), o0);
-            V_STORE(out + d, o0);
+            const vf qv = V_LOAD(q + d);
+            for (int i = 0; i < VL; i++) acc[i] = V_FMA(qv, V_LOAD(k + (long)(j + i) * D + d), acc[i]);
         }
         if (d < D) {
             const int t = D - d;
-            vf o0 = V_LOADN(out + d, t);
-            for (j = 0; j < nb; j++) o0 = V_FMA(V_SET1(s[j]), V_LOADN(vb + (long)j * D + d, t), o0);
-            V_STOREN(out + d, o0, t);
+            const vf qv = V_LOADN(q + d, t);
+            for (int i = 0; i < VL; i++) acc[i] = V_FMA(qv, V_LOADN(k + (long)(j + i) * D + d, t), acc[i]);
+        }
+        V_STORE(s + j, V_MUL(HSUM_LANES(acc), vscale));
+    }
+    for (; j < nb; j++) s[j] = dot_v(q, k + (long)j * D, D) * scale;
+}
+
+/* max of s[0..n) (NaN scores are skipped, as a running `>` comparison would) */
+AI float max_n(const float *s, int n) {
+    vf m = V_SET1(-INFINITY);
+    int j = 0;
+    for (; j + VL <= n; j += VL) m = V_MAX(V_LOAD(s + j), m);
+    float r = V_HMAX(m);
+    for (; j < n; j++) r = s[j] > r ? s[j] : r;
+    return r;
+}
+
+/* s[j] = exp(s[j] - m) in place; returns their sum */
+AI float exp_shift_sum(float *s, int n, float m) {
+    const vf vm = V_SET1(m);
+    vf acc = V_ZERO();
+    int j = 0;
+    for (; j + VL <= n; j += VL) {
+        const vf p = V_EXP(V_SUB(V_LOAD(s + j), vm));
+        V_STORE(s + j, p);
+        acc = V_ADD(acc, p);
+    }
+    if (j < n) {
+        V_STOREN(s + j, V_EXP(V_SUB(V_LOADN(s + j, n - j), vm)), n - j);
+        acc = V_ADD(acc, V_LOADN(s + j, n - j)); /* lanes past n are zero */
+    }
+    return V_HSUM(acc);
+}
+
+/* o[g][0..D) += sum_j p[g][j] * v row j, for GB heads (a compile-time count, so the
+ * accumulators stay in registers); two vectors of head_dim per pass where they fit */
+AI void pv_accumulate(int GB, float *o, const float (*p)[ATT_BLK], const float *vb, int nb, int D) {
+    int d = 0;
+    for (; d + 2 * VL <= D; d += 2 * VL) {
+        vf a[PMPD_ATT_GROUP], b[PMPD_ATT_GROUP];
+        for (int g = 0; g < GB; g++) a[g] = V_LOAD(o + (long)g * D + d), b[g] = V_LOAD(o + (long)g * D + d + VL);
+        for (int j = 0; j < nb; j++) {
+            const vf v0 = V_LOAD(vb + (long)j * D + d), v1 = V_LOAD(vb + (long)j * D + d + VL);
+            for (int g = 0; g < GB; g++) {
+                const vf pj = V_SET1(p[g][j]);
+                a[g] = V_FMA(pj, v0, a[g]);
+                b[g] = V_FMA(pj, v1, b[g]);
+            }
+        }
+        for (int g = 0; g < GB; g++) V_STORE(o + (long)g * D + d, a[g]), V_STORE(o + (long)g * D + d + VL, b[g]);
+    }
+    for (; d < D; d += VL) {
+        const int t = MIN_I(VL, D - d);
+        vf a[PMPD_ATT_GROUP];
+        for (int g = 0; g < GB; g++) a[g] = V_LOADN(o + (long)g * D + d, t);
+        for (int j = 0; j < nb; j++) {
+            const vf v = V_LOADN(vb + (long)j * D + d, t);
+            for (int g = 0; g < GB; g++) a[g] = V_FMA(V_SET1(p[g][j]), v, a[g]);
+        }
+        for (int g = 0; g < GB; g++) V_STOREN(o + (long)g * D + d, a[g], t);
+    }
+}
+
+/* prefetch into L2 part `part` of `parts` of the K and V rows of the key block that
+ * starts at t1 (if any). The cache of a layer was evicted by the weights streamed since
+ * the last token, so without this every block waits for DRAM; spreading the block's
+ * prefetches over the work on the current one keeps few enough misses in flight that
+ * none is dropped. */
+AI void attn_prefetch(const float *kc, const float *vc, int t1, int T, int D, int part, int parts) {
+#if defined(PMPD_HAVE_PREFETCH) && !defined(PMPD_NO_PREFETCH)
+    if (t1 >= T) return;
+    const long n = (long)MIN_I(ATT_BLK, T - t1) * D * 4, lines = (n + 63) / 64;
+    const char *k = (const char *)(kc + (long)t1 * D), *v = (const char *)(vc + (long)t1 * D);
+    for (long i = lines * part / parts; i < lines * (part + 1) / parts; i++) PREFETCH(k + 64 * i), PREFETCH(v + 64 * i);
+#else
+    (void)kc, (void)vc, (void)t1, (void)T, (void)D, (void)part, (void)parts;
+#endif
+}
+
+/* G <= PMPD_ATT_HEADS heads (contiguous in q and out) that share kc/vc; key blocks in
+ * the outer loop so each block's K/V rows are loaded from memory once for all G heads */
+static void attn_group(float *out, const float *q, const float *kc, const float *vc, int G, int T, int D,
+                       float scale) {
+    float p[PMPD_ATT_HEADS][ATT_BLK];
+    float mrun[PMPD_ATT_HEADS], l[PMPD_ATT_HEADS];
+    for (int g = 0; g < G; g++) mrun[g] = -INFINITY, l[g] = 0.0f;
+    for (long i = 0; i < (long)G * D; i++) out[i] = 0.0f;
+    attn_prefetch(kc, vc, 0, T, D, 0, 1);
+    for (int t0 = 0; t0 < T; t0 += ATT_BLK) {
+        const int nb = MIN_I(ATT_BLK, T - t0);
+        const float *kb = kc + (long)t0 * D, *vb = vc + (long)t0 * D;
+        for (int g = 0; g < G; g++) {
+            attn_prefetch(kc, vc, t0 + ATT_BLK, T, D, g, G);
+            qk_scores(q + (long)g * D, kb, nb, D, scale, p[g]);
+            const float bmax = max_n(p[g], nb);
+            if (bmax > mrun[g]) {
+                if (mrun[g] != -INFINITY) { /* rescale what earlier blocks accumulated */
+                    const float f = expf(mrun[g] - bmax);
+                    float *o = out + (long)g * D;
+                    for (int d = 0; d < D; d++) o[d] *= f;
+                    l[g] *= f;
+                }
+                mrun[g] = bmax;
+            }
+            l[g] += exp_shift_sum(p[g], nb, mrun[g]);
+        }
+        for (int g0 = 0; g0 < G; g0 += PMPD_ATT_GROUP) {
+            float *o = out + (long)g0 * D;
+            const float(*pg)[ATT_BLK] = (const float(*)[ATT_BLK])p[g0];
+            switch (MIN_I(PMPD_ATT_GROUP, G - g0)) {
+            case 1: pv_accumulate(1, o, pg, vb, nb, D); break;
+            case 2: pv_accumulate(2, o, pg, vb, nb, D); break;
+            case 3: pv_accumulate(3, o, pg, vb, nb, D); break;
+            default: pv_accumulate(4, o, pg, vb, nb, D); break;
+            }
         }
     }
-    const float inv = 1.0f / l;
-    for (int d = 0; d < D; d++) out[d] *= inv;
+    for (int g = 0; g < G; g++) {
+        const float inv = 1.0f / l[g];
+        float *o = out + (long)g * D;
+        for (int d = 0; d < D; d++) o[d] *= inv;
+    }
 }
 
 PMPD_HIDDEN const pmpd_ops OPS_SYM = {
@@ -481,7 +580,7 @@ PMPD_HIDDEN const pmpd_ops OPS_SYM = {
     .softmax_row = softmax_row,
     .silu_mul = silu_mul,
     .add = add_vec,
-    .attn_head = attn_head,
+    .attn_group = attn_group,
     .f16_to_f32 = conv_f16_to_f32,
     .bf16_to_f32 = conv_bf16_to_f32,
     .f32_to_f16 = conv_f32_to_f16,
