@@ -3,7 +3,7 @@
  * reference measured right beside it (this machine's DRAM bandwidth drifts within minutes,
  * so an absolute GB/s alone would mean little).
  *
- *   node dist/scripts/bench.js [--json] [--quick] [--threads N] [--only gemv|quant|mixllm|decode]
+ *   node dist/scripts/bench.js [--json] [--quick] [--rounds N] [--threads N] [--only gemv|quant|mixllm|decode]
  *
  * Paired rounds: every figure alternates read blocks and timed blocks of the kernel (or of
  * decode steps) of similar length, R K R K R … R. A round's ratio is the kernel's rate over
@@ -14,6 +14,8 @@
  * another process disturbs does not move it; rounds that straddle a phase change are left
  * out, see pairedRounds), with the GB/s of that median round beside it and the range over
  * rounds; --json also lists every round. Speed-ups are ratios of such fractions too, never of raw timings taken apart.
+ * When the used rounds fall into two bandwidth levels, each level's median is shown as well
+ * (`--rounds 40` gives enough rounds in both to compare a kernel across levels).
  *
  * The ratio is not the same in both bandwidth phases: near 55 GB/s the kernels that do
  * arithmetic per byte (quantized GEMV, decode) fall further behind a pure read than near
@@ -30,6 +32,7 @@ import { FloatLinear } from "../src/formats/float.js";
 import type { MixLlmLinear } from "../src/formats/mixllm.js";
 import type { LinearLayer } from "../src/formats/traits.js";
 import { Rng } from "../src/util/random.js";
+import { bandwidthLevels, type BandwidthLevel } from "./lib/bandwidth-levels.js";
 
 const args = process.argv.slice(2);
 const json = args.includes("--json");
@@ -37,6 +40,11 @@ const quick = args.includes("--quick");
 const only = args.includes("--only") ? args[args.indexOf("--only") + 1] ?? "" : null;
 if (only !== null && !["gemv", "quant", "mixllm", "decode"].includes(only)) {
   process.stderr.write(`bench: --only takes gemv, quant, mixllm or decode, not "${only}"\n`);
+  process.exit(2);
+}
+const roundsArg = args.includes("--rounds") ? args[args.indexOf("--rounds") + 1] ?? "" : null;
+if (roundsArg !== null && !/^[1-9][0-9]*$/.test(roundsArg)) {
+  process.stderr.write(`bench: --rounds takes a positive integer, not "${roundsArg}"\n`);
   process.exit(2);
 }
 const kernels = getKernels();
@@ -47,8 +55,11 @@ const debug = process.env.PMPD_BENCH_ROUNDS === "1";
 const start = performance.now();
 
 /** Rounds per figure and the length of each block (kernel or read), seconds. */
-const GEMV_ROUNDS = quick ? 3 : 7, GEMV_BLOCK_S = quick ? 0.15 : 0.35;
-const DECODE_ROUNDS = quick ? 3 : 7, DECODE_BLOCK_S = quick ? 0.35 : 0.5;
+const ROUNDS = roundsArg !== null ? Number(roundsArg) : quick ? 3 : 7;
+const GEMV_ROUNDS = ROUNDS, GEMV_BLOCK_S = quick ? 0.15 : 0.35;
+const DECODE_ROUNDS = ROUNDS, DECODE_BLOCK_S = quick ? 0.35 : 0.5;
+/** Decode positions (after the prompt) before the cache rewinds: 7 rounds of up to 64 steps. */
+const DECODE_SPAN = 448;
 
 const ROTATE_BYTES = 96 * 2 ** 20;
 const streamBuffer = new Uint8Array(512 * 2 ** 20);
@@ -83,6 +94,8 @@ interface Paired {
   used: number;
   /** Every round's [kernel GB/s, read GB/s before, read GB/s after], in time order. */
   perRound: Array<[number, number, number]>;
+  /** When the used rounds' reads fall into two levels (see bandwidthLevels): each level's median. */
+  levels?: BandwidthLevel[];
 }
 
 /** Two reads further apart than this put a bandwidth phase change inside the round. */
@@ -123,6 +136,7 @@ function pairedRounds(label: string, rounds: number, blockSeconds: number, block
   return {
     fraction: med.fraction, rate: med.rate, read: med.read, range: [sorted[0]!.fraction, sorted.at(-1)!.fraction], rounds, used: used.length,
     perRound: rates.map((rate, r) => [rate / 1e9, reads[r]! / 1e9, reads[r + 1]! / 1e9]),
+    levels: bandwidthLevels(used),
   };
 }
 
@@ -137,6 +151,7 @@ interface GemvRow {
   bytes: number; bitsPerWeight: number;
   /** Seconds per GEMV call in the median round. */
   seconds: number;
+  levels?: BandwidthLevel[];
   /**
    * F16 time / this kernel's time at the same shape, both taken at the same read bandwidth:
    * (bytes_F16 / fraction_F16) / (bytes / fraction). The rows are measured seconds or minutes
@@ -171,6 +186,7 @@ function measure(kernel: string, make: () => LinearLayer, precision: number): Ge
   return {
     kernel, shape: `${N}x${K}`, gbPerS: p.rate / 1e9, readGbPerS: p.read / 1e9, fraction: p.fraction, fractionRange: p.range,
     rounds: p.rounds, usedRounds: p.used, perRound: p.perRound, bytes, bitsPerWeight: (8 * bytes) / (N * K), seconds: bytes / p.rate,
+    ...(p.levels ? { levels: p.levels } : {}),
   };
 }
 
@@ -210,6 +226,7 @@ interface DecodeRow {
   perRound: Array<[number, number, number]>;
   /** Decode steps timed over all rounds. */
   steps: number;
+  levels?: BandwidthLevel[];
 }
 
 const results: { threads: number; dispatch: string; quick: boolean; gemv: GemvRow[]; decode: DecodeRow[] } = {
@@ -217,8 +234,11 @@ const results: { threads: number; dispatch: string; quick: boolean; gemv: GemvRo
 };
 log(`pmpd bench: ${kernels.threads()} threads, ${kernels.dispatch()} kernels; median of ${GEMV_ROUNDS} (GEMV) / ${DECODE_ROUNDS} (decode) paired rounds`);
 const pct = (f: number) => `${(100 * f).toFixed(0)}%`;
+/** "  [at 33 GB/s: 91% (12 rounds), at 54 GB/s: 78% (5 rounds)]" when there are two levels. */
+const fmtLevels = (levels: BandwidthLevel[] | undefined) =>
+  levels ? `  [${levels.map((l) => `at ${l.readGbPerS.toFixed(0)} GB/s: ${pct(l.fraction)} (${l.rounds} round${l.rounds > 1 ? "s" : ""})`).join(", ")}]` : "";
 const fmt = (r: GemvRow) => `${r.kernel.padEnd(14)} ${r.shape.padEnd(11)} ${r.gbPerS.toFixed(1).padStart(6)} GB/s  read ${r.readGbPerS.toFixed(1).padStart(5)} GB/s  ${pct(r.fraction).padStart(4)}` +
-  ` (${pct(r.fractionRange[0])}-${pct(r.fractionRange[1])}${r.usedRounds < r.rounds ? `, ${r.usedRounds}/${r.rounds} rounds` : ""})` + (r.speedupVsF16 !== undefined ? `  ${r.speedupVsF16.toFixed(2)}x vs F16` : "");
+  ` (${pct(r.fractionRange[0])}-${pct(r.fractionRange[1])}${r.usedRounds < r.rounds ? `, ${r.usedRounds}/${r.rounds} rounds` : ""})` + (r.speedupVsF16 !== undefined ? `  ${r.speedupVsF16.toFixed(2)}x vs F16` : "") + fmtLevels(r.levels);
 
 const MIXLLM_FRACTIONS = [0, 0.1, 0.2];
 const STANDARD_SHAPES: Array<[number, number]> = [[4096, 4096], [11008, 4096], [4096, 11008]];
@@ -270,7 +290,9 @@ if (only === null || only === "decode" || only === "mixllm") {
     // Quick runs prefill a shorter prompt (prefill is compute-bound and has no reference anyway).
     const promptLen = quick ? 64 : 128, maxStepsPerRound = 64;
     const prompt = Array.from({ length: promptLen }, (_, i) => (i * 7919) % 32000);
-    const cache = model.newCache(promptLen + 2 + DECODE_ROUNDS * maxStepsPerRound + 1);
+    // Decoding runs over positions promptLen+2 .. +DECODE_SPAN and then rewinds (overwriting
+    // the same cache rows), so attention costs the same in every round however many there are.
+    const firstPos = promptLen + 2, cache = model.newCache(firstPos + DECODE_SPAN + maxStepsPerRound);
     model.forward(prompt.slice(0, 8), model.newCache(16), { precision }); // warm-up
     const t0 = performance.now();
     let logits = model.forward(prompt, cache, { precision });
@@ -279,11 +301,12 @@ if (only === null || only === "decode" || only === "mixllm") {
     for (let s = 0; s < 2; s++) logits = model.forward([kernels.argmax(logits)], cache, { precision });
     const bytes = bytesPerToken(model, precision);
     let steps = 0;
-    // A block decodes for its time (whole steps, at most maxStepsPerRound, which the cache
-    // is sized for); its rate in weight bytes/s, so its ratio to the read rate is (tokens/s) / bound.
+    // A block decodes for its time (whole steps, at most maxStepsPerRound); its rate in weight
+    // bytes/s, so its ratio to the read rate is (tokens/s) / bound.
     const p = pairedRounds(`decode ${label}`, DECODE_ROUNDS, DECODE_BLOCK_S, () => {
       const t = performance.now(), end = t + 1000 * DECODE_BLOCK_S;
       let n = 0, now = t;
+      if (cache.length + maxStepsPerRound > cache.capacity) cache.truncate(firstPos);
       do {
         logits = model.forward([kernels.argmax(logits)], cache, { precision });
         n++;
@@ -296,11 +319,12 @@ if (only === null || only === "decode" || only === "mixllm") {
     const row: DecodeRow = {
       model: label, prefillTokensPerS: promptLen / prefillS, decodeTokensPerS: tps, weightBytesPerToken: bytes,
       readGbPerS: p.read / 1e9, boundTokensPerS: bound, fractionOfBound: p.fraction, fractionRange: p.range, rounds: p.rounds, usedRounds: p.used, perRound: p.perRound, steps,
+      ...(p.levels ? { levels: p.levels } : {}),
     };
     results.decode.push(row);
     log(`${label.padEnd(16)} prefill ${row.prefillTokensPerS.toFixed(1).padStart(6)} tok/s  decode ${tps.toFixed(2).padStart(6)} tok/s  ` +
       `bound ${bound.toFixed(2).padStart(6)} tok/s (${(bytes / 1e9).toFixed(3)} GB/token at ${(p.read / 1e9).toFixed(1)} GB/s)  ` +
-      `${pct(row.fractionOfBound)} of bound (${pct(p.range[0])}-${pct(p.range[1])}, ${p.used}/${p.rounds} rounds, ${steps} steps)`);
+      `${pct(row.fractionOfBound)} of bound (${pct(p.range[0])}-${pct(p.range[1])}, ${p.used}/${p.rounds} rounds, ${steps} steps)` + fmtLevels(p.levels));
   }
 }
 

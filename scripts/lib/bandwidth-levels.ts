@@ -1,0 +1,33 @@
+/**
+ * This machine's DRAM bandwidth sits at one of two levels (~33 and ~55 GB/s on 2 threads)
+ * and switches between them; a benchmark that pairs every kernel round with a read round
+ * can report a kernel's fraction of the read bandwidth per level.
+ */
+
+export interface BandwidthLevel {
+  /** Median read GB/s and median fraction of the level's rounds. */
+  readGbPerS: number; fraction: number; rounds: number;
+}
+
+/** Reads this far apart (ratio) with no round in between are two bandwidth levels. */
+export const LEVEL_GAP = 1.25;
+
+/**
+ * Splits rounds (read in bytes/s, fraction = kernel rate / read) at the widest gap between
+ * their sorted read rates when that gap exceeds LEVEL_GAP: the two levels here are far apart,
+ * while the spread within a level is ~10%. One level (undefined) otherwise. The median of
+ * an even count is the lower middle value, as for the overall median.
+ */
+export function bandwidthLevels(rounds: ReadonlyArray<{ read: number; fraction: number }>): BandwidthLevel[] | undefined {
+  const byRead = [...rounds].sort((x, y) => x.read - y.read);
+  let cut = -1, widest = LEVEL_GAP;
+  for (let i = 1; i < byRead.length; i++) {
+    const gap = byRead[i]!.read / byRead[i - 1]!.read;
+    if (gap > widest) { widest = gap; cut = i; }
+  }
+  if (cut < 0) return undefined;
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1]!;
+  return [byRead.slice(0, cut), byRead.slice(cut)].map((level) => ({
+    readGbPerS: median(level.map((q) => q.read)) / 1e9, fraction: median(level.map((q) => q.fraction)), rounds: level.length,
+  }));
+}
