@@ -41,6 +41,7 @@ const [high, mid, low] = fractions.map((f) => labelOf.get(f)!) as [number, numbe
 interface PerplexityJson { perplexity: number; average_bits: number }
 const ppl = (extra: string[]) => pmpdJson<PerplexityJson>(["perplexity", "--model", multi, "--ctx", String(ctx), ...extra]);
 const perplexities = new Map<string, PerplexityJson>();
+perplexities.set("float", pmpdJson<PerplexityJson>(["perplexity", "--ctx", String(ctx)]));
 for (const label of [high, mid, low]) perplexities.set(`${label}bit`, ppl(["--precision", String(label)]));
 perplexities.set(`schedule-${high}-${low}`, ppl(["--precision", String(high), "--precision-low", String(low), "--switch-at", String(switchAt)]));
 
@@ -67,7 +68,7 @@ const add = (what: string, name: string, pplKey: string | null) => {
   const s = row(name), p = pplKey === null ? null : perplexities.get(pplKey)!;
   lines.push(`| ${what} | ${s.avg_bits.toFixed(3)} | ${s.rougeL.toFixed(4)} | ${p === null ? "-" : `${p.perplexity.toFixed(2)}${pplKey!.startsWith("schedule") ? ` (${p.average_bits.toFixed(2)} bits)` : ""}`} |`);
 };
-add("float (F32)", "fp16", null);
+add("float (F32)", "fp16", "float");
 add("MixLLM 20 % 8-bit", `${high}bit`, `${high}bit`);
 add("MixLLM 10 % 8-bit", `${mid}bit`, `${mid}bit`);
 add("MixLLM 0 % 8-bit", `${low}bit`, `${low}bit`);
