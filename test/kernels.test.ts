@@ -343,7 +343,7 @@ for (const dispatch of SUPPORTED) {
 
       it("attention (causal, GQA 1:1 to 20:1, pos0 > 0, online softmax across key blocks)", () => {
         use(dispatch, threads);
-        // Groups of 1-3 and 5-7 heads leave a partial P·V register group; 20 heads per kv
+        // Groups of 1, 3 and 6 heads leave a partial P·V register group; 20 heads per kv
         // head are more than one task takes (16); 32:4 at 300 positions is a decode step of
         // a TinyLlama-shaped model.
         for (const [M, H, KVH, D, pos0, cap, seed] of [
@@ -356,6 +356,7 @@ for (const dispatch of SUPPORTED) {
           [2, 20, 1, 40, 90, 100, 37],
           [3, 6, 2, 24, 17, 25, 38],
           [2, 5, 5, 9, 66, 70, 39],
+          [2, 12, 2, 24, 40, 45, 40],
         ] as const) {
           const q = randn(M * H * D, seed, 0.8);
           const kc = randn(KVH * cap * D, seed + 100), vc = randn(KVH * cap * D, seed + 200);

@@ -11,9 +11,8 @@
 #define PMPD_HIDDEN __attribute__((visibility("hidden")))
 
 /* attention: query heads of one kv head that one task handles (K/V rows read once for
- * all of them), and that the P·V pass accumulates together (in registers) */
+ * all of them) */
 #define PMPD_ATT_HEADS 16
-#define PMPD_ATT_GROUP 4
 
 /* One table per instruction-set path. Row ranges are [n0, n1). */
 typedef struct pmpd_ops {

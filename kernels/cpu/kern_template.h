@@ -141,7 +141,8 @@ AI void gemv_generic(int dt, const void *W, const float *x, float *y, int K, int
     int n = n0;
 #if defined(PMPD_HAVE_PREFETCH) && !defined(PMPD_NO_PREFETCH)
     /* The loop prefetches GEMV_PF_BYTES ahead, so the first GEMV_PF_BYTES of the first
-     * group's rows would be demand misses at every chunk start (8 per GEMV call); asking
+     * group's rows would be demand misses at every chunk start (~4 chunks per thread and
+     * call, api.c); asking
      * for them up front measured +1.6 % on a 1.1B-shaped F16 decode at ~55 GB/s. */
     {
         const int R = MIN_I(GEMV_ROWS, n1 - n0);
@@ -409,10 +410,13 @@ static void add_vec(float *y, const float *x, size_t n) {
  * reducing one accumulator to a float costs more than that; VL accumulators
  * (one per key) are reduced together (HSUM_LANES) into one vector of VL
  * scores. Max and sum of the block run on vectors as well. Together this is
- * ~3x the one-head, one-key-at-a-time loop it replaced (decode of a 1.1B
- * model at 560 cached positions: 3.5 -> ~1 ms of attention per token).
+ * ~2x the one-head, one-key-at-a-time loop it replaced with the cache in L2/L3,
+ * and with the next key block prefetched, decode of a 1.1B model at 560 cached
+ * positions spends 1.75 instead of 2.75-3.5 ms per token in attention.
  * ====================================================================== */
 #define ATT_BLK 64
+/* heads whose outputs the P·V pass accumulates together, in registers */
+#define ATT_PV_HEADS 4
 
 AI float dot_v(const float *a, const float *b, int n) {
     vf s0 = V_ZERO(), s1 = V_ZERO();
@@ -494,7 +498,7 @@ AI float exp_shift_sum(float *s, int n, float m) {
 AI void pv_accumulate(int GB, float *o, const float (*p)[ATT_BLK], const float *vb, int nb, int D) {
     int d = 0;
     for (; d + 2 * VL <= D; d += 2 * VL) {
-        vf a[PMPD_ATT_GROUP], b[PMPD_ATT_GROUP];
+        vf a[ATT_PV_HEADS], b[ATT_PV_HEADS];
         for (int g = 0; g < GB; g++) a[g] = V_LOAD(o + (long)g * D + d), b[g] = V_LOAD(o + (long)g * D + d + VL);
         for (int j = 0; j < nb; j++) {
             const vf v0 = V_LOAD(vb + (long)j * D + d), v1 = V_LOAD(vb + (long)j * D + d + VL);
@@ -508,7 +512,7 @@ AI void pv_accumulate(int GB, float *o, const float (*p)[ATT_BLK], const float *
     }
     for (; d < D; d += VL) {
         const int t = MIN_I(VL, D - d);
-        vf a[PMPD_ATT_GROUP];
+        vf a[ATT_PV_HEADS];
         for (int g = 0; g < GB; g++) a[g] = V_LOADN(o + (long)g * D + d, t);
         for (int j = 0; j < nb; j++) {
             const vf v = V_LOADN(vb + (long)j * D + d, t);
@@ -561,10 +565,10 @@ static void attn_group(float *out, const float *q, const float *kc, const float 
             }
             l[g] += exp_shift_sum(p[g], nb, mrun[g]);
         }
-        for (int g0 = 0; g0 < G; g0 += PMPD_ATT_GROUP) {
+        for (int g0 = 0; g0 < G; g0 += ATT_PV_HEADS) {
             float *o = out + (long)g0 * D;
             const float(*pg)[ATT_BLK] = (const float(*)[ATT_BLK])p[g0];
-            switch (MIN_I(PMPD_ATT_GROUP, G - g0)) {
+            switch (MIN_I(ATT_PV_HEADS, G - g0)) {
             case 1: pv_accumulate(1, o, pg, vb, nb, D); break;
             case 2: pv_accumulate(2, o, pg, vb, nb, D); break;
             case 3: pv_accumulate(3, o, pg, vb, nb, D); break;
