@@ -26,6 +26,7 @@
  * call streams its weights from DRAM, as decoding does. PMPD_BENCH_ROUNDS=1 prints every
  * round's figures to stderr as they are measured.
  */
+import { parseArgs } from "node:util";
 import { getKernels } from "../src/native/kernels.js";
 import { bytesPerToken, randomModel, TINYLLAMA_1_1B_SHAPES, type RandomLinearKind } from "../src/model/random-model.js";
 import { FloatLinear } from "../src/formats/float.js";
@@ -34,21 +35,41 @@ import type { LinearLayer } from "../src/formats/traits.js";
 import { Rng } from "../src/util/random.js";
 import { bandwidthLevels, type BandwidthLevel } from "./lib/bandwidth-levels.js";
 
-const args = process.argv.slice(2);
-const json = args.includes("--json");
-const quick = args.includes("--quick");
-const only = args.includes("--only") ? args[args.indexOf("--only") + 1] ?? "" : null;
-if (only !== null && !["gemv", "quant", "mixllm", "decode"].includes(only)) {
-  process.stderr.write(`bench: --only takes gemv, quant, mixllm or decode, not "${only}"\n`);
+const USAGE = "usage: node dist/scripts/bench.js [--json] [--quick] [--rounds N] [--threads N] [--only gemv|quant|mixllm|decode]";
+function fail(message: string): never {
+  process.stderr.write(`bench: ${message}\n${USAGE}\n`);
   process.exit(2);
 }
-const roundsArg = args.includes("--rounds") ? args[args.indexOf("--rounds") + 1] ?? "" : null;
-if (roundsArg !== null && !/^[1-9][0-9]*$/.test(roundsArg)) {
-  process.stderr.write(`bench: --rounds takes a positive integer, not "${roundsArg}"\n`);
-  process.exit(2);
+function parseBenchArgs() {
+  return parseArgs({
+    args: process.argv.slice(2),
+    strict: true,
+    allowPositionals: false,
+    options: {
+      json: { type: "boolean" }, quick: { type: "boolean" }, help: { type: "boolean", short: "h" },
+      rounds: { type: "string" }, threads: { type: "string" }, only: { type: "string" },
+    },
+  });
 }
+let opts: ReturnType<typeof parseBenchArgs>["values"];
+try {
+  opts = parseBenchArgs().values;
+} catch (e) {
+  fail((e as Error).message);
+}
+if (opts.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+const json = opts.json === true;
+const quick = opts.quick === true;
+const only = opts.only ?? null;
+if (only !== null && !["gemv", "quant", "mixllm", "decode"].includes(only)) fail(`--only takes gemv, quant, mixllm or decode, not "${only}"`);
+const roundsArg = opts.rounds ?? null;
+if (roundsArg !== null && !/^[1-9][0-9]*$/.test(roundsArg)) fail(`--rounds takes a positive integer, not "${roundsArg}"`);
+if (opts.threads !== undefined && !/^[1-9][0-9]*$/.test(opts.threads)) fail(`--threads takes a positive integer, not "${opts.threads}"`);
 const kernels = getKernels();
-if (args.includes("--threads")) kernels.setThreads(Number(args[args.indexOf("--threads") + 1]));
+if (opts.threads !== undefined) kernels.setThreads(Number(opts.threads));
 // Keep stdout for the table or the JSON document.
 const log = (line: string) => { if (!json) process.stdout.write(`${line}\n`); };
 const debug = process.env.PMPD_BENCH_ROUNDS === "1";

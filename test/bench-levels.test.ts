@@ -1,5 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { bandwidthLevels } from "../scripts/lib/bandwidth-levels.js";
 
 const round = (gb: number, fraction: number) => ({ read: gb * 1e9, fraction });
@@ -26,5 +28,31 @@ describe("bench: bandwidth levels", () => {
     const levels = bandwidthLevels([round(30, 0.9), round(31, 0.92), round(44, 0.6)]);
     assert.equal(levels?.length, 2);
     assert.deepEqual(levels![1], { readGbPerS: 44, fraction: 0.6, rounds: 1 });
+  });
+});
+
+describe("bench: command line", () => {
+  // Bad flags exit 2 with one line naming the problem, before anything is measured.
+  const bench = fileURLToPath(new URL("../scripts/bench.js", import.meta.url));
+  const run = (...args: string[]) => spawnSync(process.execPath, [bench, ...args], { encoding: "utf8", timeout: 20_000 });
+
+  for (const [args, message] of [
+    [["--bogus"], /Unknown option '--bogus'/],
+    [["--rounds", "0"], /--rounds takes a positive integer, not "0"/],
+    [["--threads", "two"], /--threads takes a positive integer, not "two"/],
+    [["--only", "prefill"], /--only takes gemv, quant, mixllm or decode, not "prefill"/],
+  ] as [string[], RegExp][]) {
+    it(`rejects ${args.join(" ")}`, () => {
+      const r = run(...args);
+      assert.equal(r.status, 2);
+      assert.match(r.stderr.split("\n")[0]!, message);
+      assert.equal(r.stdout, "");
+    });
+  }
+
+  it("--help prints the usage and exits 0", () => {
+    const r = run("--help");
+    assert.equal(r.status, 0);
+    assert.match(r.stdout, /^usage: node dist\/scripts\/bench\.js/);
   });
 });

@@ -205,6 +205,7 @@ const MATMUL_SHAPES: [number, number, number][] = [
   [3, 37, 1037],
   [13, 261, 1037], // packed GEMM path, K split into blocks with a tail block
   [13, 5, 19],
+  [1, 19, 2600], // 16-bit rows longer than the GEMV's 4 KiB prefetch distance: all three of its k loops
 ];
 
 for (const dispatch of SUPPORTED) {

@@ -52,6 +52,9 @@ PMPD_HIDDEN extern const pmpd_ops pmpd_ops_scalar;
 #if defined(PMPD_X86_PATHS)
 PMPD_HIDDEN extern const pmpd_ops pmpd_ops_avx2;
 PMPD_HIDDEN extern const pmpd_ops pmpd_ops_avx512;
+/* kern_avx2.c's 16-bit GEMVs, which the AVX-512 path uses too */
+PMPD_HIDDEN void pmpd_gemv_f16_256(const uint16_t *W, const float *x, float *y, int K, int n0, int n1);
+PMPD_HIDDEN void pmpd_gemv_bf16_256(const uint16_t *W, const float *x, float *y, int K, int n0, int n1);
 #endif
 
 /* software prefetch distance of stream_read (bytes ahead in each sub-stream) */

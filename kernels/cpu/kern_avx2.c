@@ -200,6 +200,14 @@ static uint64_t stream_read_impl(const void *p, size_t bytes) {
 
 #include "kern_template.h"
 
+/* The AVX-512 path's 16-bit GEMVs are these 256-bit ones (kern_avx512.c says why). */
+PMPD_HIDDEN void pmpd_gemv_f16_256(const uint16_t *W, const float *x, float *y, int K, int n0, int n1) {
+    gemv_f16(W, x, y, K, n0, n1);
+}
+PMPD_HIDDEN void pmpd_gemv_bf16_256(const uint16_t *W, const float *x, float *y, int K, int n0, int n1) {
+    gemv_bf16(W, x, y, K, n0, n1);
+}
+
 #else
 typedef int pmpd_avx2_unused;
 #endif

@@ -12,17 +12,24 @@
 #define GEMM_NR 4
 #define PMPD_HAVE_PREFETCH 1
 /* GEMV: 8 rows per group (8 concurrent streams per thread measured best on
- * Zen 4), software prefetch into L2 4 KiB ahead in every row and, for 16-bit
- * weights, into L1 256 bytes ahead (192-384 measured alike, 128 and 1024
- * worse; see kern_template.h). */
+ * Zen 4), software prefetch into L2 4 KiB ahead in every row (see
+ * kern_template.h).
+ *
+ * The 16-bit GEMVs (F16, BF16) are the AVX2 path's: 256-bit vectors, 4 rows
+ * per group, the same prefetch plan. On Zen 4 (which runs a 512-bit op as two
+ * 256-bit halves) they read 3-11 % (F16) and 2-4 % (BF16) more GB/s from DRAM
+ * than this file's 512-bit ones on 2 threads, on all the 1.1B and 7B shapes,
+ * measured side by side at ~75 GB/s read; a 512-bit build with 4 rows, or the
+ * 256-bit one with 8 rows, did not close the gap. On CPUs with native 512-bit
+ * units a 16-bit GEMV should stay bound by memory at either width (not
+ * measured: no such CPU here). */
+#define OPS_GEMV_F16 pmpd_gemv_f16_256
+#define OPS_GEMV_BF16 pmpd_gemv_bf16_256
 #ifndef GEMV_ROWS
 #define GEMV_ROWS 8
 #endif
 #ifndef GEMV_PF_BYTES
 #define GEMV_PF_BYTES 4096
-#endif
-#ifndef GEMV_PF_L1_BYTES
-#define GEMV_PF_L1_BYTES 256
 #endif
 typedef __m512 vf;
 
@@ -64,20 +71,6 @@ static inline __m512 hsum_lanes16(const __m512 *a) {
     _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
 #define V_LOADN_BF16(p, n)                                                                                             \
     _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(tmask(n), (p))), 16))
-/* 32 f16/bf16 weights (one 64-byte line) with one load -> two vectors; used
- * by the GEMV (measured 2-4% faster than two 32-byte loads there). */
-#define V_LOAD2_F16(p, lo, hi)                                                                                         \
-    do {                                                                                                               \
-        const __m512i w2_ = _mm512_loadu_si512((const void *)(p));                                                     \
-        (lo) = _mm512_cvtph_ps(_mm512_castsi512_si256(w2_));                                                           \
-        (hi) = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(w2_, 1));                                                     \
-    } while (0)
-#define V_LOAD2_BF16(p, lo, hi)                                                                                        \
-    do {                                                                                                               \
-        const __m512i w2_ = _mm512_loadu_si512((const void *)(p));                                                     \
-        (lo) = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(w2_)), 16));        \
-        (hi) = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(w2_, 1)), 16));  \
-    } while (0)
 #ifndef PF_HINT
 #define PF_HINT _MM_HINT_T1
 #endif

@@ -13,6 +13,7 @@
  *   sumsq_d(x, n)           sum of squares accumulated in double
  *   GEMM_MR, GEMM_NR        register tile of the GEMM micro-kernel (<= 4)
  *   OPS_SYM, ISA_NAME       exported ops table symbol / dispatch name
+ *   OPS_GEMV_F16/OPS_GEMV_BF16 (optional) 16-bit GEMVs of another path to use
  *
  * The ISA file also defines the four conversion functions and stream_read
  * (conv_f16_to_f32, conv_bf16_to_f32, conv_f32_to_f16, conv_f32_to_bf16,
@@ -85,42 +86,65 @@ AI void wload2(int dt, const void *p, long k, vf *lo, vf *hi) {
     }
 }
 
-/* prefetches for the step at element k of R rows (see above) */
-AI void gemv_prefetch(int dt, int R, const char *r0, long rowb, long k) {
+/* Prefetches for the step at element k of R rows (see above). A target
+ * GEMV_PF_BYTES (L2) or GEMV_PF_L1_BYTES (L1) ahead that falls past the end of
+ * a row continues in the next group's rows; the caller says which of the two
+ * do (l2_next, l1_next: constants after inlining, see gemv_rows), so the
+ * offsets fold into the addressing with no test per step. */
+AI void gemv_prefetch(int dt, int R, const char *r0, long rowb, long k, int l2_next, int l1_next) {
 #if defined(PMPD_HAVE_PREFETCH) && !defined(PMPD_NO_PREFETCH)
     const long es = dt_size(dt), step = 2 * VL * es;
     if (step < 64 && ((k * es) & 63) != 0) return; /* one prefetch per line */
-    long off = k * es + GEMV_PF_BYTES;
-    if (off >= rowb) off += (R - 1) * rowb; /* continue into the next group of rows */
+    const long off = k * es + GEMV_PF_BYTES + (l2_next ? (R - 1) * rowb : 0);
     for (long bb = 0; bb < step; bb += 64)
         for (int r = 0; r < R; r++) PREFETCH(r0 + r * rowb + off + bb);
 #if GEMV_PF_L1_BYTES > 0
     if (dt != DT_F32) {
-        long off1 = k * es + GEMV_PF_L1_BYTES;
-        if (off1 >= rowb) off1 += (R - 1) * rowb;
+        const long off1 = k * es + GEMV_PF_L1_BYTES + (l1_next ? (R - 1) * rowb : 0);
         for (long bb = 0; bb < step; bb += 64)
             for (int r = 0; r < R; r++) PREFETCH_L1(r0 + r * rowb + off1 + bb);
     }
+#else
+    (void)l1_next;
 #endif
 #else
-    (void)dt, (void)R, (void)r0, (void)rowb, (void)k;
+    (void)dt, (void)R, (void)r0, (void)rowb, (void)k, (void)l2_next, (void)l1_next;
 #endif
 }
 
-/* R rows starting at r0 (row stride rowb bytes): y[r] = dot(row r, x) */
+/* one step of gemv_rows: elements [k, k + 2*VL) of R rows */
+AI void gemv_step(int dt, int R, const char *r0, long rowb, const float *x, long k, vf *a, vf *b) {
+    const vf x0 = V_LOAD(x + k), x1 = V_LOAD(x + k + VL);
+    for (int r = 0; r < R; r++) {
+        vf w0, w1;
+        wload2(dt, r0 + r * rowb, k, &w0, &w1);
+        a[r] = V_FMA(w0, x0, a[r]);
+        b[r] = V_FMA(w1, x1, b[r]);
+    }
+}
+
+/* R rows starting at r0 (row stride rowb bytes): y[r] = dot(row r, x).
+ * Three loops over k, by where the prefetch targets are: both inside the rows,
+ * the L2 one already in the next group, both there. One loop that tested the
+ * range in every step ran the F16 GEMV ~10 % slower from DRAM on one core
+ * (the compare/select and address arithmetic of 16 prefetches per step crowd
+ * the out-of-order window that the misses need). */
 AI void gemv_rows(int dt, int R, const char *r0, long rowb, const float *x, float *y, int K) {
     vf a[GEMV_ROWS > 4 ? 8 : 4], b[GEMV_ROWS > 4 ? 8 : 4];
     for (int r = 0; r < R; r++) a[r] = b[r] = V_ZERO();
+    const long es = dt_size(dt), step_elems = 2 * VL;
     long k = 0;
-    for (; k + 2 * VL <= K; k += 2 * VL) {
-        gemv_prefetch(dt, R, r0, rowb, k);
-        const vf x0 = V_LOAD(x + k), x1 = V_LOAD(x + k + VL);
-        for (int r = 0; r < R; r++) {
-            vf w0, w1;
-            wload2(dt, r0 + r * rowb, k, &w0, &w1);
-            a[r] = V_FMA(w0, x0, a[r]);
-            b[r] = V_FMA(w1, x1, b[r]);
-        }
+    for (; k + step_elems <= K && k * es + GEMV_PF_BYTES < rowb; k += step_elems) {
+        gemv_prefetch(dt, R, r0, rowb, k, 0, 0);
+        gemv_step(dt, R, r0, rowb, x, k, a, b);
+    }
+    for (; k + step_elems <= K && k * es + GEMV_PF_L1_BYTES < rowb; k += step_elems) {
+        gemv_prefetch(dt, R, r0, rowb, k, 1, 0);
+        gemv_step(dt, R, r0, rowb, x, k, a, b);
+    }
+    for (; k + step_elems <= K; k += step_elems) {
+        gemv_prefetch(dt, R, r0, rowb, k, 1, 1);
+        gemv_step(dt, R, r0, rowb, x, k, a, b);
     }
     if (k + VL <= K) {
         const vf x0 = V_LOAD(x + k);
@@ -158,12 +182,20 @@ AI void gemv_generic(int dt, const void *W, const float *x, float *y, int K, int
 static void gemv_f32(const float *W, const float *x, float *y, int K, int n0, int n1) {
     gemv_generic(DT_F32, W, x, y, K, n0, n1);
 }
+/* An ISA file may take its 16-bit GEMVs from another path by defining
+ * OPS_GEMV_F16 / OPS_GEMV_BF16 (kern_avx512.c does, and says why). */
+#ifndef OPS_GEMV_F16
 static void gemv_f16(const uint16_t *W, const float *x, float *y, int K, int n0, int n1) {
     gemv_generic(DT_F16, W, x, y, K, n0, n1);
 }
+#define OPS_GEMV_F16 gemv_f16
+#endif
+#ifndef OPS_GEMV_BF16
 static void gemv_bf16(const uint16_t *W, const float *x, float *y, int K, int n0, int n1) {
     gemv_generic(DT_BF16, W, x, y, K, n0, n1);
 }
+#define OPS_GEMV_BF16 gemv_bf16
+#endif
 
 /* ======================================================================
  * GEMM (prefill, M > 1): a GEMM_MR x GEMM_NR register tile of dot-product
@@ -586,8 +618,8 @@ static void attn_group(float *out, const float *q, const float *kc, const float 
 PMPD_HIDDEN const pmpd_ops OPS_SYM = {
     .name = ISA_NAME,
     .gemv_f32 = gemv_f32,
-    .gemv_f16 = gemv_f16,
-    .gemv_bf16 = gemv_bf16,
+    .gemv_f16 = OPS_GEMV_F16,
+    .gemv_bf16 = OPS_GEMV_BF16,
     .gemm_f32 = gemm_f32,
     .gemm_f16 = gemm_f16,
     .gemm_bf16 = gemm_bf16,
