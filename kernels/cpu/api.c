@@ -44,7 +44,8 @@ __attribute__((constructor)) static void pmpd_lib_init(void) {
     g_npaths = 0;
 #if defined(PMPD_X86_PATHS)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+    /* the AVX-512 path also runs the AVX2 path's 16-bit GEMVs (kern_avx512.c) */
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx2") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("fma") &&
         __builtin_cpu_supports("f16c"))
         g_paths[g_npaths++] = &pmpd_ops_avx512;
