@@ -127,8 +127,8 @@ AI void gemv_step(int dt, int R, const char *r0, long rowb, const float *x, long
  * Three loops over k, by where the prefetch targets are: both inside the rows,
  * the L2 one already in the next group, both there. One loop that tested the
  * range in every step ran the F16 GEMV ~10 % slower from DRAM on one core
- * (the compare/select and address arithmetic of 16 prefetches per step crowd
- * the out-of-order window that the misses need). */
+ * (presumably the compare/select and address arithmetic of 16 prefetches per
+ * step crowd the out-of-order window that the misses need). */
 AI void gemv_rows(int dt, int R, const char *r0, long rowb, const float *x, float *y, int K) {
     vf a[GEMV_ROWS > 4 ? 8 : 4], b[GEMV_ROWS > 4 ? 8 : 4];
     for (int r = 0; r < R; r++) a[r] = b[r] = V_ZERO();
