@@ -17,12 +17,12 @@
  *
  * The 16-bit GEMVs (F16, BF16) are the AVX2 path's: 256-bit vectors, 4 rows
  * per group, the same prefetch plan. On Zen 4 (which runs a 512-bit op as two
- * 256-bit halves) they read 3-11 % (F16) and 2-4 % (BF16) more GB/s from DRAM
- * than this file's 512-bit ones on 2 threads, on all the 1.1B and 7B shapes,
- * measured side by side at ~75 GB/s read; a 512-bit build with 4 rows, or the
- * 256-bit one with 8 rows, did not close the gap. On CPUs with native 512-bit
- * units a 16-bit GEMV should stay bound by memory at either width (not
- * measured: no such CPU here). */
+ * 256-bit halves) they read 3-11 % more GB/s from DRAM than this file's 512-bit
+ * ones for F16 (six 1.1B and 7B shapes) and 2-4 % for BF16 (three 1.1B shapes),
+ * on 2 threads, side by side at 66-75 GB/s read. A 512-bit build with 4 rows was
+ * slower still, and the 256-bit one with 8 rows no faster than with 4. On CPUs
+ * with native 512-bit units a 16-bit GEMV should stay bound by memory at either
+ * width (not measured: no such CPU here). */
 #define OPS_GEMV_F16 pmpd_gemv_f16_256
 #define OPS_GEMV_BF16 pmpd_gemv_bf16_256
 #ifndef GEMV_ROWS

@@ -166,8 +166,8 @@ AI void gemv_generic(int dt, const void *W, const float *x, float *y, int K, int
 #if defined(PMPD_HAVE_PREFETCH) && !defined(PMPD_NO_PREFETCH)
     /* The loop prefetches GEMV_PF_BYTES ahead, so the first GEMV_PF_BYTES of the first
      * group's rows would be demand misses at every chunk start (~4 chunks per thread and
-     * call, api.c); asking
-     * for them up front measured +1.6 % on a 1.1B-shaped F16 decode at ~55 GB/s. */
+     * call, api.c); asking for them up front measured +1.6 % on a 1.1B-shaped F16 decode
+     * at ~55 GB/s. */
     {
         const int R = MIN_I(GEMV_ROWS, n1 - n0);
         const long upto = MIN_I(GEMV_PF_BYTES, rowb);
