@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "pmpd_kernels.h"
+#include "bench_alloc.h"
 
 static double now(void) {
     struct timespec t;
@@ -23,14 +24,6 @@ static double now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static void *xalloc(size_t bytes) {
-    void *p = NULL;
-    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) {
-        fprintf(stderr, "out of memory\n");
-        exit(1);
-    }
-    return p;
-}
 
 static uint32_t rng = 12345u;
 static uint32_t xr(void) {

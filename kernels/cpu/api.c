@@ -1,16 +1,14 @@
 /*
  * Public entry points: runtime dispatch, work splitting over the thread pool,
- * and the small portable kernels (RoPE, argmax, mmap).
+ * and the small portable kernels (RoPE, argmax). File mappings and weight
+ * memory are in memory.c.
  * Compiled with -ffp-contract=off so RoPE matches HF's float32 arithmetic.
  */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -390,8 +388,10 @@ PMPD_API void pmpd_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
  *    smallest timed window on purpose: keeping the best of shorter windows
  *    (64 MiB) read ~4% higher, a lucky-window peak that no kernel timed over
  *    a comparable span (bench.ts: >= 1.5 GB per GEMV trial) could match.
- *  - 2 MiB pages are not used: the buffer belongs to the caller (a JS
- *    ArrayBuffer), and the weights the kernels read are on ordinary pages too.
+ *  - Pages: the buffer belongs to the caller. The engine's weights are on
+ *    2 MiB pages (memory.c), so `npm run bench` reads from 2 MiB pages too
+ *    (measured 2-6% faster than 4 KiB pages), keeping the reference an upper
+ *    bound for the weights' reads.
  */
 typedef struct {
     const pmpd_ops *o;
@@ -442,28 +442,4 @@ PMPD_API double pmpd_stream_read(const void *buf, size_t bytes, int reps) {
     for (int i = 0; i < 64; i++) s += c.sums[i][0];
     g_stream_sink = s;
     return best;
-}
-
-/* ---- mmap -------------------------------------------------------------- */
-
-PMPD_API void *pmpd_mmap_file(const char *path, size_t *len) {
-    if (len) *len = 0;
-    if (!path) return NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return NULL;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size <= 0) {
-        close(fd);
-        return NULL;
-    }
-    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED) return NULL;
-    if (len) *len = (size_t)st.st_size;
-    return p;
-}
-
-PMPD_API int pmpd_munmap(void *addr, size_t len) {
-    if (!addr) return -1;
-    return munmap(addr, len);
 }

@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature changes. */
-#define PMPD_ABI_VERSION 3
+#define PMPD_ABI_VERSION 4
 PMPD_API int pmpd_abi_version(void);
 
 /* ---- library state --------------------------------------------------- */
@@ -160,6 +160,13 @@ PMPD_API double pmpd_stream_read(const void *buf, size_t bytes, int reps);
  * Returns NULL on failure (errno set). Empty files return NULL with *len = 0. */
 PMPD_API void *pmpd_mmap_file(const char *path, size_t *len);
 PMPD_API int pmpd_munmap(void *addr, size_t len);
+
+/* Weight memory: advises the kernel to back every whole 2 MiB page inside
+ * [buf, buf + len) with a transparent huge page (Linux, best effort; call it
+ * before the memory is first touched) and returns the offset from buf of the
+ * first 2 MiB boundary. A caller that over-allocates by 2 MiB gets an aligned
+ * region of its size there. */
+PMPD_API size_t pmpd_advise_huge_pages(void *buf, size_t len);
 
 /* ---- MixLLM output-channel mixed precision (W8/W4, A8) ------------------ */
 /*

@@ -6,8 +6,8 @@
  *
  * The reader validates the whole header before any tensor is touched, so a truncated or
  * hostile file fails with one line naming the file and the problem. Tensors are read one
- * at a time into their own buffer (streamed from the file descriptor), so loading never
- * holds the file twice.
+ * at a time into their own memory (streamed from the file descriptor; the caller may choose
+ * the memory, see TensorAllocator), so loading never holds the file twice.
  */
 import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 import { PmpdError } from "../errors.js";
@@ -37,6 +37,15 @@ export interface TensorEntry {
   begin: number;
   end: number;
 }
+
+/** Zeroed memory for a tensor: `bytes` bytes of `buffer` from `byteOffset` (a multiple of 8). */
+export interface TensorMemory {
+  buffer: ArrayBuffer;
+  byteOffset: number;
+}
+/** Where `read` puts a tensor; the model loader passes one that uses 2 MiB pages (src/native/weight-memory.ts). */
+export type TensorAllocator = (bytes: number) => TensorMemory;
+export const plainTensorMemory: TensorAllocator = (bytes) => ({ buffer: new ArrayBuffer(bytes), byteOffset: 0 });
 
 /** The header of a safetensors file is limited to 100 MB, as the reference implementation does. */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -170,20 +179,20 @@ export class SafetensorsFile {
     return e;
   }
 
-  /** Reads one tensor into a fresh, aligned buffer. */
-  read(name: string): Tensor {
+  /** Reads one tensor into fresh, aligned memory from `allocate`. */
+  read(name: string, allocate: TensorAllocator = plainTensorMemory): Tensor {
     const e = this.entry(name);
     if (this.fd === null) throw new Error(`${this.path} is closed`);
     const bytes = e.end - e.begin;
-    const buffer = new ArrayBuffer(bytes);
-    const view = new Uint8Array(buffer);
+    const { buffer, byteOffset } = allocate(bytes);
+    const view = new Uint8Array(buffer, byteOffset, bytes);
     let done = 0;
     while (done < bytes) {
       const got = readSync(this.fd, view, done, Math.min(bytes - done, 1 << 30), this.dataStart + e.begin + done);
       if (got === 0) throw new PmpdError(`${this.path}: unexpected end of file while reading "${name}"`);
       done += got;
     }
-    return { dtype: e.dtype, shape: [...e.shape], data: typedArrayFor(e.dtype, buffer, 0, bytes / DTYPE_BYTES[e.dtype]) };
+    return { dtype: e.dtype, shape: [...e.shape], data: typedArrayFor(e.dtype, buffer, byteOffset, bytes / DTYPE_BYTES[e.dtype]) };
   }
 
   close(): void {

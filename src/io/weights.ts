@@ -7,19 +7,20 @@ import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import { PmpdError } from "../errors.js";
 import { readJsonFile } from "./config.js";
-import { SafetensorsFile, type Tensor, type TensorEntry } from "./safetensors.js";
+import { plainTensorMemory, SafetensorsFile, type Tensor, type TensorAllocator, type TensorEntry } from "./safetensors.js";
 
 export class WeightStore {
   private readonly fileOf = new Map<string, SafetensorsFile>();
 
-  private constructor(readonly dir: string, readonly files: SafetensorsFile[]) {
+  private constructor(readonly dir: string, readonly files: SafetensorsFile[], private readonly allocate: TensorAllocator) {
     for (const f of files) for (const name of f.entries.keys()) this.fileOf.set(name, f);
   }
 
-  static open(dir: string): WeightStore {
+  /** `allocate` places every tensor read (default: plain ArrayBuffers). */
+  static open(dir: string, allocate: TensorAllocator = plainTensorMemory): WeightStore {
     const single = join(dir, "model.safetensors");
     const index = join(dir, "model.safetensors.index.json");
-    if (existsSync(single)) return new WeightStore(dir, [SafetensorsFile.open(single)]);
+    if (existsSync(single)) return new WeightStore(dir, [SafetensorsFile.open(single)], allocate);
     if (existsSync(index)) {
       const json = readJsonFile(index);
       const map = json.weight_map;
@@ -42,7 +43,7 @@ export class WeightStore {
         for (const f of files) f.close();
         throw e;
       }
-      return new WeightStore(dir, files);
+      return new WeightStore(dir, files, allocate);
     }
     if (existsSync(join(dir, "pytorch_model.bin"))) {
       throw new PmpdError(`${dir}: only pytorch_model.bin (pickle) found; pmpd reads safetensors only — convert it to model.safetensors`);
@@ -67,7 +68,7 @@ export class WeightStore {
   read(name: string): Tensor & { file: string } {
     const f = this.fileOf.get(name);
     if (!f) throw new PmpdError(`${this.dir}: the weights have no tensor "${name}"`);
-    return { ...f.read(name), file: f.path };
+    return { ...f.read(name, this.allocate), file: f.path };
   }
 
   /** Reads a tensor and checks its shape, naming the file and tensor when it is wrong. */

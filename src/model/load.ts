@@ -10,6 +10,7 @@ import { loadConfig, readJsonFile, type ModelConfig } from "../io/config.js";
 import { resolveModelDirectory, type HubOptions } from "../io/hub.js";
 import { ModelTokenizer } from "../io/tokenizer.js";
 import { WeightStore } from "../io/weights.js";
+import { allocWeightMemory } from "../native/weight-memory.js";
 import { checkFinite, FloatLinear, toFloat32 } from "../formats/float.js";
 import "../formats/all.js";
 import { loadLinear, modelPrecisions } from "../formats/traits.js";
@@ -58,7 +59,7 @@ export function loadModelDirectory(dir: string): PretrainedModel {
   if (!existsSync(configFile)) throw new PmpdError(`${dir}: no config.json (not a Hugging Face model directory)`);
   const config = loadConfig(configFile);
   const tokenizer = ModelTokenizer.fromDirectory(dir);
-  const store = WeightStore.open(dir);
+  const store = WeightStore.open(dir, allocWeightMemory);
   try {
     const c = config, H = c.hiddenSize, F = c.intermediateSize;
     const qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim;

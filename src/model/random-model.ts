@@ -4,7 +4,8 @@
  * any-precision layers get random bit-planes and ascending random tables; uniform layers
  * random codes, scales and zero points; MixLLM layers a random set of 8-bit channels (the
  * same share in every layer, whereas the real quantizer picks its share model-wide) with
- * random codes, scales and zero points.
+ * random codes, scales and zero points. The weights live in weight memory (2 MiB pages), as
+ * loaded models' do, so their speed is the engine's.
  */
 import { parseConfig, type ModelConfig } from "../io/config.js";
 import { FloatLinear } from "../formats/float.js";
@@ -12,6 +13,7 @@ import { AnyPrecisionLinear } from "../formats/anyprec.js";
 import { UniformLinear } from "../formats/uniform.js";
 import { MIXLLM_GROUP, MixLlmLinear, mixLlmModelLabel } from "../formats/mixllm.js";
 import type { LinearLayer } from "../formats/traits.js";
+import { weightFloat32Array, weightInt8Array, weightUint16Array, weightUint8Array } from "../native/weight-memory.js";
 import { Rng } from "../util/random.js";
 import { LlamaModel, type LayerWeights } from "./llama.js";
 
@@ -42,8 +44,8 @@ function randomBytes(out: Uint8Array, rng: Rng): void {
 
 /** Random F16 values of magnitude about `scale` (random mantissa, a narrow exponent range, random sign). */
 function randomHalf(count: number, rng: Rng): Uint16Array {
-  const out = new Uint16Array(count);
-  randomBytes(new Uint8Array(out.buffer), rng);
+  const out = weightUint16Array(count);
+  randomBytes(new Uint8Array(out.buffer, out.byteOffset, out.byteLength), rng);
   // Keep sign and mantissa, force the exponent into [2^-7, 2^-5): finite, small weights.
   for (let i = 0; i < count; i++) out[i] = (out[i]! & 0x83ff) | ((8 + (out[i]! & 1) + ((out[i]! >> 1) & 1)) << 10);
   return out;
@@ -53,12 +55,12 @@ function randomLinear(kind: RandomLinearKind, N: number, K: number, rng: Rng): L
   switch (kind.kind) {
     case "float": {
       if (kind.dtype === "F16") return new FloatLinear({ dtype: "F16", shape: [N, K], data: randomHalf(N * K, rng) }, null, N, K);
-      const w = new Float32Array(N * K);
+      const w = weightFloat32Array(N * K);
       for (let i = 0; i < w.length; i++) w[i] = (rng.next() - 0.5) * 0.05;
       return new FloatLinear({ dtype: "F32", shape: [N, K], data: w }, null, N, K);
     }
     case "anyprec": {
-      const planes = new Uint8Array((kind.parentPrecision * N * K) / 8);
+      const planes = weightUint8Array((kind.parentPrecision * N * K) / 8);
       randomBytes(planes, rng);
       const luts = new Map<number, Float32Array>();
       for (let b = kind.seedPrecision; b <= kind.parentPrecision; b++) {
@@ -69,7 +71,7 @@ function randomLinear(kind: RandomLinearKind, N: number, K: number, rng: Rng): L
       return new AnyPrecisionLinear(planes, kind.parentPrecision, luts, null, N, K);
     }
     case "uniform": {
-      const planes = new Uint8Array((kind.bits * N * K) / 8);
+      const planes = weightUint8Array((kind.bits * N * K) / 8);
       randomBytes(planes, rng);
       const groups = K / kind.groupSize;
       const scales = new Float32Array(N * groups).fill(0.01);
@@ -100,10 +102,10 @@ function randomMixLlm(highFraction: number, N: number, K: number, rng: Rng): Mix
     perm[i] = perm[j]!; perm[j] = t;
   }
   const highIndex = perm.slice(0, nH).sort(), lowIndex = perm.slice(nH).sort();
-  const qweightHigh = new Int8Array(nH * K);
-  randomBytes(new Uint8Array(qweightHigh.buffer), rng);
+  const qweightHigh = weightInt8Array(nH * K);
+  randomBytes(new Uint8Array(qweightHigh.buffer, qweightHigh.byteOffset, qweightHigh.byteLength), rng);
   for (let i = 0; i < qweightHigh.length; i++) if (qweightHigh[i] === -128) qweightHigh[i] = 127;
-  const qweightLow = new Uint8Array((nL * K) / 2);
+  const qweightLow = weightUint8Array((nL * K) / 2);
   randomBytes(qweightLow, rng);
   const zerosLow = new Uint8Array(nL * G);
   for (let i = 0; i < zerosLow.length; i++) zerosLow[i] = rng.int(16);

@@ -33,7 +33,7 @@ export class NativeKernelsError extends PmpdError {
 }
 
 /** ABI version this binding was written for (PMPD_ABI_VERSION in pmpd_kernels.h). */
-const ABI_VERSION = 3;
+const ABI_VERSION = 4;
 const MAX_THREADS = 1024;
 
 /** Location of the shared library inside the package. */
@@ -69,6 +69,7 @@ interface NativeFns {
   streamRead: Fn;
   mmapFile: Fn;
   munmap: Fn;
+  adviseHugePages: Fn;
 }
 
 const DECLS: Record<keyof NativeFns, string> = {
@@ -99,6 +100,7 @@ const DECLS: Record<keyof NativeFns, string> = {
   streamRead: "double pmpd_stream_read(const void *buf, size_t bytes, int reps)",
   mmapFile: "void *pmpd_mmap_file(const char *path, _Out_ size_t *len)",
   munmap: "int pmpd_munmap(void *addr, size_t len)",
+  adviseHugePages: "size_t pmpd_advise_huge_pages(void *buf, size_t len)",
 };
 
 function oneLine(s: string): string {
@@ -365,6 +367,16 @@ export class Kernels {
     if (!(buf instanceof ArrayBuffer) && !ArrayBuffer.isView(buf)) bad("streamReadBytesPerSecond: buf must be an ArrayBuffer or a view of one");
     if (!Number.isInteger(reps) || reps < 1) bad(`streamReadBytesPerSecond: reps ${reps} must be a positive integer`);
     return this.#f.streamRead(buf, buf.byteLength, reps) as number;
+  }
+
+  /**
+   * Asks the OS to back every whole 2 MiB page inside `buf` with a huge page (best effort;
+   * it only helps before the memory is first touched) and returns the byte offset in `buf`
+   * of its first 2 MiB boundary. See weight-memory.ts.
+   */
+  adviseHugePages(buf: Uint8Array): number {
+    if (!(buf instanceof Uint8Array)) bad("adviseHugePages: buf must be a Uint8Array");
+    return Number(this.#f.adviseHugePages(buf, buf.byteLength));
   }
 
   /**
