@@ -7,9 +7,11 @@
  * a TLB miss (and a page walk for the GEMV's software prefetches, which run
  * 4 KiB ahead and so always land on the next page). Measured on Zen 4 with
  * THP in "madvise" mode, paired rounds in one process: the F16 GEMV read
- * 1.02-1.24x faster from 2 MiB pages at the six TinyLlama/LLaMA-7B shapes,
- * and first-touching a fresh buffer cost 1.6-4.0 s per GiB on 4 KiB pages
- * against 0.1-2 s on 2 MiB pages (this VM's page faults are expensive).
+ * 1.02-1.29x faster from 2 MiB pages at TinyLlama/LLaMA-7B shapes (two runs
+ * of 20-30 rounds per shape), and first-touching a fresh buffer cost 3.3-4.3 s
+ * per GiB on 4 KiB pages against 0.1-2.4 s on 2 MiB pages (this VM's page
+ * faults are expensive; the 2 MiB figure depends on how fragmented free
+ * memory is).
  *
  * The buffers themselves are JavaScript ArrayBuffers (so V8 accounts for
  * them and frees them); the engine over-allocates by 2 MiB, asks this file
