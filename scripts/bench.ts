@@ -28,7 +28,7 @@
  */
 import { parseArgs } from "node:util";
 import { getKernels } from "../src/native/kernels.js";
-import { allocWeightMemory, weightUint8Array } from "../src/native/weight-memory.js";
+import { weightArray } from "../src/native/weight-memory.js";
 import { bytesPerToken, randomModel, TINYLLAMA_1_1B_SHAPES, type RandomLinearKind } from "../src/model/random-model.js";
 import { FloatLinear } from "../src/formats/float.js";
 import type { MixLlmLinear } from "../src/formats/mixllm.js";
@@ -85,7 +85,7 @@ const DECODE_SPAN = 448;
 
 const ROTATE_BYTES = 96 * 2 ** 20;
 // In weight memory (2 MiB pages) like the weights, so it reads at least as fast as they can.
-const streamBuffer = weightUint8Array(512 * 2 ** 20);
+const streamBuffer = weightArray(Uint8Array, 512 * 2 ** 20);
 for (let i = 0; i < streamBuffer.length; i += 4096) streamBuffer[i] = i & 0xff;
 
 /**
@@ -219,8 +219,7 @@ function measure(kernel: string, make: () => LinearLayer, precision: number): Ge
  * F32 one float at a time), which makes the large float rows take seconds to set up.
  */
 function floatLayer(dtype: "F32" | "F16", N: number, K: number, seed: number): LinearLayer {
-  const count = dtype === "F32" ? N * K : (N * K) / 2, mem = allocWeightMemory(4 * count);
-  const words = new Uint32Array(mem.buffer, mem.byteOffset, count);
+  const words = weightArray(Uint32Array, dtype === "F32" ? N * K : (N * K) / 2);
   let s = (Math.imul(seed, 0x9e3779b9) | 1) >>> 0;
   for (let i = 0; i < words.length; i++) {
     s ^= s << 13; s ^= s >>> 17; s ^= s << 5;

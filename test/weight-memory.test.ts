@@ -7,7 +7,7 @@ import { writeSafetensors } from "../src/io/safetensors.js";
 import { WeightStore } from "../src/io/weights.js";
 import { getKernels } from "../src/native/kernels.js";
 import {
-  allocWeightMemory, HUGE_PAGE_BYTES, MIN_HUGE_BYTES, weightFloat32Array, weightUint16Array,
+  allocWeightMemory, HUGE_PAGE_BYTES, MIN_HUGE_BYTES, weightArray,
 } from "../src/native/weight-memory.js";
 import { randomFloats, tempDir } from "./helpers.js";
 
@@ -49,10 +49,10 @@ test("large weight buffers start on a 2 MiB boundary, are zeroed and hold exactl
     const view = new Uint8Array(m.buffer, m.byteOffset, bytes);
     assert.ok(startsOnHugePage(view));
     assert.ok(view.every((b) => b === 0));
-    const f = weightFloat32Array(1_500_001);
+    const f = weightArray(Float32Array, 1_500_001);
     assert.equal(f.length, 1_500_001);
     assert.ok(startsOnHugePage(f));
-    const h = weightUint16Array(3_000_001);
+    const h = weightArray(Uint16Array, 3_000_001);
     assert.equal(h.length, 3_000_001);
     assert.ok(startsOnHugePage(h));
     // Small buffers are plain.
@@ -122,7 +122,7 @@ test("weight memory is backed by 2 MiB pages once touched (Linux with transparen
 }, () => {
   withHugePagesEnv(undefined, () => {
     const before = anonHugeBytes()!;
-    const w = weightUint16Array(16 * 2 ** 20 / 2);
+    const w = weightArray(Uint16Array, 16 * 2 ** 20 / 2);
     for (let i = 0; i < w.length; i += 2048) w[i] = i & 0xffff; // first touch of every 4 KiB page
     const gained = anonHugeBytes()! - before;
     // A busy machine may lack a free 2 MiB page for some, but not for all eight.

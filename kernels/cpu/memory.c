@@ -3,9 +3,9 @@
  * advice that puts large weight buffers on 2 MiB pages.
  *
  * Why 2 MiB pages for weights: a decode step streams every weight once, so
- * with 4 KiB pages a 2.2 GB F16 model crosses ~540,000 pages per token, each
- * a TLB miss (and a page walk for the GEMV's software prefetches, which run
- * 4 KiB ahead and so always land on the next page). Measured on Zen 4 with
+ * with 4 KiB pages a 2.2 GB F16 model crosses ~540,000 pages per token,
+ * presumably each a TLB miss (the GEMV's software prefetches run 4 KiB ahead,
+ * so each lands on a page not yet touched). Measured on Zen 4 with
  * THP in "madvise" mode, paired rounds in one process: the F16 GEMV read
  * 1.02-1.29x faster from 2 MiB pages at TinyLlama/LLaMA-7B shapes (two runs
  * of 20-30 rounds per shape), and first-touching a fresh buffer cost 3.3-4.3 s

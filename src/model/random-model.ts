@@ -13,7 +13,7 @@ import { AnyPrecisionLinear } from "../formats/anyprec.js";
 import { UniformLinear } from "../formats/uniform.js";
 import { MIXLLM_GROUP, MixLlmLinear, mixLlmModelLabel } from "../formats/mixllm.js";
 import type { LinearLayer } from "../formats/traits.js";
-import { weightFloat32Array, weightInt8Array, weightUint16Array, weightUint8Array } from "../native/weight-memory.js";
+import { weightArray } from "../native/weight-memory.js";
 import { Rng } from "../util/random.js";
 import { LlamaModel, type LayerWeights } from "./llama.js";
 
@@ -31,8 +31,9 @@ export const TINYLLAMA_1_1B_SHAPES = {
   max_position_embeddings: 2048, tie_word_embeddings: false,
 };
 
-/** Fills `out` with random bytes quickly (xorshift on 32-bit words). */
-function randomBytes(out: Uint8Array, rng: Rng): void {
+/** Fills the bytes of `view` with random bytes quickly (xorshift on 32-bit words). */
+function randomBytes(view: ArrayBufferView, rng: Rng): void {
+  const out = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
   const words = new Uint32Array(out.buffer, out.byteOffset, Math.floor(out.byteLength / 4));
   let s = rng.nextUint32() | 1;
   for (let i = 0; i < words.length; i++) {
@@ -44,8 +45,8 @@ function randomBytes(out: Uint8Array, rng: Rng): void {
 
 /** Random F16 values of magnitude about `scale` (random mantissa, a narrow exponent range, random sign). */
 function randomHalf(count: number, rng: Rng): Uint16Array {
-  const out = weightUint16Array(count);
-  randomBytes(new Uint8Array(out.buffer, out.byteOffset, out.byteLength), rng);
+  const out = weightArray(Uint16Array, count);
+  randomBytes(out, rng);
   // Keep sign and mantissa, force the exponent into [2^-7, 2^-5): finite, small weights.
   for (let i = 0; i < count; i++) out[i] = (out[i]! & 0x83ff) | ((8 + (out[i]! & 1) + ((out[i]! >> 1) & 1)) << 10);
   return out;
@@ -55,12 +56,12 @@ function randomLinear(kind: RandomLinearKind, N: number, K: number, rng: Rng): L
   switch (kind.kind) {
     case "float": {
       if (kind.dtype === "F16") return new FloatLinear({ dtype: "F16", shape: [N, K], data: randomHalf(N * K, rng) }, null, N, K);
-      const w = weightFloat32Array(N * K);
+      const w = weightArray(Float32Array, N * K);
       for (let i = 0; i < w.length; i++) w[i] = (rng.next() - 0.5) * 0.05;
       return new FloatLinear({ dtype: "F32", shape: [N, K], data: w }, null, N, K);
     }
     case "anyprec": {
-      const planes = weightUint8Array((kind.parentPrecision * N * K) / 8);
+      const planes = weightArray(Uint8Array, (kind.parentPrecision * N * K) / 8);
       randomBytes(planes, rng);
       const luts = new Map<number, Float32Array>();
       for (let b = kind.seedPrecision; b <= kind.parentPrecision; b++) {
@@ -71,7 +72,7 @@ function randomLinear(kind: RandomLinearKind, N: number, K: number, rng: Rng): L
       return new AnyPrecisionLinear(planes, kind.parentPrecision, luts, null, N, K);
     }
     case "uniform": {
-      const planes = weightUint8Array((kind.bits * N * K) / 8);
+      const planes = weightArray(Uint8Array, (kind.bits * N * K) / 8);
       randomBytes(planes, rng);
       const groups = K / kind.groupSize;
       const scales = new Float32Array(N * groups).fill(0.01);
@@ -102,10 +103,10 @@ function randomMixLlm(highFraction: number, N: number, K: number, rng: Rng): Mix
     perm[i] = perm[j]!; perm[j] = t;
   }
   const highIndex = perm.slice(0, nH).sort(), lowIndex = perm.slice(nH).sort();
-  const qweightHigh = weightInt8Array(nH * K);
-  randomBytes(new Uint8Array(qweightHigh.buffer, qweightHigh.byteOffset, qweightHigh.byteLength), rng);
+  const qweightHigh = weightArray(Int8Array, nH * K);
+  randomBytes(qweightHigh, rng);
   for (let i = 0; i < qweightHigh.length; i++) if (qweightHigh[i] === -128) qweightHigh[i] = 127;
-  const qweightLow = weightUint8Array((nL * K) / 2);
+  const qweightLow = weightArray(Uint8Array, (nL * K) / 2);
   randomBytes(qweightLow, rng);
   const zerosLow = new Uint8Array(nL * G);
   for (let i = 0; i < zerosLow.length; i++) zerosLow[i] = rng.int(16);

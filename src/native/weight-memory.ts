@@ -46,20 +46,14 @@ export function allocWeightMemory(bytes: number): TensorMemory {
   return { buffer, byteOffset };
 }
 
-/** `new Float32Array(count)` etc. in weight memory. */
-export function weightFloat32Array(count: number): Float32Array {
-  const m = allocWeightMemory(4 * count);
-  return new Float32Array(m.buffer, m.byteOffset, count);
+/** A typed-array class (Float32Array, Uint16Array, Uint8Array, ...). */
+interface TypedArrayClass<T> {
+  new (buffer: ArrayBuffer, byteOffset: number, length: number): T;
+  readonly BYTES_PER_ELEMENT: number;
 }
-export function weightUint16Array(count: number): Uint16Array {
-  const m = allocWeightMemory(2 * count);
-  return new Uint16Array(m.buffer, m.byteOffset, count);
-}
-export function weightUint8Array(count: number): Uint8Array {
-  const m = allocWeightMemory(count);
-  return new Uint8Array(m.buffer, m.byteOffset, count);
-}
-export function weightInt8Array(count: number): Int8Array {
-  const m = allocWeightMemory(count);
-  return new Int8Array(m.buffer, m.byteOffset, count);
+
+/** `new Kind(count)` in weight memory, e.g. `weightArray(Float32Array, n)`. */
+export function weightArray<T>(Kind: TypedArrayClass<T>, count: number): T {
+  const m = allocWeightMemory(Kind.BYTES_PER_ELEMENT * count);
+  return new Kind(m.buffer, m.byteOffset, count);
 }
