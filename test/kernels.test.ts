@@ -205,7 +205,10 @@ const MATMUL_SHAPES: [number, number, number][] = [
   [3, 37, 1037],
   [13, 261, 1037], // packed GEMM path, K split into blocks with a tail block
   [13, 5, 19],
-  [1, 19, 2600], // 16-bit rows longer than the GEMV's 4 KiB prefetch distance: all three of its k loops
+  [1, 19, 2600], // 16-bit rows longer than the GEMV's 2 KiB prefetch distance; 3 rows left over after 4 runs
+  // 2 threads: chunks of 32 rows, each cut into 4 runs of 8 (prefetches run on into the
+  // run's next row), the last chunk 11 rows = 4 runs of 2 + 3 rows left over
+  [1, 203, 1500],
 ];
 
 for (const dispatch of SUPPORTED) {

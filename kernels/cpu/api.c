@@ -144,7 +144,9 @@ static void matmul(int dt, const void *W, const float *x, float *y, int M, int N
         mm_range(&c, 0, N);
         return;
     }
-    /* ~4 chunks per thread for balance; chunks are whole groups of 8 rows */
+    /* ~4 chunks per thread for balance (2 or 8 read the F16 GEMV no faster, 2 Dec);
+     * chunks are multiples of 8 rows, so the GEMV cuts every chunk but the last
+     * into equal runs (kern_template.h) */
     long grain = ((long)N + nth * 4L - 1) / (nth * 4L);
     grain = (grain + 7) & ~7L;
     if (grain < 8) grain = 8;
@@ -370,14 +372,14 @@ PMPD_API void pmpd_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
  * with, so it has to be an upper bound for any read pattern the kernels use:
  * no GEMV may measure faster than it when the two run back to back.
  *
- *  - Access pattern (ops->stream_read): every chunk is read as 8 interleaved
- *    sub-streams with a software prefetch into L2 4 KiB ahead in each, i.e.
- *    the pattern of the GEMV (8 rows at a time, prefetch 4 KiB ahead). On
- *    Zen 4 this beat 1/2/4/6/12/16 sub-streams, no prefetch, T0 and NTA
- *    hints, an extra L1 prefetch 256 B ahead (the F16 GEMV's pattern: -7%
- *    for a pure read), unaligned loads and 2-8 KiB distances. The old read
- *    (4 sub-streams) was ~5-10% slower, which is why the F32 GEMV measured
- *    above 100% of it.
+ *  - Access pattern (ops->stream_read): every chunk is read as STREAM_SUBS
+ *    (4) sequential sub-streams with no software prefetch, the hardware
+ *    prefetchers alone. Side by side on 2 threads (2 Dec, 16 rounds at
+ *    51-59 GB/s) this read 1.07-1.22x faster than the earlier reference
+ *    (8 sub-streams, each with an L2 prefetch 4 KiB ahead), which earlier
+ *    sessions had measured as the fastest; 2 or 8 sub-streams without
+ *    prefetch and 4 with it averaged 1.02-1.11x. It is also the GEMV's pattern
+ *    (kern_template.h: 4 sequential weight streams per thread).
  *  - Work split: large chunks (STREAM_CHUNK_MAX, at least two per thread
  *    when the buffer allows) handed out dynamically, so each thread reads long
  *    contiguous runs (few sub-stream restarts) while a thread that is

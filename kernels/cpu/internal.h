@@ -57,9 +57,10 @@ PMPD_HIDDEN void pmpd_gemv_f16_256(const uint16_t *W, const float *x, float *y, 
 PMPD_HIDDEN void pmpd_gemv_bf16_256(const uint16_t *W, const float *x, float *y, int K, int n0, int n1);
 #endif
 
-/* software prefetch distance of stream_read (bytes ahead in each sub-stream) */
-#ifndef STREAM_PF
-#define STREAM_PF 4096
+/* stream_read reads each chunk as this many sequential sub-streams, without
+ * software prefetch (api.c, pmpd_stream_read, says why) */
+#ifndef STREAM_SUBS
+#define STREAM_SUBS 4
 #endif
 
 /* ---- thread pool (pool.c) --------------------------------------------- */

@@ -11,10 +11,6 @@
 #define GEMM_NR 4
 #define PMPD_HAVE_PREFETCH 1
 #define GEMV_ROWS 4 /* 4 rows x 2 accumulators + 2 operands fit in 16 ymm */
-#define GEMV_PF_BYTES 4096
-/* L1 prefetch of 16-bit weights (kern_template.h): on Zen 4 this path measured
- * F16 0.86 / BF16 0.88 of the read bandwidth with it, 0.85 / 0.85 without. */
-#define GEMV_PF_L1_BYTES 256
 typedef __m256 vf;
 
 static const int32_t k_mask_tab[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -173,11 +169,8 @@ static void conv_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
     for (; i < n; i++) dst[i] = pmpd_f2bf(src[i]);
 }
 
-#ifndef STREAM_SUBS
-#define STREAM_SUBS 8
-#endif
-/* Same access pattern as the AVX-512 path (STREAM_SUBS sub-streams, L2
- * prefetch ahead), two 256-bit loads per 64-byte line. */
+/* Same access pattern as the AVX-512 path (STREAM_SUBS sequential
+ * sub-streams), two 256-bit loads per 64-byte line. */
 static uint64_t stream_read_impl(const void *p, size_t bytes) {
     const char *c = (const char *)p;
     const size_t q = (bytes / STREAM_SUBS) & ~(size_t)63;
@@ -186,7 +179,6 @@ static uint64_t stream_read_impl(const void *p, size_t bytes) {
     for (size_t i = 0; i < q; i += 64)
         for (int s = 0; s < STREAM_SUBS; s++) {
             const char *l = c + s * q + i;
-            _mm_prefetch(l + STREAM_PF, _MM_HINT_T1);
             a[s] = _mm256_add_epi64(a[s], _mm256_add_epi64(_mm256_load_si256((const __m256i *)l),
                                                            _mm256_load_si256((const __m256i *)(l + 32))));
         }

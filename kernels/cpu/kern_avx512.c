@@ -11,26 +11,20 @@
 #define GEMM_MR 4
 #define GEMM_NR 4
 #define PMPD_HAVE_PREFETCH 1
-/* GEMV: 8 rows per group (8 concurrent streams per thread measured best on
- * Zen 4), software prefetch into L2 4 KiB ahead in every row (see
- * kern_template.h).
+/* GEMV: the template's plan (4 sequential weight streams per thread, L2
+ * prefetch ahead, see kern_template.h) with 512-bit vectors for F32. With the
+ * streams made sequential (2 Dec), 4 rows per step read F32 1.02-1.07x faster
+ * than 8 at 59-64 GB/s (seven shapes, side by side).
  *
  * The 16-bit GEMVs (F16, BF16) are the AVX2 path's: 256-bit vectors, 4 rows
- * per group, the same prefetch plan. On Zen 4 (which runs a 512-bit op as two
- * 256-bit halves) they read 3-11 % more GB/s from DRAM than this file's 512-bit
- * ones for F16 (six 1.1B and 7B shapes) and 2-4 % for BF16 (three 1.1B shapes),
- * on 2 threads, side by side at 66-75 GB/s read. A 512-bit build with 4 rows was
- * slower still, and the 256-bit one with 8 rows no faster than with 4. On CPUs
- * with native 512-bit units a 16-bit GEMV should stay bound by memory at either
- * width (not measured: no such CPU here). */
+ * per step, the same prefetch plan. On this machine (AMD EPYC, CPU family
+ * 1Ah) they read F16 from DRAM faster than this file's 512-bit ones: 3-11 %
+ * with the earlier neighbouring-row groups (six 1.1B and 7B shapes, 66-75 GB/s)
+ * and 12-28 % with the sequential streams (seven shapes, 57-65 GB/s), side by
+ * side on 2 threads; BF16 2-4 % (earlier groups, three 1.1B shapes). Why is
+ * not known; the 256-bit loop issues no more loads per byte. */
 #define OPS_GEMV_F16 pmpd_gemv_f16_256
 #define OPS_GEMV_BF16 pmpd_gemv_bf16_256
-#ifndef GEMV_ROWS
-#define GEMV_ROWS 8
-#endif
-#ifndef GEMV_PF_BYTES
-#define GEMV_PF_BYTES 4096
-#endif
 typedef __m512 vf;
 
 static inline __mmask16 tmask(int n) { return (__mmask16)((1u << n) - 1u); }
@@ -159,24 +153,14 @@ static void conv_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
     }
 }
 
-#ifndef STREAM_SUBS
-#define STREAM_SUBS 8
-#endif
-/* Reads [p, p+bytes) as STREAM_SUBS (8) interleaved sub-streams, each with a
- * software prefetch into L2 STREAM_PF bytes ahead: the same access pattern as
- * the GEMV (8 rows per group, L2 prefetch 4 KiB ahead), which measured as the
- * fastest pure read on Zen 4 (1, 2, 4, 6, 12, 16 sub-streams, no prefetch,
- * T0/NTA hints and other distances were all slower). */
+/* Reads [p, p+bytes) as STREAM_SUBS sequential sub-streams (api.c says why). */
 static uint64_t stream_read_impl(const void *p, size_t bytes) {
     const char *c = (const char *)p;
     const size_t q = (bytes / STREAM_SUBS) & ~(size_t)63;
     __m512i a[STREAM_SUBS];
     for (int s = 0; s < STREAM_SUBS; s++) a[s] = _mm512_setzero_si512();
     for (size_t i = 0; i < q; i += 64)
-        for (int s = 0; s < STREAM_SUBS; s++) {
-            _mm_prefetch(c + s * q + i + STREAM_PF, _MM_HINT_T1);
-            a[s] = _mm512_add_epi64(a[s], _mm512_load_si512((const void *)(c + s * q + i)));
-        }
+        for (int s = 0; s < STREAM_SUBS; s++) a[s] = _mm512_add_epi64(a[s], _mm512_load_si512((const void *)(c + s * q + i)));
     for (size_t i = STREAM_SUBS * q; i + 64 <= bytes; i += 64)
         a[0] = _mm512_add_epi64(a[0], _mm512_load_si512((const void *)(c + i)));
     for (int s = 1; s < STREAM_SUBS; s++) a[0] = _mm512_add_epi64(a[0], a[s]);

@@ -42,24 +42,37 @@ AI vf wloadn(int dt, const void *p, long i, int n) {
 }
 
 /* ======================================================================
- * GEMV (decode, M == 1): rows in groups of GEMV_ROWS, 2 vectors per row per
- * step (2*GEMV_ROWS independent accumulators, x loaded once per group);
- * horizontal sums only at the end.
+ * GEMV (decode, M == 1): GEMV_ROWS rows per step, 2 vectors per row (2 *
+ * GEMV_ROWS independent accumulators, x loaded once per step); horizontal
+ * sums only at the end.
  *
- * Prefetch, per 64-byte line of every row:
- *  - PREFETCH (into L2) GEMV_PF_BYTES ahead, continuing into the next group's
- *    rows near the end of a row: keeps enough DRAM reads in flight;
+ * Which rows go together. A call's rows [n0, n1) are cut into GEMV_ROWS runs
+ * of q consecutive rows, and step i multiplies row i of every run. Each of
+ * the GEMV_ROWS weight streams a thread reads therefore walks its run front
+ * to back without a jump (row i + 1 of a run starts where row i ends), for
+ * the whole call. Taking GEMV_ROWS neighbouring rows instead gives streams
+ * one row long that jump GEMV_ROWS - 1 rows at every group; measured side by
+ * side on 2 threads (2 Dec), those read F16 1.06-1.29x and BF16 1.21-1.34x
+ * slower at 53-67 GB/s and about as fast at ~31 GB/s (1.1B and 7B shapes).
+ * The output of a step is identical either way, bit for bit (same row, same
+ * order of additions).
+ *
+ * Prefetch, per 64-byte line of every stream:
+ *  - PREFETCH (into L2) GEMV_PF_BYTES ahead: keeps enough DRAM reads in
+ *    flight. Past the end of a row the target is the next row of the same
+ *    run, which is what the stream reads next, so no range test is needed
+ *    (past the end of the last run it is a harmless prefetch of memory that
+ *    is not read).
  *  - 16-bit weights only: PREFETCH_L1 (into L1) GEMV_PF_L1_BYTES ahead.
  *    The F16/BF16 loop has ~3x the instructions per byte of the F32 one
  *    (conversion, 2 FMAs per line), so the out-of-order window covers ~3x
  *    fewer lines; without the L1 prefetch the L2->L1 latency of every line
- *    was exposed and F16/BF16 ran at ~0.78 of the read bandwidth against F32's
- *    ~0.95 (with it ~0.93; F32 itself gets slower with it, so it is left out).
+ *    is exposed.
  * ISAs may define V_LOAD2_F16/V_LOAD2_BF16 (2*VL weights -> elements [0,VL)
  * and [VL,2VL), one 64-byte load) to save load slots.
  * ====================================================================== */
 #ifndef GEMV_PF_BYTES
-#define GEMV_PF_BYTES 4096
+#define GEMV_PF_BYTES 2048
 #endif
 #ifndef GEMV_PF_L1_BYTES
 #define GEMV_PF_L1_BYTES 256
@@ -86,97 +99,78 @@ AI void wload2(int dt, const void *p, long k, vf *lo, vf *hi) {
     }
 }
 
-/* Prefetches for the step at element k of R rows (see above). A target
- * GEMV_PF_BYTES (L2) or GEMV_PF_L1_BYTES (L1) ahead that falls past the end of
- * a row continues in the next group's rows; the caller says which of the two
- * do (l2_next, l1_next: constants after inlining, see gemv_rows), so the
- * offsets fold into the addressing with no test per step. */
-AI void gemv_prefetch(int dt, int R, const char *r0, long rowb, long k, int l2_next, int l1_next) {
+/* Prefetches for the step at element k of R rows, `stride` bytes apart (see above). */
+AI void gemv_prefetch(int dt, int R, const char *r0, long stride, long k) {
 #if defined(PMPD_HAVE_PREFETCH) && !defined(PMPD_NO_PREFETCH)
     const long es = dt_size(dt), step = 2 * VL * es;
     if (step < 64 && ((k * es) & 63) != 0) return; /* one prefetch per line */
-    const long off = k * es + GEMV_PF_BYTES + (l2_next ? (R - 1) * rowb : 0);
+    const long off = k * es + GEMV_PF_BYTES;
     for (long bb = 0; bb < step; bb += 64)
-        for (int r = 0; r < R; r++) PREFETCH(r0 + r * rowb + off + bb);
+        for (int r = 0; r < R; r++) PREFETCH(r0 + r * stride + off + bb);
 #if GEMV_PF_L1_BYTES > 0
     if (dt != DT_F32) {
-        const long off1 = k * es + GEMV_PF_L1_BYTES + (l1_next ? (R - 1) * rowb : 0);
+        const long off1 = k * es + GEMV_PF_L1_BYTES;
         for (long bb = 0; bb < step; bb += 64)
-            for (int r = 0; r < R; r++) PREFETCH_L1(r0 + r * rowb + off1 + bb);
+            for (int r = 0; r < R; r++) PREFETCH_L1(r0 + r * stride + off1 + bb);
     }
-#else
-    (void)l1_next;
 #endif
 #else
-    (void)dt, (void)R, (void)r0, (void)rowb, (void)k, (void)l2_next, (void)l1_next;
+    (void)dt, (void)R, (void)r0, (void)stride, (void)k;
 #endif
 }
 
 /* one step of gemv_rows: elements [k, k + 2*VL) of R rows */
-AI void gemv_step(int dt, int R, const char *r0, long rowb, const float *x, long k, vf *a, vf *b) {
+AI void gemv_step(int dt, int R, const char *r0, long stride, const float *x, long k, vf *a, vf *b) {
     const vf x0 = V_LOAD(x + k), x1 = V_LOAD(x + k + VL);
     for (int r = 0; r < R; r++) {
         vf w0, w1;
-        wload2(dt, r0 + r * rowb, k, &w0, &w1);
+        wload2(dt, r0 + r * stride, k, &w0, &w1);
         a[r] = V_FMA(w0, x0, a[r]);
         b[r] = V_FMA(w1, x1, b[r]);
     }
 }
 
-/* R rows starting at r0 (row stride rowb bytes): y[r] = dot(row r, x).
- * Three loops over k, by where the prefetch targets are: both inside the rows,
- * the L2 one already in the next group, both there. One loop that tested the
- * range in every step ran the F16 GEMV ~10 % slower from DRAM on one core
- * (presumably the compare/select and address arithmetic of 16 prefetches per
- * step crowd the out-of-order window that the misses need). */
-AI void gemv_rows(int dt, int R, const char *r0, long rowb, const float *x, float *y, int K) {
+/* R rows of K weights, the first at r0, the next ones `stride` bytes apart:
+ * y[r * ystride] = dot(row r, x). */
+AI void gemv_rows(int dt, int R, const char *r0, long stride, const float *x, float *y, long ystride, int K) {
     vf a[GEMV_ROWS > 4 ? 8 : 4], b[GEMV_ROWS > 4 ? 8 : 4];
     for (int r = 0; r < R; r++) a[r] = b[r] = V_ZERO();
-    const long es = dt_size(dt), step_elems = 2 * VL;
     long k = 0;
-    for (; k + step_elems <= K && k * es + GEMV_PF_BYTES < rowb; k += step_elems) {
-        gemv_prefetch(dt, R, r0, rowb, k, 0, 0);
-        gemv_step(dt, R, r0, rowb, x, k, a, b);
-    }
-    for (; k + step_elems <= K && k * es + GEMV_PF_L1_BYTES < rowb; k += step_elems) {
-        gemv_prefetch(dt, R, r0, rowb, k, 1, 0);
-        gemv_step(dt, R, r0, rowb, x, k, a, b);
-    }
-    for (; k + step_elems <= K; k += step_elems) {
-        gemv_prefetch(dt, R, r0, rowb, k, 1, 1);
-        gemv_step(dt, R, r0, rowb, x, k, a, b);
+    for (; k + 2 * VL <= K; k += 2 * VL) {
+        gemv_prefetch(dt, R, r0, stride, k);
+        gemv_step(dt, R, r0, stride, x, k, a, b);
     }
     if (k + VL <= K) {
         const vf x0 = V_LOAD(x + k);
-        for (int r = 0; r < R; r++) a[r] = V_FMA(wload(dt, r0 + r * rowb, k), x0, a[r]);
+        for (int r = 0; r < R; r++) a[r] = V_FMA(wload(dt, r0 + r * stride, k), x0, a[r]);
         k += VL;
     }
     if (k < K) {
         const int t = (int)(K - k);
         const vf x0 = V_LOADN(x + k, t);
-        for (int r = 0; r < R; r++) b[r] = V_FMA(wloadn(dt, r0 + r * rowb, k, t), x0, b[r]);
+        for (int r = 0; r < R; r++) b[r] = V_FMA(wloadn(dt, r0 + r * stride, k, t), x0, b[r]);
     }
-    for (int r = 0; r < R; r++) y[r] = V_HSUM(V_ADD(a[r], b[r]));
+    for (int r = 0; r < R; r++) y[r * ystride] = V_HSUM(V_ADD(a[r], b[r]));
 }
 
 AI void gemv_generic(int dt, const void *W, const float *x, float *y, int K, int n0, int n1) {
     const long rowb = (long)K * dt_size(dt);
     const char *base = (const char *)W;
-    int n = n0;
+    const long q = (long)(n1 - n0) / GEMV_ROWS; /* rows per run */
+    if (q > 0) {
 #if defined(PMPD_HAVE_PREFETCH) && !defined(PMPD_NO_PREFETCH)
-    /* The loop prefetches GEMV_PF_BYTES ahead, so the first GEMV_PF_BYTES of the first
-     * group's rows would be demand misses at every chunk start (~4 chunks per thread and
-     * call, api.c); asking for them up front measured +1.6 % on a 1.1B-shaped F16 decode
-     * at ~55 GB/s. */
-    {
-        const int R = MIN_I(GEMV_ROWS, n1 - n0);
-        const long upto = MIN_I(GEMV_PF_BYTES, rowb);
-        for (long b = 0; b < upto; b += 64)
-            for (int r = 0; r < R; r++) PREFETCH(base + (long)(n0 + r) * rowb + b);
-    }
+        /* The loop prefetches GEMV_PF_BYTES ahead, so the first GEMV_PF_BYTES of every
+         * run would be demand misses at every call (~4 per thread and call, api.c);
+         * asking for them up front measured +1.6 % on a 1.1B-shaped F16 decode at
+         * ~55 GB/s (with the earlier neighbouring-row groups). */
+        for (long b = 0; b < GEMV_PF_BYTES; b += 64)
+            for (int r = 0; r < GEMV_ROWS; r++) PREFETCH(base + (n0 + r * q) * rowb + b);
 #endif
-    for (; n + GEMV_ROWS <= n1; n += GEMV_ROWS) gemv_rows(dt, GEMV_ROWS, base + (long)n * rowb, rowb, x, y + n, K);
-    for (; n < n1; n++) gemv_rows(dt, 1, base + (long)n * rowb, rowb, x, y + n, K);
+        for (long i = 0; i < q; i++)
+            gemv_rows(dt, GEMV_ROWS, base + (n0 + i) * rowb, q * rowb, x, y + n0 + i, q, K);
+    }
+    /* the fewer than GEMV_ROWS rows left over, one at a time */
+    for (long n = n0 + GEMV_ROWS * q; n < n1; n++) gemv_rows(dt, 1, base + n * rowb, rowb, x, y + n, 1, K);
 }
 
 static void gemv_f32(const float *W, const float *x, float *y, int K, int n0, int n1) {

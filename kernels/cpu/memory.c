@@ -4,8 +4,8 @@
  *
  * Why 2 MiB pages for weights: a decode step streams every weight once, so
  * with 4 KiB pages a 2.2 GB F16 model crosses ~540,000 pages per token,
- * presumably each a TLB miss (the GEMV's software prefetches run 4 KiB ahead,
- * so each lands on a page not yet touched). Measured on Zen 4 with
+ * presumably each a TLB miss (the GEMV's software prefetches then ran 4 KiB ahead,
+ * so each landed on a page not yet touched). Measured on this machine with
  * THP in "madvise" mode, paired rounds in one process: the F16 GEMV read
  * 1.02-1.29x faster from 2 MiB pages at TinyLlama/LLaMA-7B shapes (two runs
  * of 20-30 rounds per shape), and first-touching a fresh buffer cost 3.3-4.3 s

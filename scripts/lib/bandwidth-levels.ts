@@ -12,6 +12,11 @@ export interface BandwidthLevel {
 /** Reads this far apart (ratio) with no round in between are two bandwidth levels. */
 export const LEVEL_GAP = 1.25;
 
+/** The median; of an even count the lower middle value. */
+export function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1]!;
+}
+
 /**
  * Splits rounds (read in bytes/s, fraction = kernel rate / read) at the widest gap between
  * their sorted read rates when that gap exceeds LEVEL_GAP: the two levels here are far apart,
@@ -26,7 +31,6 @@ export function bandwidthLevels(rounds: ReadonlyArray<{ read: number; fraction: 
     if (gap > widest) { widest = gap; cut = i; }
   }
   if (cut < 0) return undefined;
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1]!;
   return [byRead.slice(0, cut), byRead.slice(cut)].map((level) => ({
     readGbPerS: median(level.map((q) => q.read)) / 1e9, fraction: median(level.map((q) => q.fraction)), rounds: level.length,
   }));
