@@ -94,11 +94,12 @@ for (let i = 0; i < streamBuffer.length; i += 4096) streamBuffer[i] = i & 0xff;
  * like; and its best pass, kept for the record (`vsBestPass`).
  *
  * Until 2 Dec the reference was the best pass. With this machine's pass-to-pass jitter at the
- * upper bandwidth level (a 0.5 s block's best pass 7-15% above its mean, passes dipping to
- * 11-40 GB/s while others read 63-66) that compared a kernel's average over a block with the
- * read's luckiest 9 ms of it. It had been chosen when the read pattern itself was slower
- * (8 prefetched sub-streams) and a block mean put the F16/F32 GEMV above 100%; with the
- * current pattern (4 sequential sub-streams, api.c) no GEMV round does.
+ * upper bandwidth level (a 0.5 s block's best pass 7-15% above its mean, once 35%, passes
+ * dipping to 11-40 GB/s while others read 63-66) that compared a kernel's average over a
+ * block with the read's luckiest 9 ms of it. It had been chosen when the read pattern itself
+ * was slower (8 prefetched sub-streams) and a block mean put the F16/F32 GEMV medians above
+ * 100%; with the current pattern (4 sequential sub-streams, api.c) they stay below (single
+ * rounds of a kernel whose block missed the other tenants' dips reached 105%).
  */
 function readBlock(seconds: number): { mean: number; best: number } {
   let time = 0, best = 0, passes = 0;

@@ -375,7 +375,7 @@ PMPD_API void pmpd_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
  *  - Access pattern (ops->stream_read): every chunk is read as STREAM_SUBS
  *    (4) sequential sub-streams with no software prefetch, the hardware
  *    prefetchers alone. Side by side on 2 threads (2 Dec, 16 rounds at
- *    51-59 GB/s) this read 1.07-1.22x faster than the earlier reference
+ *    51-59 GB/s) this read 1.19x faster on average than the earlier reference
  *    (8 sub-streams, each with an L2 prefetch 4 KiB ahead), which earlier
  *    sessions had measured as the fastest; 2 or 8 sub-streams without
  *    prefetch and 4 with it averaged 1.02-1.11x. It is also the GEMV's pattern

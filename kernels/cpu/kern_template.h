@@ -53,7 +53,7 @@ AI vf wloadn(int dt, const void *p, long i, int n) {
  * the whole call. Taking GEMV_ROWS neighbouring rows instead gives streams
  * one row long that jump GEMV_ROWS - 1 rows at every group; measured side by
  * side on 2 threads (2 Dec), those read F16 1.06-1.29x and BF16 1.21-1.34x
- * slower at 53-67 GB/s and about as fast at ~31 GB/s (1.1B and 7B shapes).
+ * slower at 53-67 GB/s (1.1B and 7B shapes), F16 ~1.2x slower at ~43 GB/s.
  * The output of a step is identical either way, bit for bit (same row, same
  * order of additions).
  *
@@ -133,7 +133,7 @@ AI void gemv_step(int dt, int R, const char *r0, long stride, const float *x, lo
 /* R rows of K weights, the first at r0, the next ones `stride` bytes apart:
  * y[r * ystride] = dot(row r, x). */
 AI void gemv_rows(int dt, int R, const char *r0, long stride, const float *x, float *y, long ystride, int K) {
-    vf a[GEMV_ROWS > 4 ? 8 : 4], b[GEMV_ROWS > 4 ? 8 : 4];
+    vf a[GEMV_ROWS], b[GEMV_ROWS];
     for (int r = 0; r < R; r++) a[r] = b[r] = V_ZERO();
     long k = 0;
     for (; k + 2 * VL <= K; k += 2 * VL) {
@@ -160,7 +160,7 @@ AI void gemv_generic(int dt, const void *W, const float *x, float *y, int K, int
     if (q > 0) {
 #if defined(PMPD_HAVE_PREFETCH) && !defined(PMPD_NO_PREFETCH)
         /* The loop prefetches GEMV_PF_BYTES ahead, so the first GEMV_PF_BYTES of every
-         * run would be demand misses at every call (~4 per thread and call, api.c);
+         * run would be demand misses in every chunk (~4 per thread and call, api.c);
          * asking for them up front measured +1.6 % on a 1.1B-shaped F16 decode at
          * ~55 GB/s (with the earlier neighbouring-row groups). */
         for (long b = 0; b < GEMV_PF_BYTES; b += 64)
