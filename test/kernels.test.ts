@@ -206,8 +206,8 @@ const MATMUL_SHAPES: [number, number, number][] = [
   [13, 261, 1037], // packed GEMM path, K split into blocks with a tail block
   [13, 5, 19],
   [1, 19, 2600], // 16-bit rows longer than the GEMV's 2 KiB prefetch distance; 3 rows left over after 4 runs
-  // 2 threads: chunks of 32 rows, each cut into 4 runs of 8 (prefetches run on into the
-  // run's next row), the last chunk 11 rows = 4 runs of 2 + 3 rows left over
+  // 2 threads: GEMV work units of 104, 56, 24, 16 and 3 rows (api.c), each cut into 4 runs
+  // (prefetches run on into a run's next row); the last unit is too short for runs
   [1, 203, 1500],
 ];
 

@@ -160,7 +160,7 @@ AI void gemv_generic(int dt, const void *W, const float *x, float *y, int K, int
     if (q > 0) {
 #if defined(PMPD_HAVE_PREFETCH) && !defined(PMPD_NO_PREFETCH)
         /* The loop prefetches GEMV_PF_BYTES ahead, so the first GEMV_PF_BYTES of every
-         * run would be demand misses in every chunk (~4 per thread and call, api.c);
+         * run would be demand misses in every work unit (a few per thread and call, api.c);
          * asking for them up front measured +1.6 % on a 1.1B-shaped F16 decode at
          * ~55 GB/s (with the earlier neighbouring-row groups). */
         for (long b = 0; b < GEMV_PF_BYTES; b += 64)
