@@ -150,8 +150,8 @@ static void gemv_units_task(void *ctx, long s, long e, int tid) {
  * weight streams (kern_template.h) run long without restarting; the last are
  * short, so the thread that finishes first waits little for the other. Equal
  * units of 1/(4 nth) left on average half a unit of one thread idle at the end
- * of every call; side by side, the 155 GEMVs of a 1.1B decode step ran 1.01-1.04x
- * faster this way (C driver, 16-round runs at 60-69 GB/s, 2 Dec; 2 threads, more
+ * of every call; side by side, the 155 GEMVs of a 1.1B decode step ran 1.01-1.05x
+ * faster this way (C driver, runs of 12-16 rounds at 60-69 GB/s, 2 Dec; 2 threads, more
  * not measured). Returns the number of units (<= 16 nth + 1, as each unit but
  * the last holds at least `least` rows).
  */
@@ -410,8 +410,10 @@ PMPD_API void pmpd_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
 
 /*
  * pmpd_stream_read is the read-bandwidth reference every kernel is compared
- * with, so it has to be an upper bound for any read pattern the kernels use:
- * no GEMV may measure faster than it when the two run back to back.
+ * with, so it should be an upper bound for any read pattern the kernels use.
+ * Since 2 Dec the F16 GEMV streams as fast as it (0.97-1.02 side by side in a
+ * C driver at ~56 GB/s), so its fractions land on either side of 100%; the
+ * reference is the fastest pure read found, not a ceiling the GEMV stays under.
  *
  *  - Access pattern (ops->stream_read): every chunk is read as STREAM_SUBS
  *    (4) sequential sub-streams with no software prefetch, the hardware
