@@ -111,7 +111,7 @@ typedef struct {
     const float *x;
     float *y;
     int M, N, K;
-    int units[MM_MAX_UNITS + 1]; /* GEMV (M == 1): row bounds of the work units, see gemv_units */
+    const int *units; /* GEMV (M == 1): row bounds of the work units, see gemv_units */
 } mm_ctx;
 
 static void mm_range(const mm_ctx *c, int n0, int n1) {
@@ -150,10 +150,11 @@ static void gemv_units_task(void *ctx, long s, long e, int tid) {
  * weight streams (kern_template.h) run long without restarting; the last are
  * short, so the thread that finishes first waits little for the other. Equal
  * units of 1/(4 nth) left on average half a unit of one thread idle at the end
- * of every call; side by side, the 155 GEMVs of a 1.1B decode step ran 1.01-1.05x
- * faster this way (C driver, runs of 12-16 rounds at 60-69 GB/s, 2 Dec; 2 threads, more
- * not measured). Returns the number of units (<= 16 nth + 1, as each unit but
- * the last holds at least `least` rows).
+ * of every call; side by side, the 155 GEMVs of a 1.1B decode step ran
+ * 1.01-1.05x faster this way (C driver, four runs of 12-16 rounds at the upper
+ * level, 56-73 GB/s where printed, 2 Dec; 2 threads, more not measured).
+ * Returns the number of units (<= 16 nth + 1, as each unit but the last holds
+ * at least `least` rows).
  */
 static int gemv_units(int *units, int N, int nth) {
     const long least = (((long)N / (16L * nth)) + 7) & ~7L;
@@ -176,7 +177,7 @@ static void matmul(int dt, const void *W, const float *x, float *y, int M, int N
         memset(y, 0, (size_t)M * (size_t)N * sizeof(float));
         return;
     }
-    mm_ctx c = {ops(), dt, W, x, y, M, N, K, {0}};
+    mm_ctx c = {ops(), dt, W, x, y, M, N, K, NULL};
     const double macs = (double)M * (double)N * (double)K;
     const int nth = pmpd_pool_threads();
     if (nth == 1 || macs < (double)PAR_MIN_MACS || N < 8) {
@@ -184,7 +185,10 @@ static void matmul(int dt, const void *W, const float *x, float *y, int M, int N
         return;
     }
     if (M == 1 && 16 * nth + 1 <= MM_MAX_UNITS) {
-        pmpd_parallel_for(gemv_units(c.units, N, nth), 1, gemv_units_task, &c);
+        int units[MM_MAX_UNITS + 1];
+        const int n_units = gemv_units(units, N, nth);
+        c.units = units;
+        pmpd_parallel_for(n_units, 1, gemv_units_task, &c);
         return;
     }
     /* ~4 chunks per thread for balance, whole groups of 8 rows */
@@ -435,8 +439,8 @@ PMPD_API void pmpd_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
  *    a comparable span (bench.ts: >= 1.5 GB per GEMV trial) could match.
  *  - Pages: the buffer belongs to the caller. The engine's weights are on
  *    2 MiB pages (memory.c), so `npm run bench` reads from 2 MiB pages too
- *    (measured 2-6% faster than 4 KiB pages), keeping the reference an upper
- *    bound for the weights' reads.
+ *    (measured 2-6% faster than 4 KiB pages), the same kind of memory the
+ *    weights are read from.
  */
 typedef struct {
     const pmpd_ops *o;

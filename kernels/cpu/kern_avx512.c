@@ -22,7 +22,8 @@
  * with the earlier neighbouring-row groups (six 1.1B and 7B shapes, 66-75 GB/s)
  * and 12-28 % with the sequential streams (seven shapes, 57-65 GB/s), side by
  * side on 2 threads; BF16 2-4 % (earlier groups, three 1.1B shapes). Why is
- * not known; the 256-bit loop issues no more loads per byte. */
+ * not known (the 256-bit loop even issues two 32-byte loads per line where the
+ * 512-bit one issued one 64-byte load). */
 #define OPS_GEMV_F16 pmpd_gemv_f16_256
 #define OPS_GEMV_BF16 pmpd_gemv_bf16_256
 typedef __m512 vf;
