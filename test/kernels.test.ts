@@ -236,6 +236,34 @@ for (const dispatch of SUPPORTED) {
         });
       }
 
+      it("matmulSharedInput equals one matmul per matrix, bit for bit", () => {
+        use(dispatch, threads);
+        // 2 threads: the stacked 301 rows go in work units of 152, 80, 40, 16, 13 rows,
+        // which cross the matrices' boundaries at rows 203 and 240
+        const Kd = 1500, Ns = [203, 37, 61];
+        for (const dtype of ["f32", "f16", "bf16"] as WeightDType[]) {
+          for (const M of [1, 3]) {
+            const Ws = Ns.map((N, i) => {
+              const wf = randn(N * Kd, 300 + i, 0.1);
+              return dtype === "f32" ? wf : toHalfBits(wf, dtype);
+            });
+            const x = randn(M * Kd, 310 + M);
+            for (const count of [1, 2, 3]) {
+              const ys = Ns.slice(0, count).map((N) => new Float32Array(M * N + 3).fill(777));
+              K.matmulSharedInput(dtype, x, M, Kd, ys.map((y, i) => ({ W: Ws[i]!, y, N: Ns[i]! })));
+              ys.forEach((y, i) => {
+                const N = Ns[i]!, want = new Float32Array(M * N);
+                K.matmul(dtype, Ws[i]!, x, want, M, N, Kd);
+                const what = `matmulSharedInput ${dtype} M=${M} matrix ${i + 1} of ${count}`;
+                assert.deepEqual(y.subarray(0, M * N), want, what);
+                assert.deepEqual(Array.from(y.subarray(M * N)), [777, 777, 777], `${what}: wrote past y`);
+              });
+            }
+          }
+        }
+        assert.throws(() => K.matmulSharedInput("f16", new Float32Array(4), 1, 4, []), /1 to 3/);
+      });
+
       it("matmul on subarray views and addBias", () => {
         use(dispatch, threads);
         const M = 3, N = 37, Kd = 131;
@@ -361,6 +389,7 @@ for (const dispatch of SUPPORTED) {
           [3, 6, 2, 24, 17, 25, 38],
           [2, 5, 5, 9, 66, 70, 39],
           [2, 12, 2, 24, 40, 45, 40],
+          [2, 8, 2, 128, 100, 110, 41], // head_dim 64 and 128 have their own compiled copy
         ] as const) {
           const q = randn(M * H * D, seed, 0.8);
           const kc = randn(KVH * cap * D, seed + 100), vc = randn(KVH * cap * D, seed + 200);

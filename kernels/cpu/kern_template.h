@@ -566,8 +566,8 @@ AI void attn_prefetch(const float *kc, const float *vc, int t1, int T, int D, in
 
 /* G <= PMPD_ATT_HEADS heads (contiguous in q and out) that share kc/vc; key blocks in
  * the outer loop so each block's K/V rows are loaded from memory once for all G heads */
-static void attn_group(float *out, const float *q, const float *kc, const float *vc, int G, int T, int D,
-                       float scale) {
+AI void attn_group_body(float *out, const float *q, const float *kc, const float *vc, int G, int T, int D,
+                        float scale) {
     float p[PMPD_ATT_HEADS][ATT_BLK];
     float mrun[PMPD_ATT_HEADS], l[PMPD_ATT_HEADS];
     for (int g = 0; g < G; g++) mrun[g] = -INFINITY, l[g] = 0.0f;
@@ -606,6 +606,18 @@ static void attn_group(float *out, const float *q, const float *kc, const float 
         const float inv = 1.0f / l[g];
         float *o = out + (long)g * D;
         for (int d = 0; d < D; d++) o[d] *= inv;
+    }
+}
+
+/* The common head sizes get their own copy, with D a constant: the VL key rows
+ * Q·K reads at once are then at fixed offsets from one pointer, where with a
+ * variable D the compiler kept VL row pointers and spilled them to the stack. */
+static void attn_group(float *out, const float *q, const float *kc, const float *vc, int G, int T, int D,
+                       float scale) {
+    switch (D) {
+    case 64: attn_group_body(out, q, kc, vc, G, T, 64, scale); break;
+    case 128: attn_group_body(out, q, kc, vc, G, T, 128, scale); break;
+    default: attn_group_body(out, q, kc, vc, G, T, D, scale); break;
     }
 }
 

@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature changes. */
-#define PMPD_ABI_VERSION 4
+#define PMPD_ABI_VERSION 5
 PMPD_API int pmpd_abi_version(void);
 
 /* ---- library state --------------------------------------------------- */
@@ -57,6 +57,13 @@ PMPD_API int pmpd_get_threads(void);
 PMPD_API void pmpd_matmul_f32(const float *W, const float *x, float *y, int M, int N, int K);
 PMPD_API void pmpd_matmul_f16(const uint16_t *W, const float *x, float *y, int M, int N, int K);
 PMPD_API void pmpd_matmul_bf16(const uint16_t *W, const float *x, float *y, int M, int N, int K);
+/* Up to three matrices that share their input, of one storage type (dtype 0 =
+ * f32, 1 = f16, 2 = bf16): y_i[M, N_i] = x[M,K] · W_i[N_i,K]^T, each y_i the
+ * same as from pmpd_matmul_*. With M == 1 their rows stream in one pool job, so
+ * a small matrix (a GQA model's k_proj, v_proj) pays no start and join of its
+ * own. A slot with N_i = 0 is unused (W_i, y_i may then be NULL). */
+PMPD_API void pmpd_matmul_shared_input(int dtype, const float *x, int M, int K, const void *W0, float *y0, int N0,
+                                       const void *W1, float *y1, int N1, const void *W2, float *y2, int N2);
 /* y[m, n] += bias[n] */
 PMPD_API void pmpd_add_bias(float *y, const float *bias, int M, int N);
 

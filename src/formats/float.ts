@@ -66,6 +66,19 @@ export class FloatLinear implements LinearLayer {
     if (this.bias) k.addBias(y, this.bias, M, this.outFeatures);
   }
 
+  /** Up to two more float layers of the same dtype and input size go into one native call. */
+  matmulWith(others: readonly LinearLayer[], x: Float32Array, ys: readonly Float32Array[], M: number): boolean {
+    const layers: LinearLayer[] = [this, ...others];
+    if (layers.length > 3) return false;
+    const stackable = (l: LinearLayer): l is FloatLinear => l instanceof FloatLinear && l.dtype === this.dtype && l.inFeatures === this.inFeatures;
+    if (!layers.every(stackable)) return false;
+    const k = getKernels();
+    const floats = layers as FloatLinear[];
+    k.matmulSharedInput(this.dtype, x, M, this.inFeatures, floats.map((l, i) => ({ W: l.weight.data as Float32Array | Uint16Array, y: ys[i]!, N: l.outFeatures })));
+    floats.forEach((l, i) => { if (l.bias) k.addBias(ys[i]!, l.bias, M, l.outFeatures); });
+    return true;
+  }
+
   dequantize(): Float32Array {
     return toFloat32(this.weight).slice();
   }

@@ -23,6 +23,24 @@ export interface LinearLayer {
   dequantize(precision: number): Float32Array;
   /** Bytes of weight data one multiply streams at `precision` (for bandwidth figures). */
   bytesRead(precision: number): number;
+  /**
+   * Optional: multiplies this layer and `others`, which share the input x, in one native
+   * call (ys[0] for this layer, ys[i + 1] for others[i]), as matmul would one by one.
+   * Returns false, having computed nothing, when this format cannot stack these layers.
+   */
+  matmulWith?(others: readonly LinearLayer[], x: Float32Array, ys: readonly Float32Array[], M: number, precision: number): boolean;
+}
+
+/**
+ * ys[i] = x · layers[i]ᵀ for layers that share their input (q/k/v, gate/up): in one native
+ * call where their format stacks them, so the small k_proj/v_proj GEMVs of a GQA model pay
+ * no start and join of their own; one by one otherwise (the quantized formats, whose GEMVs
+ * are compute-bound, do not stack yet).
+ */
+export function matmulSharedInput(layers: readonly LinearLayer[], x: Float32Array, ys: readonly Float32Array[], M: number, precision: number): void {
+  const [first, ...others] = layers;
+  if (first === undefined || first.matmulWith?.(others, x, ys, M, precision)) return;
+  layers.forEach((lin, i) => lin.matmul(x, ys[i]!, M, precision));
 }
 
 /** How a format recognises and loads the tensors stored under a layer's name prefix. */

@@ -12,7 +12,7 @@
  */
 import { PmpdError } from "../errors.js";
 import type { ModelConfig } from "../io/config.js";
-import type { LinearLayer } from "../formats/traits.js";
+import { matmulSharedInput, type LinearLayer } from "../formats/traits.js";
 import { getKernels, type Kernels } from "../native/kernels.js";
 import { KVCache } from "./kv-cache.js";
 import { ropeInvFreq } from "./rope.js";
@@ -159,12 +159,15 @@ export class LlamaModel {
       this.observer?.(l, name, input, M);
       lin.matmul(input, out, M, precision);
     };
+    // Projections of one input, multiplied together where the format can (matmulSharedInput).
+    const mmShared = (names: LinearName[], lins: LinearLayer[], input: Float32Array, outs: Float32Array[]) => {
+      for (const name of names) this.observer?.(l, name, input, M);
+      matmulSharedInput(lins, input, outs, M, precision);
+    };
 
     // Self-attention: x += o_proj(attention(rope(q), rope(k), v)) on rmsnorm(x).
     K.rmsnorm(h, x, layer.inputNorm, M, H, c.rmsNormEps);
-    mm("q_proj", layer.qProj, h, q);
-    mm("k_proj", layer.kProj, h, k);
-    mm("v_proj", layer.vProj, h, v);
+    mmShared(["q_proj", "k_proj", "v_proj"], [layer.qProj, layer.kProj, layer.vProj], h, [q, k, v]);
     K.rope(q, M, c.numHeads, c.headDim, positions, invFreq);
     K.rope(k, M, c.numKvHeads, c.headDim, positions, invFreq);
     cache.append(l, pos0, k, v, M);
@@ -174,8 +177,7 @@ export class LlamaModel {
 
     // SwiGLU MLP: x += down_proj(silu(gate_proj(h)) * up_proj(h)) with h = rmsnorm(x).
     K.rmsnorm(h, x, layer.postAttentionNorm, M, H, c.rmsNormEps);
-    mm("gate_proj", layer.gateProj, h, gate);
-    mm("up_proj", layer.upProj, h, up);
+    mmShared(["gate_proj", "up_proj"], [layer.gateProj, layer.upProj], h, [gate, up]);
     K.siluMul(gate, up, M * F);
     mm("down_proj", layer.downProj, gate, proj);
     K.add(x, proj, M * H);

@@ -33,7 +33,7 @@ export class NativeKernelsError extends PmpdError {
 }
 
 /** ABI version this binding was written for (PMPD_ABI_VERSION in pmpd_kernels.h). */
-const ABI_VERSION = 4;
+const ABI_VERSION = 5;
 const MAX_THREADS = 1024;
 
 /** Location of the shared library inside the package. */
@@ -42,6 +42,16 @@ export function kernelLibraryPath(): string {
 }
 
 type Fn = (...args: any[]) => any;
+
+/** One matrix of `matmulSharedInput`: y[M, N] = x · W^T. */
+export interface SharedInputPart {
+  W: Float32Array | Uint16Array;
+  y: Float32Array;
+  N: number;
+}
+
+/** The dtype codes of pmpd_matmul_shared_input. */
+const DTYPE_CODES: Record<WeightDType, number> = { f32: 0, f16: 1, bf16: 2 };
 
 interface NativeFns {
   abiVersion: Fn;
@@ -54,6 +64,7 @@ interface NativeFns {
   matmulF32: Fn;
   matmulF16: Fn;
   matmulBf16: Fn;
+  matmulSharedInput: Fn;
   addBias: Fn;
   rmsnorm: Fn;
   rope: Fn;
@@ -83,6 +94,9 @@ const DECLS: Record<keyof NativeFns, string> = {
   matmulF32: "void pmpd_matmul_f32(const float *W, const float *x, float *y, int M, int N, int K)",
   matmulF16: "void pmpd_matmul_f16(const uint16_t *W, const float *x, float *y, int M, int N, int K)",
   matmulBf16: "void pmpd_matmul_bf16(const uint16_t *W, const float *x, float *y, int M, int N, int K)",
+  matmulSharedInput:
+    "void pmpd_matmul_shared_input(int dtype, const float *x, int M, int K, const void *W0, float *y0, int N0, " +
+    "const void *W1, float *y1, int N1, const void *W2, float *y2, int N2)",
   addBias: "void pmpd_add_bias(float *y, const float *bias, int M, int N)",
   rmsnorm: "void pmpd_rmsnorm(float *out, const float *x, const float *weight, int M, int dim, float eps)",
   rope: "void pmpd_rope(float *x, int M, int n_heads, int head_dim, const int32_t *positions, const float *inv_freq)",
@@ -220,6 +234,27 @@ export class Kernels {
       default:
         bad(`matmul: unknown weight dtype ${String(dtype)}`);
     }
+  }
+
+  /**
+   * y_i[M, N_i] = x[M,K] · W_i[N_i,K]^T for up to three matrices of one dtype that share
+   * their input, each y_i as `matmul` gives it. A GEMV (M = 1) streams all of them in one
+   * native job, so small matrices pay no start and join of their own.
+   */
+  matmulSharedInput(dtype: WeightDType, x: Float32Array, M: number, K: number, parts: ReadonlyArray<SharedInputPart>): void {
+    if (parts.length < 1 || parts.length > 3) bad(`matmulSharedInput: ${parts.length} matrices (1 to 3 are supported)`);
+    const code = DTYPE_CODES[dtype];
+    if (code === undefined) bad(`matmulSharedInput: unknown weight dtype ${String(dtype)}`);
+    checkLen("matmulSharedInput", "x", x, M * K);
+    const args: unknown[] = [];
+    for (const { W, y, N } of parts) {
+      checkDims("matmulSharedInput", M, N, K);
+      checkLen("matmulSharedInput", "y", y, M * N);
+      checkLen("matmulSharedInput", `W (${dtype})`, W, N * K, dtype === "f32" ? Float32Array : Uint16Array);
+      args.push(W, y, N);
+    }
+    while (args.length < 9) args.push(null, null, 0);
+    this.#f.matmulSharedInput(code, x, M, K, ...args);
   }
 
   /** y[m, n] += bias[n] */
