@@ -254,9 +254,8 @@ static void dmodel_step(dmodel *m, int pos) {
     for (int l = 0; l < D_L; l++) {
         float *kc = m->kc + (size_t)l * D_NKV * D_CAP * D_HD, *vc = m->vc + (size_t)l * D_NKV * D_CAP * D_HD;
         pmpd_rmsnorm(m->h, m->x, m->norm, 1, D_H, 1e-5f);
-        matmul(dt, m->w[l][0], m->h, m->q, 1, D_H, D_H);
-        matmul(dt, m->w[l][1], m->h, m->k, 1, D_NKV * D_HD, D_H);
-        matmul(dt, m->w[l][2], m->h, m->v, 1, D_NKV * D_HD, D_H);
+        pmpd_matmul_shared_input(dt, m->h, 1, D_H, m->w[l][0], m->q, D_H, m->w[l][1], m->k, D_NKV * D_HD, m->w[l][2],
+                                 m->v, D_NKV * D_HD);
         pmpd_rope(m->q, 1, D_NH, D_HD, &pos, m->inv_freq);
         pmpd_rope(m->k, 1, D_NKV, D_HD, &pos, m->inv_freq);
         for (int hh = 0; hh < D_NKV; hh++) {
@@ -267,8 +266,7 @@ static void dmodel_step(dmodel *m, int pos) {
         matmul(dt, m->w[l][3], m->att, m->proj, 1, D_H, D_H);
         pmpd_add(m->x, m->proj, D_H);
         pmpd_rmsnorm(m->h, m->x, m->norm, 1, D_H, 1e-5f);
-        matmul(dt, m->w[l][4], m->h, m->gate, 1, D_F, D_H);
-        matmul(dt, m->w[l][5], m->h, m->up, 1, D_F, D_H);
+        pmpd_matmul_shared_input(dt, m->h, 1, D_H, m->w[l][4], m->gate, D_F, m->w[l][5], m->up, D_F, NULL, NULL, 0);
         pmpd_silu_mul(m->gate, m->up, D_F);
         matmul(dt, m->w[l][6], m->gate, m->proj, 1, D_H, D_F);
         pmpd_add(m->x, m->proj, D_H);

@@ -34,8 +34,8 @@ export interface LinearLayer {
 /**
  * ys[i] = x · layers[i]ᵀ for layers that share their input (q/k/v, gate/up): in one native
  * call where their format stacks them, so the small k_proj/v_proj GEMVs of a GQA model pay
- * no start and join of their own; one by one otherwise (the quantized formats, whose GEMVs
- * are compute-bound, do not stack yet).
+ * no start and join of their own; one by one otherwise. The quantized formats do not stack:
+ * their GEMVs are compute-bound, and stacked ones measured 0.99-1.03x in a 1.1B decode step.
  */
 export function matmulSharedInput(layers: readonly LinearLayer[], x: Float32Array, ys: readonly Float32Array[], M: number, precision: number): void {
   const [first, ...others] = layers;
