@@ -143,7 +143,7 @@ static void mm_task(void *ctx, long s, long e, int tid) {
  * its own: such a call alone ran at ~60 % of the bandwidth of a large one. With
  * q/k/v and gate/up stacked, the GEMVs of a 1.1B decode step ran 1.02x faster
  * (C driver, three runs of 12-30 paired rounds) and the TypeScript decode step
- * 1.017x (16 paired rounds at 69-76 GB/s, 2 Dec).
+ * 1.017x (16 paired rounds at the upper level, ~70-76 GB/s, 2 Dec).
  */
 #define MM_GROUP_MAX 3
 
