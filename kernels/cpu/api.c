@@ -196,8 +196,9 @@ static int gemv_units(int *units, int N, int nth) {
     return n;
 }
 
-/* One part's GEMM (M > 1): ~4 chunks per thread for balance, whole groups of 8 rows. */
-static void gemm_part(mm_ctx *c, int nth) {
+/* One part in ~4 equal chunks per thread, whole groups of 8 rows: GEMMs (M > 1),
+ * and GEMVs on more threads than the guided split's unit table serves. */
+static void equal_chunks_part(mm_ctx *c, int nth) {
     long grain = ((long)c->N + nth * 4L - 1) / (nth * 4L);
     grain = (grain + 7) & ~7L;
     if (grain < 8) grain = 8;
@@ -226,8 +227,7 @@ static void matmul_group(mm_group *g, int M, int K) {
     }
     /* a prefill's GEMMs are compute-bound, so stacking them gains nothing; GEMVs
      * above 15 threads take equal chunks of each part */
-    for (int p = 0; p < g->count; p++)
-        if (g->part[p].N > 0) gemm_part(&g->part[p], nth);
+    for (int p = 0; p < g->count; p++) equal_chunks_part(&g->part[p], nth);
 }
 
 /* Adds part y[M, N] = x · W^T to a group. */
