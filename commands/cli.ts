@@ -3,7 +3,7 @@
  * runs it, and turns errors into exit codes (0 success, 1 user error, 2 usage error).
  */
 import { Command, CommanderError } from "commander";
-import { PmpdError } from "../src/errors.js";
+import { describeOsError, isOsError, oneLineMessage, PmpdError } from "../src/errors.js";
 import { PMPD_VERSION } from "../src/version.js";
 import { registerCommands } from "./registry.js";
 
@@ -32,11 +32,18 @@ export async function main(argv: string[]): Promise<number> {
       return 2; // commander already printed the problem
     }
     if (e instanceof PmpdError) {
-      process.stderr.write(`pmpd: ${e.message}\n`);
+      process.stderr.write(`pmpd: ${oneLineMessage(e.message)}\n`);
       if (verbose && e.stack) process.stderr.write(`${e.stack}\n`);
       return e.exitCode;
     }
-    process.stderr.write(`pmpd: internal error: ${(e as Error).message ?? String(e)}\n`);
+    // A file-system error no command words itself (a full disk, a read-only folder, ...) is
+    // still the user's to fix, not a bug: it names the file and the cause.
+    if (isOsError(e)) {
+      process.stderr.write(`pmpd: ${oneLineMessage(describeOsError(e))}\n`);
+      if (verbose && e.stack) process.stderr.write(`${e.stack}\n`);
+      return 1;
+    }
+    process.stderr.write(`pmpd: internal error: ${oneLineMessage((e as Error).message ?? String(e))}\n`);
     if (verbose && (e as Error).stack) process.stderr.write(`${(e as Error).stack}\n`);
     return 1;
   }

@@ -1,12 +1,14 @@
 /** `pmpd gen-dataset`: training data for the learned scheduler (two stages, resumable). */
 import type { Command } from "commander";
-import { existsSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { PmpdError } from "../src/errors.js";
 import { fromPretrained } from "../src/model/load.js";
 import { modelHash } from "../src/model/hash.js";
 import { packageRoot } from "../src/paths.js";
-import { readStage1, runStage1, runStage2 } from "../src/learned/gen-dataset.js";
+import { readStage1, runStage1, runStage2, stage1Settings, storedStage1Settings, type Stage1 } from "../src/learned/gen-dataset.js";
+import { sha256File } from "../src/io/file-hash.js";
+import { checkOutputFolder } from "../src/io/output-path.js";
 import { datasetPaths } from "../src/learned/dataset-format.js";
 import { addModelOptions, loadModelFromOptions, parseInteger, printJson, type ModelCliOptions } from "./options.js";
 import { createProgress } from "./progress.js";
@@ -40,45 +42,77 @@ export function registerGenDataset(program: Command): void {
     .option("--json", "print a JSON summary");
   addModelOptions(cmd).action(async (o: GenDatasetOptions) => {
     if (!["1", "2", "all"].includes(o.stage)) throw new PmpdError(`--stage must be 1, 2 or all, got "${o.stage}"`);
-    const size = parseInteger("--size", o.size, 1);
-    const maxNewTokens = parseInteger("--max-new-tokens", o.maxNewTokens, 3);
-    const seed = parseInteger("--seed", o.seed, 0, 2 ** 32 - 1);
     const precisions = o.precisions.split(",").map((p) => parseInteger("--precisions", p.trim(), 1, 16)).sort((a, b) => b - a);
     const pairs = precisions.slice(1).map((low, i) => [precisions[i]!, low] as const).filter(([h, l]) => h - l === 1);
     if (o.stage !== "1" && pairs.length === 0) throw new PmpdError(`--precisions ${o.precisions} has no adjacent pair (e.g. 4,3)`);
+    if (o.stage !== "1" && o.model === undefined) throw new PmpdError("stage 2 needs --model (a quantized model with the precisions of --precisions)");
+    checkOutputFolder(o.dir);
+    // A stage 1 already in --dir fixes the settings: options not given are taken from it,
+    // options given must agree with it (its samples were made with them).
+    const stored = storedStage1Settings(o.dir);
+    const given = (key: keyof GenDatasetOptions) => cmd.getOptionValueSource(key) === "cli";
+    const pick = <T>(key: keyof GenDatasetOptions, fromStored: T | undefined, parse: () => T): T =>
+      stored !== null && !given(key) ? fromStored as T : parse();
+    const size = pick("size", stored?.settings.size, () => parseInteger("--size", o.size, 1));
+    const maxNewTokens = pick("maxNewTokens", stored?.settings.max_new_tokens, () => parseInteger("--max-new-tokens", o.maxNewTokens, 3));
+    const seed = pick("seed", stored?.settings.seed, () => parseInteger("--seed", o.seed, 0, 2 ** 32 - 1));
+    const dataFile = pick("data", stored?.settings.source, () => o.data ?? join(packageRoot(), "datasets", "text", "heldout.jsonl"));
+    const fpDir = pick("fpModel", stored?.settings.model, () => o.fpModel ?? join(packageRoot(), "models", "tiny-llama"));
+    if (stored !== null) {
+      const inherited = (["size", "maxNewTokens", "seed", "data", "fpModel"] as const).filter((k) => !given(k));
+      if (inherited.length > 0 && !o.json) {
+        process.stderr.write(`${stored.file}: continuing with its stage-1 settings for ${inherited.map((k) => OPTION_NAMES[k]).join(", ")}\n`);
+      }
+      const differs = stored.settings.size !== size ? "size" : stored.settings.max_new_tokens !== maxNewTokens ? "maxNewTokens"
+        : stored.settings.seed !== seed ? "seed" : given("data") && sha256File(dataFile) !== stored.settings.source_sha256 ? "data" : null;
+      if (differs !== null) {
+        const was = { size: stored.settings.size, maxNewTokens: stored.settings.max_new_tokens, seed: stored.settings.seed, data: stored.settings.source }[differs];
+        throw new PmpdError(`${stored.file}: ${OPTION_NAMES[differs]} differs from the ${stored.complete ? "" : "interrupted "}stage 1 in ${o.dir} ` +
+          `(made with ${OPTION_NAMES[differs]} ${was}); run with the same settings${stored.complete ? "" : " to continue it"}, or use a new --dir`);
+      }
+    }
     mkdirSync(o.dir, { recursive: true });
     const progress = createProgress();
-    const fpDir = o.fpModel ?? join(packageRoot(), "models", "tiny-llama");
     const fp = await loadModelFromOptions(fpDir, o);
     const fpHash = modelHash(fp.dir);
-    let stage1 = existsSync(join(o.dir, "stage1.json")) ? readStage1(o.dir, fpHash) : null;
-    if (o.stage !== "2" && stage1 === null) {
+    if (stored !== null && stored.settings.model_hash !== fpHash) {
+      throw new PmpdError(`${stored.file}: stage 1 was made with another float model (${stored.settings.model}); pass that one as --fp-model, or use a new --dir`);
+    }
+    let stage1: Stage1 | null = null;
+    if (o.stage !== "2") {
       progress.start("stage 1: float continuations", size);
       stage1 = runStage1(fp, o.dir, {
-        file: o.data ?? join(packageRoot(), "datasets", "text", "heldout.jsonl"), size, maxNewTokens, seed, modelHash: fpHash,
+        // Settings that agree with the stored ones are those; the data file is hashed only for a new stage 1.
+        settings: stored !== null
+          ? { ...stored.settings, model: resolve(fp.dir), source: resolve(dataFile) }
+          : stage1Settings({ dir: fp.dir, hash: fpHash }, dataFile, size, maxNewTokens, seed),
         onSample: (done) => progress.update(done),
       });
     }
-    const outputs: string[] = [join(o.dir, "stage1.json")];
+    const outputs: Array<{ file: string; existed: boolean }> = [];
+    if (stage1 !== null) outputs.push({ file: join(o.dir, "stage1.json"), existed: stage1.existed });
     if (o.stage !== "1") {
       if (stage1 === null) stage1 = readStage1(o.dir, fpHash);
-      if (o.model === undefined) throw new PmpdError("stage 2 needs --model (a quantized model with the precisions of --precisions)");
-      const pm = await fromPretrained(o.model);
+      const pm = await fromPretrained(o.model!);
       if (pm.config.hiddenSize !== fp.config.hiddenSize || pm.config.vocabSize !== fp.config.vocabSize) {
         throw new PmpdError(`${o.model}: not a quantization of ${fp.dir} (shapes differ)`);
       }
       for (const [high, low] of pairs) {
         for (const p of [high, low]) if (!pm.precisions.includes(p)) throw new PmpdError(`${pm.dir}: the model has no ${p}-bit weights (it has ${pm.precisions.join(", ")})`);
+      }
+      for (const [high, low] of pairs) {
         progress.start(`stage 2: labels for ${high}->${low}`, stage1.samples.length);
-        runStage2(pm, o.dir, stage1, {
+        const made = runStage2(pm, o.dir, stage1, {
           high, low, maxNewTokens, modelHash: modelHash(pm.dir),
           onSample: (done, _total, counts) => progress.update(done, `labels ${counts.join("/")}`),
         });
-        outputs.push(datasetPaths(o.dir, high, low).manifest);
+        outputs.push({ file: datasetPaths(o.dir, high, low).manifest, existed: !made });
       }
     }
     progress.finish();
-    if (o.json) printJson({ outputs });
-    else process.stdout.write(`${outputs.map((f) => `wrote ${f}`).join("\n")}\n`);
+    if (o.json) printJson({ outputs: outputs.map((x) => x.file), already_complete: outputs.filter((x) => x.existed).map((x) => x.file) });
+    else process.stdout.write(`${outputs.map((x) => `${x.existed ? "already complete" : "wrote"} ${x.file}`).join("\n")}\n`);
   });
 }
+
+const OPTION_NAMES = { size: "--size", maxNewTokens: "--max-new-tokens", seed: "--seed", data: "--data", fpModel: "--fp-model" } as const;

@@ -13,6 +13,7 @@ import {
   collectActivationSquares, quantizeAnyPrecisionModel, quantizeUniformModel, type QuantizeProgress,
 } from "../src/quant/quantize-model.js";
 import { checkOutputDirectory, writeQuantizedModel } from "../src/quant/write-model.js";
+import { checkOutputFile } from "../src/io/output-path.js";
 import { mixLlmQuantizationConfig, parseHighFraction } from "../src/quant/mixllm.js";
 import { quantizeMixLlmModels } from "../src/quant/mixllm-model.js";
 import { writeMultiModelConfig } from "../src/model/multi-model.js";
@@ -83,6 +84,12 @@ export function registerQuantize(program: Command): void {
     const seed = parseInteger("--seed", o.seed, 0, 2 ** 32 - 1);
     if (o.threads !== undefined) getKernels().setThreads(parseInteger("--threads", o.threads, 1, 1024));
     const dir = await resolveModelDirectory(modelArg ?? bundledModelDir(), o);
+    const outputs = plannedOutputs(method, o, dir, highFractions);
+    for (const d of outputs.dirs) checkOutputDirectory(d, o.force === true);
+    if (outputs.json !== null) {
+      if (existsSync(outputs.json) && o.force !== true) throw new PmpdError(`${outputs.json}: already exists (pass --force to replace it)`);
+      checkOutputFile(outputs.json, "multi-model JSON");
+    }
     const pm = loadModelDirectory(dir);
     if (pm.config.raw.quantization_config !== undefined) {
       throw new PmpdError(`${dir}: the model is already quantized (config.json has a quantization_config); quantize its float model`);
@@ -99,10 +106,10 @@ export function registerQuantize(program: Command): void {
     const started = performance.now();
     try {
       const summary = method === "anyprec"
-        ? await quantizeAnyPrecision(pm, o, calib, seed, progress)
+        ? await quantizeAnyPrecision(pm, o, calib, seed, outputs, progress)
         : method === "mixllm"
-          ? quantizeMixLlm(pm, o, calib, highFractions, progress)
-          : quantizeUniform(pm, o, calib, method as "gptq" | "rtn", progress);
+          ? quantizeMixLlm(pm, o, calib, highFractions, outputs, progress)
+          : quantizeUniform(pm, o, calib, method as "gptq" | "rtn", outputs, progress);
       progress.finish();
       const seconds = (performance.now() - started) / 1000;
       if (o.json) printJson({ ...summary, seconds });
@@ -113,23 +120,56 @@ export function registerQuantize(program: Command): void {
   });
 }
 
+interface PlannedOutputs {
+  /** Model folders, one per bit-width or fraction. */
+  dirs: string[];
+  /** The multi-model JSON, when several models are written. */
+  json: string | null;
+  /** The bit-widths (gptq/rtn) or precisions (anyprec: seed, parent) behind the names. */
+  bits: number[];
+}
+
+/** Where a run writes, from the options alone, so the outputs are checked before the model loads. */
+function plannedOutputs(method: string, o: QuantizeCliOptions, modelDir: string, highFractions: number[]): PlannedOutputs {
+  const base = modelDir.replace(/\/+$/, "");
+  if (method === "anyprec") {
+    const seedPrecision = precisionOption("--seed-precision", o.seedPrecision);
+    const parentPrecision = precisionOption("--parent-precision", o.parentPrecision);
+    if (seedPrecision > parentPrecision) {
+      throw new PmpdError(`--seed-precision ${seedPrecision} is above --parent-precision ${parentPrecision}`);
+    }
+    return { dirs: [o.out ?? `${base}-anyprec-${parentPrecision}-${seedPrecision}`], json: null, bits: [seedPrecision, parentPrecision] };
+  }
+  if (method === "mixllm") {
+    const percent = (f: number) => String(Math.round(f * 1e4) / 100);
+    const single = highFractions.length === 1;
+    const prefix = o.out ?? `${base}-mixllm${single ? `-${percent(highFractions[0]!)}` : ""}`;
+    return single
+      ? { dirs: [prefix], json: null, bits: [] }
+      : { dirs: highFractions.map((f) => `${prefix}-h${percent(f)}`), json: `${prefix}.json`, bits: [] };
+  }
+  const bitsList = o.bits.split(",").map((b) => {
+    const v = parseInteger("--bits", b.trim(), 2, 8);
+    if (![2, 3, 4, 8].includes(v)) throw new PmpdError(`--bits: ${v} is not one of 2, 3, 4, 8`);
+    return v;
+  });
+  if (new Set(bitsList).size !== bitsList.length) throw new PmpdError(`--bits lists a bit-width twice: ${o.bits}`);
+  const prefix = o.out ?? `${base}-${method}`;
+  return { dirs: bitsList.map((b) => `${prefix}-w${b}`), json: `${prefix}.json`, bits: bitsList };
+}
+
 async function quantizeAnyPrecision(
   pm: PretrainedModel, o: QuantizeCliOptions, calib: { file: string; samples: number; seqLen: number; seed: number },
-  seed: number, progress: ProgressReporter,
+  seed: number, outputs: PlannedOutputs, progress: ProgressReporter,
 ): Promise<{ method: string; outputs: string[] }> {
-  const seedPrecision = precisionOption("--seed-precision", o.seedPrecision);
-  const parentPrecision = precisionOption("--parent-precision", o.parentPrecision);
-  if (seedPrecision > parentPrecision) {
-    throw new PmpdError(`--seed-precision ${seedPrecision} is above --parent-precision ${parentPrecision}`);
-  }
+  const [seedPrecision, parentPrecision] = outputs.bits as [number, number];
   if (!["activation", "fisher", "uniform"].includes(o.sensitivity)) {
     throw new PmpdError(`--sensitivity must be activation, fisher or uniform, got "${o.sensitivity}"`);
   }
   for (const K of [pm.config.hiddenSize, pm.config.intermediateSize, pm.config.numHeads * pm.config.headDim]) {
     if (K % 8 !== 0) throw new PmpdError(`${pm.dir}: input width ${K} is not a multiple of 8, which the bit-plane layout needs`);
   }
-  const out = o.out ?? `${pm.dir.replace(/\/+$/, "")}-anyprec-${parentPrecision}-${seedPrecision}`;
-  checkOutputDirectory(out, o.force === true);
+  const out = outputs.dirs[0]!;
   let sensitivity: ((layer: number, name: LinearName) => Float32Array | Float64Array | null) | null = null;
   if (o.sensitivity === "activation") {
     const samples = sampleCalibration(pm.tokenizer, calib);
@@ -159,14 +199,9 @@ async function quantizeAnyPrecision(
 
 function quantizeUniform(
   pm: PretrainedModel, o: QuantizeCliOptions, calib: { file: string; samples: number; seqLen: number; seed: number },
-  method: "gptq" | "rtn", progress: ProgressReporter,
+  method: "gptq" | "rtn", outputs: PlannedOutputs, progress: ProgressReporter,
 ): { method: string; outputs: string[] } {
-  const bitsList = o.bits.split(",").map((b) => {
-    const v = parseInteger("--bits", b.trim(), 2, 8);
-    if (![2, 3, 4, 8].includes(v)) throw new PmpdError(`--bits: ${v} is not one of 2, 3, 4, 8`);
-    return v;
-  });
-  if (new Set(bitsList).size !== bitsList.length) throw new PmpdError(`--bits lists a bit-width twice: ${o.bits}`);
+  const bitsList = outputs.bits;
   const groupSize = parseInteger("--group-size", o.groupSize, 8);
   const options = {
     method, groupSize, symmetric: o.sym === true,
@@ -174,11 +209,7 @@ function quantizeUniform(
     blockSize: parseInteger("--block-size", o.blockSize, 1),
     actOrder: o.actOrder === true,
   };
-  const prefix = o.out ?? `${pm.dir.replace(/\/+$/, "")}-${method}`;
-  const dirs = bitsList.map((b) => `${prefix}-w${b}`);
-  const jsonPath = `${prefix}.json`;
-  for (const d of dirs) checkOutputDirectory(d, o.force === true);
-  if (existsSync(jsonPath) && o.force !== true) throw new PmpdError(`${jsonPath}: already exists (pass --force to replace it)`);
+  const dirs = outputs.dirs, jsonPath = outputs.json!;
   const samples = method === "gptq" ? sampleCalibration(pm.tokenizer, calib) : [];
   const written: string[] = [];
   for (const [i, bits] of bitsList.entries()) {
@@ -207,15 +238,9 @@ function quantizeUniform(
 
 function quantizeMixLlm(
   pm: PretrainedModel, o: QuantizeCliOptions, calib: { file: string; samples: number; seqLen: number; seed: number },
-  highFractions: number[], progress: ProgressReporter,
+  highFractions: number[], outputs: PlannedOutputs, progress: ProgressReporter,
 ): { method: string; outputs: string[]; precisions: number[] } {
-  const percent = (f: number) => String(Math.round(f * 1e4) / 100);
-  const single = highFractions.length === 1;
-  const prefix = o.out ?? `${pm.dir.replace(/\/+$/, "")}-mixllm${single ? `-${percent(highFractions[0]!)}` : ""}`;
-  const dirs = single ? [prefix] : highFractions.map((f) => `${prefix}-h${percent(f)}`);
-  const jsonPath = `${prefix}.json`;
-  for (const d of dirs) checkOutputDirectory(d, o.force === true);
-  if (!single && existsSync(jsonPath) && o.force !== true) throw new PmpdError(`${jsonPath}: already exists (pass --force to replace it)`);
+  const dirs = outputs.dirs, jsonPath = outputs.json;
   const samples = sampleCalibration(pm.tokenizer, calib);
   const dampPercent = parseNumber("--damp", o.damp, 0, 1);
   const results = quantizeMixLlmModels(pm, samples, {
@@ -238,10 +263,10 @@ function quantizeMixLlm(
     progress.log(`${dirs[i]}: ${r.highChannels} of ${r.totalChannels} channels at 8 bits; precision label ${r.precisionLabel} ` +
       "(average code bits per weight: its bits in eval, its key in a multi-model JSON)");
   }
-  const outputs = [...dirs];
-  if (!single) {
+  const written = [...dirs];
+  if (jsonPath !== null) {
     writeMultiModelConfig(jsonPath, results.map((r, i) => [r.precisionLabel, dirs[i]!]), pm.dir);
-    outputs.push(jsonPath);
+    written.push(jsonPath);
   }
-  return { method: "mixllm", outputs, precisions: results.map((r) => r.precisionLabel) };
+  return { method: "mixllm", outputs: written, precisions: results.map((r) => r.precisionLabel) };
 }

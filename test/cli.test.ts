@@ -20,7 +20,7 @@ test("usage errors exit 2, user errors exit 1 with one line and no stack", () =>
     [["generate", "--threads", "0", "hi"], /--threads must be between 1 and 1024, got 0/],
     [["generate", "--threads", "two", "hi"], /--threads must be an integer, got "two"/],
     [["generate", "-n", "-3", "hi"], /--max-new-tokens must be >= 0, got -3/],
-    [["perplexity", "/no/such/file.txt"], /\/no\/such\/file\.txt: cannot read \(ENOENT\)/],
+    [["perplexity", "/no/such/file.txt"], /\/no\/such\/file\.txt: cannot read: no such file or directory \(ENOENT\)/],
     [["generate", "--precision", "3", "hi"], /has no 3-bit weights \(it has 32\)/],
   ] as Array<[string[], RegExp]>) {
     const r = runCli(args);

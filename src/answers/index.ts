@@ -1,5 +1,6 @@
 /** Answer files (spec §6.4): schema, Python-compatible JSON, the locked resumable writer and the reader. */
-export { AnswerWriter, readAnswerFile, writeFileAtomic, type AnswerWriterOptions } from "./writer.js";
+export { AnswerWriter, readAnswerFile, type AnswerWriterOptions } from "./writer.js";
+export { writeFileAtomic } from "../io/output-path.js";
 export {
   ANSWER_ID_ALPHABET, answerLineProblem, compareQuestionIds, makeProvenance, newAnswerId, provenanceDifferences, serializeAnswerLine,
   type AnswerChoice, type AnswerLine, type NewAnswer, type PrecisionLogOut, type Provenance, type QuestionId,

@@ -9,6 +9,9 @@
 import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { PmpdError } from "../errors.js";
+import { processAlive } from "../util/process.js";
+
+export { processAlive };
 
 export interface FileLock {
   readonly file: string;
@@ -32,15 +35,6 @@ function readOwner(file: string): { text: string; owner: Owner | null } | null {
     }
   } catch { /* not ours or half-written */ }
   return { text, owner: null };
-}
-
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 function sleep(ms: number): void {

@@ -7,7 +7,7 @@
  * Lines are written as Python's json.dumps writes them (python-json.ts).
  */
 import { randomInt } from "node:crypto";
-import { PmpdError } from "../errors.js";
+import { PmpdError, quote } from "../errors.js";
 import type { Rng } from "../util/random.js";
 import { PMPD_VERSION } from "../version.js";
 import { PyFloat, pyJsonDumps } from "./python-json.js";
@@ -152,6 +152,7 @@ export function answerLineProblem(value: unknown): string | null {
   return null;
 }
 
+/** A key-order-independent text of a JSON value (provenance is checked for depth when read). */
 function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
   if (isObj(v)) return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(",")}}`;
@@ -159,9 +160,11 @@ function canonical(v: unknown): string {
 }
 
 /**
- * The provenance fields in which `found` differs from `expected` (empty when they agree).
- * The pmpd version is not compared. The model is compared by content hash when both have
- * one (so a moved model directory still matches), else by path.
+ * The provenance fields in which `found` differs from `expected` (empty when they agree),
+ * each as a short phrase for a message: "scheduler", or for the seed and each option
+ * "max_new_tokens: 12 in the file, 9 in this run". The pmpd version is not compared. The
+ * model is compared by content hash when both have one (so a moved model directory still
+ * matches), else by path.
  */
 export function provenanceDifferences(expected: Provenance, found: unknown): string[] {
   if (!isObj(found)) return ["provenance"];
@@ -172,8 +175,18 @@ export function provenanceDifferences(expected: Provenance, found: unknown): str
   } else if (model.path !== expected.model.path) {
     diffs.push("model");
   }
-  for (const key of ["quantization", "scheduler", "seed", "options"] as const) {
+  const detail = (name: string, inFile: unknown, inRun: unknown) => `${name}: ${quote(inFile ?? null, 40)} in the file, ${quote(inRun ?? null, 40)} in this run`;
+  for (const key of ["quantization", "scheduler"] as const) {
     if (canonical(found[key]) !== canonical(expected[key])) diffs.push(key);
+  }
+  if (canonical(found.seed) !== canonical(expected.seed)) diffs.push(detail("seed", found.seed, expected.seed));
+  const options = found.options;
+  if (isObj(options)) {
+    for (const k of new Set([...Object.keys(expected.options), ...Object.keys(options)])) {
+      if (canonical(options[k] ?? null) !== canonical(expected.options[k] ?? null)) diffs.push(detail(k, options[k], expected.options[k]));
+    }
+  } else if (canonical(options) !== canonical(expected.options)) {
+    diffs.push("options");
   }
   return diffs;
 }

@@ -3,9 +3,11 @@
  * `append` returns (so a crash loses at most the line being written), resuming where a
  * previous run stopped, and a final sort/de-duplication as the reference does.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
-import { PmpdError } from "../errors.js";
+import { fileSystemError, PmpdError } from "../errors.js";
+import { parseJsonText, readTextFile, READ_LIMITS } from "../io/bounded-read.js";
+import { writeAll, writeFileAtomic } from "../io/output-path.js";
 import type { Rng } from "../util/random.js";
 import { acquireLock, type FileLock } from "./lock.js";
 import {
@@ -21,61 +23,45 @@ export interface AnswerWriterOptions {
   now?: () => number;
 }
 
-interface RawLine { lineNo: number; text: string; value: unknown }
+interface RawLine { lineNo: number; text: string; value: unknown; jsonProblem: string | null }
 
 function splitLines(text: string): RawLine[] {
   const out: RawLine[] = [];
   text.split("\n").forEach((raw, k) => {
     const t = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
     if (t.trim() === "") return;
-    let value: unknown;
-    try { value = JSON.parse(t); } catch { value = undefined; }
-    out.push({ lineNo: k + 1, text: t, value });
+    let value: unknown, jsonProblem: string | null = null;
+    try {
+      value = parseJsonText("", t);
+    } catch (e) {
+      jsonProblem = (e as Error).message.replace(/^: /, "");
+    }
+    out.push({ lineNo: k + 1, text: t, value, jsonProblem });
   });
   return out;
 }
 
 function problemOf(line: RawLine): string | null {
-  if (line.value === undefined) return "not valid JSON";
+  if (line.jsonProblem !== null) return line.jsonProblem;
   return answerLineProblem(line.value);
 }
 
-/** Writes `lines` to `file` through a temporary file and a rename, so readers never see half a file. */
-export function writeFileAtomic(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "w");
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    renameSync(tmp, file);
-  } catch (e) {
-    try { unlinkSync(tmp); } catch { /* ignore */ }
-    throw e;
-  }
-  try {
-    const dfd = openSync(dirname(file), "r");
-    try { fsyncSync(dfd); } finally { closeSync(dfd); }
-  } catch { /* directories cannot be fsynced everywhere */ }
+/** An answer line with the 1-based line of the file it was read from. */
+export interface NumberedAnswerLine { lineNo: number; line: AnswerLine }
+
+/** Reads and validates an answer file, keeping line numbers (errors name the file and line). */
+export function readAnswerLines(path: string): NumberedAnswerLine[] {
+  if (!existsSync(path)) throw new PmpdError(`${path}: no such answer file`);
+  return splitLines(readTextFile(path, READ_LIMITS.data, "answer file")).map((line) => {
+    const problem = problemOf(line);
+    if (problem !== null) throw new PmpdError(`${path}:${line.lineNo}: ${problem}`);
+    return { lineNo: line.lineNo, line: line.value as AnswerLine };
+  });
 }
 
 /** Reads and validates an answer file (errors name the file and line). */
 export function readAnswerFile(path: string): AnswerLine[] {
-  if (!existsSync(path)) throw new PmpdError(`${path}: no such answer file`);
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw new PmpdError(`${path}: cannot read (${(e as Error).message})`);
-  }
-  return splitLines(text).map((line) => {
-    const problem = problemOf(line);
-    if (problem !== null) throw new PmpdError(`${path}:${line.lineNo}: ${problem}`);
-    return line.value as AnswerLine;
-  });
+  return readAnswerLines(path).map((l) => l.line);
 }
 
 export class AnswerWriter {
@@ -110,7 +96,7 @@ export class AnswerWriter {
     try {
       const answered = new Set<QuestionId>();
       if (existsSync(path)) {
-        const text = readFileSync(path, "utf8");
+        const text = readTextFile(path, READ_LIMITS.data, "answer file");
         const lines = splitLines(text);
         let rewrite = text.length > 0 && !text.endsWith("\n");
         const last = lines.length - 1;
@@ -127,11 +113,11 @@ export class AnswerWriter {
           }
           const value = line.value as AnswerLine;
           if (value.provenance === undefined) {
-            throw new PmpdError(`${path}:${line.lineNo}: this line has no pmpd provenance (written by another tool?); write to another --answer-file or delete this one`);
+            throw new PmpdError(`${path}:${line.lineNo}: this line has no pmpd provenance (written by another tool?); delete the file or write elsewhere (--answer-file-dir, --model-id)`);
           }
           const diffs = provenanceDifferences(options.provenance, value.provenance);
           if (diffs.length > 0) {
-            throw new PmpdError(`${path}:${line.lineNo}: written with a different ${diffs.join(", ")} than this run; write to another --answer-file or delete this one`);
+            throw new PmpdError(`${path}:${line.lineNo}: written by a run with other settings (${diffs.join("; ")}); delete the file or write elsewhere (--answer-file-dir, --model-id)`);
           }
           kept.push(line);
           answered.add(value.question_id);
@@ -168,8 +154,12 @@ export class AnswerWriter {
     const parsed = JSON.parse(text) as AnswerLine;
     const problem = answerLineProblem(parsed);
     if (problem !== null) throw new Error(`answer for question ${JSON.stringify(record.question_id)} is invalid: ${problem}`);
-    writeSync(fd, `${text}\n`);
-    fsyncSync(fd);
+    try {
+      writeAll(fd, `${text}\n`);
+      fsyncSync(fd);
+    } catch (e) {
+      throw fileSystemError(this.path, e, "append to the answer file");
+    }
     this.answered.add(record.question_id);
     return parsed;
   }
@@ -183,7 +173,7 @@ export class AnswerWriter {
     try {
       closeSync(fd);
       this.fd = null;
-      const lines = splitLines(readFileSync(this.path, "utf8"));
+      const lines = splitLines(readTextFile(this.path, READ_LIMITS.data, "answer file"));
       const byId = new Map<string, { id: QuestionId; text: string }>();
       for (const line of lines) {
         const problem = problemOf(line);

@@ -4,8 +4,8 @@
  * recorded here as data (qwen2's q/k/v biases, mistral's sliding window), so the forward
  * pass never asks which family it runs.
  */
-import { readFileSync } from "node:fs";
-import { PmpdError } from "../errors.js";
+import { PmpdError, quote } from "../errors.js";
+import { readJsonObject, READ_LIMITS } from "./bounded-read.js";
 
 export type Architecture = "llama" | "mistral" | "qwen2";
 
@@ -51,22 +51,22 @@ function architectureOf(file: string, raw: Record<string, unknown>): Architectur
   const archs = raw.architectures;
   if (Array.isArray(archs) && archs.length > 0) {
     const name = String(archs[0]);
-    const arch = ARCHITECTURES[name];
+    const arch = Object.hasOwn(ARCHITECTURES, name) ? ARCHITECTURES[name] : undefined;
     if (!arch) {
-      throw new PmpdError(`${file}: unsupported architecture "${name}" (supported: ${Object.keys(ARCHITECTURES).join(", ")})`);
+      throw new PmpdError(`${file}: unsupported architecture ${quote(name)} (supported: ${Object.keys(ARCHITECTURES).join(", ")})`);
     }
     return arch;
   }
   const type = raw.model_type;
   if (type === "llama" || type === "mistral" || type === "qwen2") return type;
-  throw new PmpdError(`${file}: unsupported model_type ${JSON.stringify(type)} and no known "architectures" (supported: llama, mistral, qwen2)`);
+  throw new PmpdError(`${file}: unsupported model_type ${quote(type)} and no known "architectures" (supported: llama, mistral, qwen2)`);
 }
 
 function positiveInt(file: string, raw: Record<string, unknown>, key: string, fallback?: number): number {
   const v = raw[key] ?? fallback;
   if (v === undefined || v === null) throw new PmpdError(`${file}: missing field "${key}"`);
-  if (typeof v !== "number" || !Number.isInteger(v) || v <= 0) {
-    throw new PmpdError(`${file}: field "${key}" must be a positive integer, got ${JSON.stringify(v)}`);
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0) {
+    throw new PmpdError(`${file}: field "${key}" must be a positive integer, got ${quote(v)}`);
   }
   return v;
 }
@@ -74,7 +74,7 @@ function positiveInt(file: string, raw: Record<string, unknown>, key: string, fa
 function positiveNumber(file: string, raw: Record<string, unknown>, key: string, fallback: number): number {
   const v = raw[key] ?? fallback;
   if (typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) {
-    throw new PmpdError(`${file}: field "${key}" must be a positive number, got ${JSON.stringify(v)}`);
+    throw new PmpdError(`${file}: field "${key}" must be a positive number, got ${quote(v)}`);
   }
   return v;
 }
@@ -86,7 +86,7 @@ function parseRopeScaling(file: string, value: unknown): RopeScaling | null {
   const type = r.rope_type ?? r.type;
   if (type === "default") return null;
   if (type !== "linear" && type !== "dynamic" && type !== "llama3") {
-    throw new PmpdError(`${file}: unsupported rope_scaling type ${JSON.stringify(type)} (supported: linear, dynamic, llama3)`);
+    throw new PmpdError(`${file}: unsupported rope_scaling type ${quote(type)} (supported: linear, dynamic, llama3)`);
   }
   const factor = positiveNumber(file, r, "factor", NaN);
   const scaling: RopeScaling = { type, factor };
@@ -139,21 +139,9 @@ export function parseConfig(file: string, raw: Record<string, unknown>): ModelCo
   };
 }
 
-export function readJsonFile(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new PmpdError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new PmpdError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
-  if (json === null || typeof json !== "object" || Array.isArray(json)) throw new PmpdError(`${file}: expected a JSON object`);
-  return json as Record<string, unknown>;
+/** A JSON object file (config.json and its siblings), read within the size limit of configuration files. */
+export function readJsonFile(file: string, maxBytes: number = READ_LIMITS.config): Record<string, unknown> {
+  return readJsonObject(file, maxBytes);
 }
 
 export function loadConfig(file: string): ModelConfig {

@@ -9,8 +9,9 @@
  * at a time into their own memory (streamed from the file descriptor; the caller may choose
  * the memory, see TensorAllocator), so loading never holds the file twice.
  */
-import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import { PmpdError } from "../errors.js";
+import { replaceAtomically, writeAll } from "./output-path.js";
 
 export type DType = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "U16" | "U32" | "BOOL";
 
@@ -223,27 +224,24 @@ export function writeSafetensors(path: string, tensors: Record<string, Tensor>, 
   let headerText = JSON.stringify(header);
   headerText += " ".repeat((8 - ((8 + Buffer.byteLength(headerText)) % 8)) % 8);
   const headerBuf = Buffer.from(headerText, "utf8");
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "w");
-  try {
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64LE(BigInt(headerBuf.length));
-    writeSync(fd, len);
-    writeSync(fd, headerBuf);
-    const base = 8 + headerBuf.length;
-    let pos = 0;
-    for (const { data, begin } of layout) {
-      if (begin > pos) writeSync(fd, Buffer.alloc(begin - pos), 0, begin - pos, base + pos);
-      const view = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-      let done = 0;
-      while (done < view.length) done += writeSync(fd, view, done, Math.min(view.length - done, 1 << 30), base + begin + done);
-      pos = begin + view.length;
+  replaceAtomically(path, (tmp) => {
+    const fd = openSync(tmp, "w");
+    try {
+      const len = Buffer.alloc(8);
+      len.writeBigUInt64LE(BigInt(headerBuf.length));
+      writeAll(fd, len);
+      writeAll(fd, headerBuf);
+      const base = 8 + headerBuf.length;
+      let pos = 0;
+      for (const { data, begin } of layout) {
+        if (begin > pos) writeSync(fd, Buffer.alloc(begin - pos), 0, begin - pos, base + pos);
+        const view = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+        let done = 0;
+        while (done < view.length) done += writeSync(fd, view, done, Math.min(view.length - done, 1 << 30), base + begin + done);
+        pos = begin + view.length;
+      }
+    } finally {
+      closeSync(fd);
     }
-    closeSync(fd);
-    renameSync(tmp, path);
-  } catch (e) {
-    try { closeSync(fd); } catch { /* already closed */ }
-    rmSync(tmp, { force: true });
-    throw e;
-  }
+  });
 }

@@ -25,10 +25,12 @@
  * precisions, another model hash or other shapes, an empty dataset, and malformed offsets or
  * labels — each with one line naming the file.
  */
-import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
-import { PmpdError } from "../errors.js";
+import { PmpdError, quote } from "../errors.js";
+import { readJsonObject, READ_LIMITS } from "../io/bounded-read.js";
+import { sha256File } from "../io/file-hash.js";
+import { writeFileAtomic } from "../io/output-path.js";
 import { SafetensorsFile, writeSafetensors } from "../io/safetensors.js";
 import { DEFAULT_CLASSES, type KvInput } from "./classifier.js";
 import type { LabeledSample } from "./train.js";
@@ -90,28 +92,8 @@ export function datasetPaths(dir: string, high: number, low: number): { data: st
   };
 }
 
-function sha256File(path: string): string {
-  const hash = createHash("sha256");
-  const fd = openSync(path, "r");
-  try {
-    const buf = Buffer.allocUnsafe(1 << 22);
-    let pos = 0;
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, pos);
-      if (n === 0) break;
-      hash.update(buf.subarray(0, n));
-      pos += n;
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return hash.digest("hex");
-}
-
 function writeJsonAtomic(path: string, value: unknown): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(value, null, 2) + "\n");
-  renameSync(tmp, path);
+  writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
 }
 
 /**
@@ -137,15 +119,22 @@ export class KvDatasetWriter {
 
   /**
    * A writer that continues the partial dataset in `dir` if there is one for the same
-   * switch point, model and shapes (a complete one is refused; a missing one starts empty).
+   * switch point, model, shapes and settings (`info.extra`); a complete one is refused, a
+   * missing one starts empty.
    */
   static resume(dir: string, info: DatasetInfo): KvDatasetWriter {
     const w = new KvDatasetWriter(dir, info);
-    if (!existsSync(w.paths.manifest)) return w;
-    const ds = readKvDataset(dir, info.high, info.low, { modelHash: info.modelHash, numKvHeads: info.numKvHeads, headDim: info.headDim }, { allowPartial: true });
+    const ds = existingDataset(dir, info);
+    if (ds === null) return w;
     if (ds.manifest.status === "complete") throw new PmpdError(`${ds.manifestPath}: the dataset is already complete`);
     for (const s of ds.samples) w.add(s);
     return w;
+  }
+
+  /** The complete dataset in `dir` made with `info` (null when there is none or it is partial). */
+  static completed(dir: string, info: DatasetInfo): KvDataset | null {
+    const ds = existingDataset(dir, info);
+    return ds !== null && ds.manifest.status === "complete" ? ds : null;
   }
 
   get count(): number {
@@ -194,13 +183,13 @@ export class KvDatasetWriter {
     const { info } = this;
     mkdirSync(this.dir, { recursive: true });
     // An old manifest must never describe the new data file: demote it first.
+    // A failed demotion (disk full) stops here with the old pair intact; an unreadable old
+    // manifest describes nothing and goes.
     if (existsSync(this.paths.manifest)) {
-      try {
-        const old = JSON.parse(readFileSync(this.paths.manifest, "utf8")) as Record<string, unknown>;
-        writeJsonAtomic(this.paths.manifest, { ...old, status: "partial", data_sha256: "" });
-      } catch {
-        rmSync(this.paths.manifest, { force: true });
-      }
+      let old: Record<string, unknown> | null = null;
+      try { old = readJsonObject(this.paths.manifest, READ_LIMITS.config, "dataset manifest"); } catch { /* removed below */ }
+      if (old === null) rmSync(this.paths.manifest, { force: true });
+      else writeJsonAtomic(this.paths.manifest, { ...old, status: "partial", data_sha256: "" });
     }
     const H = info.numKvHeads, D = info.headDim, n = this.count;
     const sumT = this.lengths.reduce((a, b) => a + b, 0);
@@ -239,6 +228,25 @@ export class KvDatasetWriter {
   }
 }
 
+/**
+ * The dataset in `dir` for `info`'s switch point, checked against its model, shapes and
+ * settings; null when there is none. Samples made with other settings must not be continued
+ * or reused as if they were this run's.
+ */
+function existingDataset(dir: string, info: DatasetInfo): KvDataset | null {
+  if (!existsSync(datasetPaths(dir, info.high, info.low).manifest)) return null;
+  const ds = readKvDataset(dir, info.high, info.low, { modelHash: info.modelHash, numKvHeads: info.numKvHeads, headDim: info.headDim },
+    { allowPartial: true, repairPartial: true });
+  for (const [key, value] of Object.entries(info.extra ?? {})) {
+    const stored = ds.manifest.extra[key];
+    if (JSON.stringify(stored) !== JSON.stringify(value)) {
+      throw new PmpdError(`${ds.manifestPath}: the dataset was made with ${key} ${quote(stored ?? null)}, this run has ${quote(value)}; ` +
+        `run with the same settings, or delete ${basename(ds.manifestPath)} and ${basename(ds.dataPath)} to make this switch point again`);
+    }
+  }
+  return ds;
+}
+
 /** Writes a complete dataset in one call. */
 export function writeKvDataset(dir: string, info: DatasetInfo, samples: Iterable<KvInput & { label: number }>): DatasetManifest {
   const w = new KvDatasetWriter(dir, info);
@@ -253,32 +261,24 @@ export interface DatasetExpectation {
 }
 
 function parseManifest(path: string): DatasetManifest {
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, "utf8"));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") {
-      throw new PmpdError(`${path}: dataset manifest not found (was the dataset generated, and did generation finish?)`);
-    }
-    throw new PmpdError(`${path}: dataset manifest is not valid JSON`);
-  }
-  const m = json as Record<string, unknown>;
-  if (m === null || typeof m !== "object" || Array.isArray(m) || m.format !== DATASET_FORMAT) {
+  if (!existsSync(path)) throw new PmpdError(`${path}: dataset manifest not found (was the dataset generated, and did generation finish?)`);
+  const m = readJsonObject(path, READ_LIMITS.config, "dataset manifest");
+  if (m.format !== DATASET_FORMAT) {
     throw new PmpdError(`${path}: not a pmpd KV dataset manifest (format must be "${DATASET_FORMAT}")`);
   }
   if (m.format_version !== DATASET_FORMAT_VERSION) {
-    throw new PmpdError(`${path}: dataset format version ${JSON.stringify(m.format_version)} is not supported (expected ${DATASET_FORMAT_VERSION})`);
+    throw new PmpdError(`${path}: dataset format version ${quote(m.format_version)} is not supported (expected ${DATASET_FORMAT_VERSION})`);
   }
   const int = (k: string, min: number) => {
     const v = m[k];
-    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) throw new PmpdError(`${path}: manifest field "${k}" must be an integer ≥ ${min} (got ${JSON.stringify(v)})`);
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) throw new PmpdError(`${path}: manifest field "${k}" must be an integer ≥ ${min} (got ${quote(v)})`);
   };
   const str = (k: string) => {
     if (typeof m[k] !== "string") throw new PmpdError(`${path}: manifest field "${k}" must be a string`);
   };
   int("high", -1e9); int("low", -1e9); int("num_kv_heads", 1); int("head_dim", 1); int("samples", 0); int("data_bytes", 0);
   str("model_hash"); str("data_file"); str("data_sha256");
-  if (m.status !== "complete" && m.status !== "partial") throw new PmpdError(`${path}: manifest status ${JSON.stringify(m.status)} is neither "complete" nor "partial"`);
+  if (m.status !== "complete" && m.status !== "partial") throw new PmpdError(`${path}: manifest status ${quote(m.status)} is neither "complete" nor "partial"`);
   if (typeof m.model !== "string") m.model = "";
   if (!Array.isArray(m.label_counts)) m.label_counts = [];
   if (m.extra === null || typeof m.extra !== "object") m.extra = {};
@@ -290,14 +290,17 @@ function parseManifest(path: string): DatasetManifest {
  * Reads and validates the dataset of switch point (high, low) in `dir`. `expect` checks it
  * against the model it will be used with; `allowPartial` accepts an unfinished dataset
  * (for resuming generation); `verifyHash` (default on) re-hashes the data file.
+ * `repairPartial` (resuming) accepts a partial dataset whose data file no longer matches its
+ * manifest — a write interrupted between the two files, e.g. by a full disk — when the data
+ * file is whole and consistent on its own; its samples are then taken from its metadata.
  */
 export function readKvDataset(
   dir: string, high: number, low: number, expect: DatasetExpectation = {},
-  options: { allowPartial?: boolean; verifyHash?: boolean } = {},
+  options: { allowPartial?: boolean; verifyHash?: boolean; repairPartial?: boolean } = {},
 ): KvDataset {
   const paths = datasetPaths(dir, high, low);
   const mp = paths.manifest;
-  const m = parseManifest(mp);
+  let m = parseManifest(mp);
   if (m.status !== "complete" && !options.allowPartial) {
     throw new PmpdError(`${mp}: the dataset is partial (${m.samples} samples written; generation did not finish) — finish or regenerate it`);
   }
@@ -305,35 +308,45 @@ export function readKvDataset(
     throw new PmpdError(`${mp}: the dataset was made for precisions ${m.high}/${m.low}, not ${high}/${low}`);
   }
   if (expect.modelHash !== undefined && m.model_hash !== expect.modelHash) {
-    throw new PmpdError(`${mp}: the dataset was made with another model (hash ${m.model_hash.slice(0, 12)}…, this model ${expect.modelHash.slice(0, 12)}…)`);
+    throw new PmpdError(`${mp}: the dataset was made with another model (hash ${quote(m.model_hash, 12)}, this model ${expect.modelHash.slice(0, 12)}…)`);
   }
   const shapeOf = (H: number, D: number) => `num_kv_heads=${H}, head_dim=${D}`;
   if ((expect.numKvHeads !== undefined && expect.numKvHeads !== m.num_kv_heads) || (expect.headDim !== undefined && expect.headDim !== m.head_dim)) {
     throw new PmpdError(`${mp}: shape mismatch: the dataset has ${shapeOf(m.num_kv_heads, m.head_dim)} but the model has ${shapeOf(expect.numKvHeads ?? m.num_kv_heads, expect.headDim ?? m.head_dim)}`);
   }
   if (m.data_file !== basename(paths.data)) {
-    throw new PmpdError(`${mp}: manifest names data file "${m.data_file}", expected "${basename(paths.data)}"`);
+    throw new PmpdError(`${mp}: manifest names data file ${quote(m.data_file)}, expected "${basename(paths.data)}"`);
   }
   const dp = paths.data;
   if (!existsSync(dp)) throw new PmpdError(`${dp}: dataset data file is missing (its manifest is ${mp})`);
   const size = statSync(dp).size;
-  if (size !== m.data_bytes) {
-    throw new PmpdError(`${dp}: ${size} bytes but the manifest records ${m.data_bytes} (modified or partially written)`);
+  const mismatch = size !== m.data_bytes
+    ? `${size} bytes but the manifest records ${m.data_bytes}`
+    : (options.verifyHash ?? true) && sha256File(dp) !== m.data_sha256 ? `content does not match the SHA-256 in ${basename(mp)}` : null;
+  const repair = mismatch !== null && options.repairPartial === true && m.status === "partial";
+  if (mismatch !== null && !repair) {
+    throw new PmpdError(m.status === "partial"
+      ? `${dp}: ${mismatch} (a write was interrupted, e.g. by a full disk): run gen-dataset again to repair and continue it, or delete ${basename(dp)} and ${basename(mp)} to start this switch point over`
+      : `${dp}: ${mismatch} (modified or partially written): delete ${basename(dp)} and ${basename(mp)} and run gen-dataset again to regenerate it`);
   }
-  if (options.verifyHash ?? true) {
-    if (sha256File(dp) !== m.data_sha256) throw new PmpdError(`${dp}: content does not match the SHA-256 in ${basename(mp)} (modified or partially written)`);
-  }
-  if (m.samples === 0) throw new PmpdError(`${mp}: the dataset is empty (0 samples)`);
+  if (m.samples === 0 && !repair) throw new PmpdError(`${mp}: the dataset is empty (0 samples)`);
 
   const file = SafetensorsFile.open(dp);
   try {
     const meta = file.metadata;
+    if (repair) {
+      const n = Number(meta.samples);
+      if (!Number.isSafeInteger(n) || n < 1) {
+        throw new PmpdError(`${dp}: ${mismatch}, and its metadata gives no sample count to repair from: delete ${basename(dp)} and ${basename(mp)} to start this switch point over`);
+      }
+      m = { ...m, samples: n };
+    }
     const expectMeta: Record<string, string> = {
       format: DATASET_FORMAT, high: String(m.high), low: String(m.low), num_kv_heads: String(m.num_kv_heads),
       head_dim: String(m.head_dim), samples: String(m.samples), model_hash: m.model_hash,
     };
     for (const [k, v] of Object.entries(expectMeta)) {
-      if (meta[k] !== v) throw new PmpdError(`${dp}: metadata ${k}=${JSON.stringify(meta[k])} disagrees with the manifest (${JSON.stringify(v)})`);
+      if (meta[k] !== v) throw new PmpdError(`${dp}: metadata ${k}=${quote(meta[k])} disagrees with the manifest (${quote(v)})`);
     }
     const H = m.num_kv_heads, D = m.head_dim, n = m.samples;
     for (const name of ["keys", "values", "offsets", "labels"]) {

@@ -5,8 +5,9 @@
  * allows are first cut into consecutive pieces), cut each to a random prefix of length in
  * [min(32, ⌊L/2⌋), L], and generate the float model's greedy continuation.
  * Saved as `stage1.safetensors` (the prefixes) and `stage1.json` (the continuations and
- * settings). Progress is appended to `stage1.partial.jsonl`, one sample per line, so an
- * interrupted run resumes where it stopped.
+ * settings). Progress is appended to `stage1.partial.jsonl` (its first line holds the
+ * settings, then one sample per line), so an interrupted run resumes where it stopped — with
+ * the same settings only.
  *
  * Stage 2: per switch point (h, l) and sample, decode greedily at h for N steps and fork a
  * mixed path at each candidate step c in [0, ⌊(N−1)/3⌋, 2⌊(N−1)/3⌋] that continues at l;
@@ -19,9 +20,12 @@
  * One deliberate difference from the reference: every mixed path advances on every step
  * (the reference skips advancing the earlier paths on the step where a later one forks).
  */
-import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync, renameSync } from "node:fs";
-import { join } from "node:path";
-import { PmpdError } from "../errors.js";
+import { appendFileSync, existsSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileSystemError, PmpdError, quote } from "../errors.js";
+import { parseJsonText, readJsonObject, readTextFile, READ_LIMITS } from "../io/bounded-read.js";
+import { sha256File } from "../io/file-hash.js";
+import { writeFileAtomic } from "../io/output-path.js";
 import { readTextDocuments } from "../io/text-corpus.js";
 import { writeSafetensors, SafetensorsFile } from "../io/safetensors.js";
 import type { PretrainedModel } from "../model/load.js";
@@ -31,12 +35,29 @@ import { rougeLScore } from "../score/index.js";
 import { Rng } from "../util/random.js";
 import { KvDatasetWriter } from "./dataset-format.js";
 
-export interface Stage1Options {
-  file: string;
+/**
+ * What a stage 1 was made with. Stored with the partial data (the first line of
+ * stage1.partial.jsonl) and in the manifest, so a resumed or repeated run can tell whether
+ * its samples may be continued or reused: only with identical settings.
+ */
+export interface Stage1Settings {
+  /** The float model's folder (absolute) and content hash. */
+  model: string;
+  model_hash: string;
+  /** The C4-format document file (absolute) and its SHA-256. */
+  source: string;
+  source_sha256: string;
   size: number;
-  maxNewTokens: number;
+  max_new_tokens: number;
   seed: number;
-  modelHash: string;
+}
+
+/** The settings compared on resume; paths are not (a moved file with the same content is the same). */
+export const STAGE1_SETTING_KEYS = ["model_hash", "source_sha256", "size", "max_new_tokens", "seed"] as const;
+export type Stage1SettingKey = typeof STAGE1_SETTING_KEYS[number];
+
+export interface Stage1Options {
+  settings: Stage1Settings;
   onSample?: (done: number, total: number) => void;
 }
 
@@ -49,35 +70,104 @@ export interface Stage1Sample {
 export interface Stage1 {
   samples: Stage1Sample[];
   manifest: Record<string, unknown>;
+  /** True when the stage was complete before this call (nothing was generated). */
+  existed: boolean;
 }
 
 const STAGE1_FORMAT = "pmpd-scheduler-stage1";
 
-function stage1Paths(dir: string) {
+export function stage1Paths(dir: string) {
   return { data: join(dir, "stage1.safetensors"), manifest: join(dir, "stage1.json"), partial: join(dir, "stage1.partial.jsonl") };
 }
 
-/** Reads the completed lines of an interrupted stage 1 (a torn last line is dropped). */
-function readPartial(path: string): Stage1Sample[] {
-  if (!existsSync(path)) return [];
-  const out: Stage1Sample[] = [];
-  for (const line of readFileSync(path, "utf8").split("\n")) {
-    if (line.trim() === "") continue;
+/** The settings of `file` and `model` for a stage 1 of `size` samples. */
+export function stage1Settings(model: { dir: string; hash: string }, file: string, size: number, maxNewTokens: number, seed: number): Stage1Settings {
+  return {
+    model: resolve(model.dir), model_hash: model.hash, source: resolve(file), source_sha256: sha256File(file),
+    size, max_new_tokens: maxNewTokens, seed,
+  };
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function settingsOf(where: string, v: unknown): Stage1Settings {
+  const bad = (k: string): never => { throw new PmpdError(`${where}: stage-1 setting "${k}" is missing or malformed; delete the file to start stage 1 over`); };
+  if (!isObject(v)) bad("settings");
+  const o = v as Record<string, unknown>;
+  for (const k of ["model", "model_hash", "source", "source_sha256"]) if (typeof o[k] !== "string") bad(k);
+  for (const k of ["size", "max_new_tokens", "seed"]) if (!Number.isSafeInteger(o[k]) || (o[k] as number) < 0) bad(k);
+  return o as unknown as Stage1Settings;
+}
+
+/** Reads an interrupted stage 1: its settings and completed samples (a torn last line is dropped). */
+function readPartial(path: string): { settings: Stage1Settings | null; samples: Stage1Sample[] } {
+  if (!existsSync(path)) return { settings: null, samples: [] };
+  const lines = readTextFile(path, READ_LIMITS.data, "stage-1 progress file").split("\n");
+  while (lines.length > 0 && lines[lines.length - 1]!.trim() === "") lines.pop();
+  const last = lines.length - 1;
+  let settings: Stage1Settings | null = null;
+  const samples: Stage1Sample[] = [];
+  for (const [i, line] of lines.entries()) {
+    const where = `${path}:${i + 1}`;
+    let v: unknown;
     try {
-      const v = JSON.parse(line) as Stage1Sample;
-      if (Array.isArray(v.prefix) && typeof v.reference === "string") out.push(v);
-    } catch { break; }
+      v = parseJsonText(where, line);
+    } catch (e) {
+      if (i === last) break; // the line being written when the run was killed
+      throw new PmpdError(`${(e as Error).message} (only the last line may be incomplete; delete the file to start stage 1 over)`);
+    }
+    if (i === 0) {
+      if (!isObject(v) || !("settings" in v)) throw new PmpdError(`${where}: no stage-1 settings (written by an older pmpd?); delete the file to start stage 1 over`);
+      settings = settingsOf(where, v.settings);
+      continue;
+    }
+    const ok = isObject(v) && Array.isArray(v.prefix) && v.prefix.length > 0 && v.prefix.every((t) => Number.isSafeInteger(t) && t >= 0) &&
+      typeof v.reference === "string" && Number.isSafeInteger(v.document);
+    if (!ok) {
+      if (i === last) break;
+      throw new PmpdError(`${where}: not a stage-1 sample; delete the file to start stage 1 over`);
+    }
+    samples.push(v as unknown as Stage1Sample);
   }
-  return out;
+  return { settings, samples };
+}
+
+/** The settings a stage 1 in `dir` was made with (complete or interrupted), or null when there is none. */
+export function storedStage1Settings(dir: string): { settings: Stage1Settings; file: string; complete: boolean } | null {
+  const paths = stage1Paths(dir);
+  if (existsSync(paths.manifest)) {
+    const m = readManifest(paths.manifest);
+    return { settings: settingsOf(paths.manifest, m.settings), file: paths.manifest, complete: true };
+  }
+  const partial = readPartial(paths.partial);
+  return partial.settings === null ? null : { settings: partial.settings, file: paths.partial, complete: false };
+}
+
+/** The first setting in which `stored` and `wanted` differ, or null. */
+export function stage1SettingDifference(stored: Stage1Settings, wanted: Stage1Settings): Stage1SettingKey | null {
+  return STAGE1_SETTING_KEYS.find((k) => stored[k] !== wanted[k]) ?? null;
+}
+
+function refuseOtherSettings(file: string, stored: Stage1Settings, wanted: Stage1Settings): void {
+  const key = stage1SettingDifference(stored, wanted);
+  if (key === null) return;
+  throw new PmpdError(`${file}: stage 1 was made with another ${key} (${quote(stored[key], 16)}, this run ${quote(wanted[key], 16)}); ` +
+    "run with the same settings, or use a new --dir");
 }
 
 export function runStage1(pm: PretrainedModel, dir: string, options: Stage1Options): Stage1 {
   const paths = stage1Paths(dir);
-  if (existsSync(paths.manifest)) return readStage1(dir, options.modelHash);
-  const docs = readTextDocuments(options.file);
+  const { settings } = options;
+  if (existsSync(paths.manifest)) {
+    const existing = readStage1(dir, settings.model_hash);
+    refuseOtherSettings(paths.manifest, settingsOf(paths.manifest, existing.manifest.settings), settings);
+    return existing;
+  }
+  const docs = readTextDocuments(settings.source);
+  const maxNewTokens = settings.max_new_tokens;
   // The longest prefix that leaves room for the continuation (and the fork point's extra step).
-  const maxPrefix = pm.model.contextLength - options.maxNewTokens - 2;
-  if (maxPrefix < 2) throw new PmpdError(`--max-new-tokens ${options.maxNewTokens} leaves no room for a prompt in the context of ${pm.model.contextLength}`);
+  const maxPrefix = pm.model.contextLength - maxNewTokens - 2;
+  if (maxPrefix < 2) throw new PmpdError(`--max-new-tokens ${maxNewTokens} leaves no room for a prompt in the context of ${pm.model.contextLength}`);
   // Documents longer than the room are cut into consecutive pieces that each start with BOS,
   // so that a small context still yields many prompts; the reference truncates instead.
   const bos = pm.tokenizer.bosTokenId;
@@ -91,25 +181,38 @@ export function runStage1(pm: PretrainedModel, dir: string, options: Stage1Optio
       if (piece.length >= 2) pieces.push({ document: d, ids: bos !== null ? [bos, ...piece] : piece });
     }
   });
-  const rng = new Rng(options.seed);
+  const rng = new Rng(settings.seed);
   const order = rng.shuffle(pieces.map((_, i) => i));
   // The cut of each piece is drawn in order, so resuming redraws the same cuts.
   const plan: Array<{ document: number; prefix: number[] }> = [];
   for (const i of order) {
-    if (plan.length === options.size) break;
+    if (plan.length === settings.size) break;
     const { document, ids } = pieces[i]!;
     const lo = Math.min(32, Math.floor(ids.length / 2));
     const len = lo + rng.int(ids.length - lo + 1);
     plan.push({ document, prefix: ids.slice(0, Math.max(len, 1)) });
   }
-  if (plan.length < options.size) throw new PmpdError(`${options.file}: only ${plan.length} usable prompts (documents cut to ${maxPrefix} tokens), --size ${options.size} asked`);
-  const done = readPartial(paths.partial);
-  if (done.length > 0) writeFileSync(paths.partial, done.map((s) => `${JSON.stringify(s)}\n`).join(""));
+  if (plan.length < settings.size) throw new PmpdError(`${settings.source}: only ${plan.length} usable prompts (documents cut to ${maxPrefix} tokens), --size ${settings.size} asked`);
+  const partial = readPartial(paths.partial);
+  if (partial.settings !== null) refuseOtherSettings(paths.partial, partial.settings, settings);
+  const done = partial.settings === null ? [] : partial.samples;
+  // Samples continue the plan these settings make; anything else means the inputs changed.
+  done.forEach((s, i) => {
+    if (i >= plan.length || s.document !== plan[i]!.document || s.prefix.length !== plan[i]!.prefix.length || s.prefix.some((t, k) => t !== plan[i]!.prefix[k])) {
+      throw new PmpdError(`${paths.partial}:${i + 2}: this sample is not the one these settings make (was the tokenizer changed?); delete the file to start stage 1 over`);
+    }
+  });
+  // Rewritten whole: drops a torn last line and writes the settings line of a new run.
+  writeFileAtomic(paths.partial, [{ settings }, ...done].map((v) => `${JSON.stringify(v)}\n`).join(""));
   for (let i = done.length; i < plan.length; i++) {
     const { document, prefix } = plan[i]!;
-    const r = generate(pm, prefix, { maxNewTokens: options.maxNewTokens });
+    const r = generate(pm, prefix, { maxNewTokens });
     const sample: Stage1Sample = { document, prefix, reference: tokenizerText(pm, r.tokens) };
-    appendFileSync(paths.partial, `${JSON.stringify(sample)}\n`);
+    try {
+      appendFileSync(paths.partial, `${JSON.stringify(sample)}\n`);
+    } catch (e) {
+      throw fileSystemError(paths.partial, e, "append to");
+    }
     done.push(sample);
     options.onSample?.(i + 1, plan.length);
   }
@@ -122,19 +225,23 @@ export function runStage1(pm: PretrainedModel, dir: string, options: Stage1Optio
     offsets: { dtype: "I32", shape: [offsets.length], data: offsets },
   }, { format: STAGE1_FORMAT });
   const manifest = {
-    format: STAGE1_FORMAT, format_version: 1, status: "complete", model: pm.dir, model_hash: options.modelHash,
-    source: options.file, size: options.size, max_new_tokens: options.maxNewTokens, seed: options.seed,
+    format: STAGE1_FORMAT, format_version: 1, status: "complete", model: pm.dir, model_hash: settings.model_hash,
+    source: settings.source, size: settings.size, max_new_tokens: maxNewTokens, seed: settings.seed, settings,
     samples: done.map((s) => ({ document: s.document, prefix_tokens: s.prefix.length, reference: s.reference })),
   };
-  const tmp = `${paths.manifest}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(manifest, null, 2)}\n`);
-  renameSync(tmp, paths.manifest);
+  writeFileAtomic(paths.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
   rmSync(paths.partial, { force: true });
-  return { samples: done, manifest };
+  return { samples: done, manifest, existed: false };
 }
 
 function tokenizerText(pm: PretrainedModel, tokens: number[]): string {
   return pm.tokenizer.decode(tokens, true);
+}
+
+function readManifest(path: string): Record<string, unknown> {
+  const manifest = readJsonObject(path, READ_LIMITS.data, "stage-1 manifest");
+  if (manifest.format !== STAGE1_FORMAT || manifest.status !== "complete") throw new PmpdError(`${path}: not a complete pmpd stage-1 manifest`);
+  return manifest;
 }
 
 export function readStage1(dir: string, modelHash?: string): Stage1 {
@@ -142,22 +249,32 @@ export function readStage1(dir: string, modelHash?: string): Stage1 {
   if (!existsSync(paths.manifest)) {
     throw new PmpdError(`${dir}: no complete stage 1 (stage1.json)${existsSync(paths.partial) ? "; an interrupted one is there: run gen-dataset again to finish it" : ""}`);
   }
-  let manifest: Record<string, unknown>;
-  try { manifest = JSON.parse(readFileSync(paths.manifest, "utf8")) as Record<string, unknown>; } catch {
-    throw new PmpdError(`${paths.manifest}: not valid JSON`);
-  }
-  if (manifest.format !== STAGE1_FORMAT || manifest.status !== "complete") throw new PmpdError(`${paths.manifest}: not a complete pmpd stage-1 manifest`);
+  const manifest = readManifest(paths.manifest);
   if (modelHash !== undefined && manifest.model_hash !== modelHash) {
-    throw new PmpdError(`${paths.manifest}: made with another model (${String(manifest.model_hash)}); use a new --dir`);
+    throw new PmpdError(`${paths.manifest}: made with another model (${quote(manifest.model_hash, 20)}); use a new --dir`);
+  }
+  const entries = manifest.samples;
+  if (!Array.isArray(entries) || !entries.every((e) => isObject(e) && Number.isSafeInteger(e.document) && typeof e.reference === "string")) {
+    throw new PmpdError(`${paths.manifest}: "samples" must be a list of {document, reference} objects`);
   }
   const f = SafetensorsFile.open(paths.data);
   try {
+    for (const name of ["input_ids", "offsets"]) {
+      if (!f.has(name) || f.entry(name).dtype !== "I32" || f.entry(name).shape.length !== 1) throw new PmpdError(`${paths.data}: no I32 vector "${name}"`);
+    }
     const ids = f.read("input_ids").data as Int32Array, offsets = f.read("offsets").data as Int32Array;
-    const entries = manifest.samples as Array<{ document: number; reference: string }>;
     if (offsets.length !== entries.length + 1) throw new PmpdError(`${paths.data}: holds ${offsets.length - 1} prompts but the manifest lists ${entries.length}`);
+    for (let i = 0; i < entries.length; i++) {
+      if (!(offsets[i]! >= 0 && offsets[i + 1]! > offsets[i]! && offsets[i + 1]! <= ids.length)) {
+        throw new PmpdError(`${paths.data}: offsets ${i} and ${i + 1} (${offsets[i]}, ${offsets[i + 1]}) do not delimit a prompt of the ${ids.length} ids`);
+      }
+    }
     return {
       manifest,
-      samples: entries.map((e, i) => ({ document: e.document, reference: e.reference, prefix: Array.from(ids.subarray(offsets[i]!, offsets[i + 1]!)) })),
+      existed: true,
+      samples: (entries as Array<{ document: number; reference: string }>).map((e, i) => ({
+        document: e.document, reference: e.reference, prefix: Array.from(ids.subarray(offsets[i]!, offsets[i + 1]!)),
+      })),
     };
   } finally {
     f.close();
@@ -214,11 +331,19 @@ export function labelSample(pm: PretrainedModel, sample: Stage1Sample, o: { high
   return { label, keys: kv.keys, values: kv.values, T };
 }
 
-export function runStage2(pm: PretrainedModel, dir: string, stage1: Stage1, o: Stage2Options): void {
-  const writer = KvDatasetWriter.resume(dir, {
+/** Labels every stage-1 sample for (high, low); returns false when the dataset was already complete. */
+export function runStage2(pm: PretrainedModel, dir: string, stage1: Stage1, o: Stage2Options): boolean {
+  const settings = settingsOf(stage1Paths(dir).manifest, stage1.manifest.settings);
+  const info = {
     high: o.high, low: o.low, numKvHeads: pm.config.numKvHeads, headDim: pm.config.headDim, modelHash: o.modelHash, model: pm.dir,
-    extra: { max_new_tokens: o.maxNewTokens, candidates: candidateSteps(o.maxNewTokens), size: stage1.samples.length, rouge: "rougeL F1, no stemmer, rounded to 3 decimals" },
-  });
+    extra: {
+      max_new_tokens: o.maxNewTokens, candidates: candidateSteps(o.maxNewTokens), size: stage1.samples.length,
+      rouge: "rougeL F1, no stemmer, rounded to 3 decimals",
+      stage1: Object.fromEntries(STAGE1_SETTING_KEYS.map((k) => [k, settings[k]])),
+    },
+  };
+  if (KvDatasetWriter.completed(dir, info) !== null) return false;
+  const writer = KvDatasetWriter.resume(dir, info);
   const counts = [0, 0, 0, 0];
   const every = o.flushEvery ?? 8;
   for (let i = writer.count; i < stage1.samples.length; i++) {
@@ -229,4 +354,5 @@ export function runStage2(pm: PretrainedModel, dir: string, stage1: Stage1, o: S
     o.onSample?.(i + 1, stage1.samples.length, counts);
   }
   writer.finish();
+  return true;
 }

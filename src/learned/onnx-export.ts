@@ -14,10 +14,10 @@
  *   x = Reshape(Transpose(Ō, [0,2,1]), [1, F])            D-major flatten
  *   probs = Softmax(Gemm(Relu(Gemm(LayerNormalization(x), W0ᵀ, b0)), W2ᵀ, b2))
  */
-import { renameSync, rmSync, writeFileSync } from "node:fs";
 import { PMPD_VERSION } from "../version.js";
 import { LAYER_NORM_EPS, type KVCacheClassifier } from "./classifier.js";
 import { ProtoWriter } from "./protobuf.js";
+import { writeFileAtomic } from "../io/output-path.js";
 
 export const ONNX_IR_VERSION = 8;
 export const ONNX_OPSET = 17;
@@ -149,12 +149,5 @@ export function classifierOnnxBytes(classifier: KVCacheClassifier, options: Onnx
 /** Writes the classifier as an ONNX model at `path` (atomically). */
 export function exportClassifierOnnx(classifier: KVCacheClassifier, path: string, options: OnnxExportOptions = {}): void {
   const bytes = classifierOnnxBytes(classifier, options);
-  const tmp = `${path}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
+  writeFileAtomic(path, bytes);
 }

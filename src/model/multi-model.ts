@@ -12,10 +12,11 @@
  * across output channels at once (prefill and first tokens at 4.8, later ones at 4). Each
  * key must be the label its model loads with, so average bits stay true.
  */
-import { existsSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { PmpdError } from "../errors.js";
 import { readJsonFile } from "../io/config.js";
+import { writeFileAtomic } from "../io/output-path.js";
 import { ModelTokenizer } from "../io/tokenizer.js";
 import type { LinearLayer } from "../formats/traits.js";
 import { isPrecisionLabel, PRECISION_LABEL_RULE } from "./precision.js";
@@ -60,9 +61,7 @@ export function writeMultiModelConfig(file: string, models: ReadonlyArray<readon
   const json: Record<string, string> = {};
   for (const [precision, dir] of models) json[String(precision)] = relative(base, resolve(dir)) || ".";
   json.model_path = relative(base, resolve(floatModelDir)) || ".";
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(json, null, 2)}\n`);
-  renameSync(tmp, file);
+  writeFileAtomic(file, `${JSON.stringify(json, null, 2)}\n`);
 }
 
 export function isMultiModelConfig(path: string): boolean {

@@ -5,9 +5,9 @@
  * Everything is written into a temporary sibling directory that is renamed into place at
  * the end, so an interrupted run never leaves a half-written model behind.
  */
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
-import { PmpdError } from "../errors.js";
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { checkReplaceableFolder, replaceAtomically } from "../io/output-path.js";
 import type { Tensor } from "../io/safetensors.js";
 import { writeSafetensors } from "../io/safetensors.js";
 import { WeightStore } from "../io/weights.js";
@@ -17,11 +17,12 @@ import type { QuantizedLayer } from "./quantize-model.js";
 
 const COPIED_FILES = ["tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json"];
 
-/** Fails early when `out` exists (unless `force`) or cannot be created next to. */
+/**
+ * Fails early (before any quantization) when `out` cannot be written: it exists and `force`
+ * is not given, it is not a model folder, or its parent is missing or not writable.
+ */
 export function checkOutputDirectory(out: string, force: boolean): void {
-  if (existsSync(out) && !force) throw new PmpdError(`${out}: already exists (pass --force to replace it)`);
-  const parent = dirname(resolve(out));
-  if (!existsSync(parent)) throw new PmpdError(`${out}: parent directory ${parent} does not exist`);
+  checkReplaceableFolder(out, force);
 }
 
 export function writeQuantizedModel(
@@ -32,10 +33,8 @@ export function writeQuantizedModel(
   force: boolean,
 ): void {
   checkOutputDirectory(out, force);
-  const tmp = join(dirname(resolve(out)), `.${basename(out)}.tmp-${process.pid}`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
-  try {
+  replaceAtomically(out, (tmp) => {
+    mkdirSync(tmp);
     for (const f of COPIED_FILES) if (existsSync(join(source.dir, f))) copyFileSync(join(source.dir, f), join(tmp, f));
     const config = { ...source.config.raw, quantization_config: { ...quantizationConfig, pmpd_version: PMPD_VERSION } };
     writeFileSync(join(tmp, "config.json"), `${JSON.stringify(config, null, 2)}\n`);
@@ -57,10 +56,5 @@ export function writeQuantizedModel(
       for (const [suffix, t] of Object.entries(q.tensors)) tensors[`${prefix}.${suffix}`] = t;
     }
     writeSafetensors(join(tmp, "model.safetensors"), tensors, { format: "pt", producer: `pmpd ${PMPD_VERSION}` });
-    if (existsSync(out)) rmSync(out, { recursive: true, force: true });
-    renameSync(tmp, out);
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
+  });
 }
