@@ -9,11 +9,12 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
-import { PmpdError } from "../src/errors.js";
+import { oneLineMessage, PmpdError } from "../src/errors.js";
 import { parsePrecisionLabel } from "../src/model/precision.js";
 import { getBenchmark, loadPreset, type Preset } from "../src/bench/index.js";
 import { planRuns, type EvalPlan, type JobName, type PlannedRun } from "../src/eval/jobs.js";
-import { describeFailure, runAnswers, type AnswerRunSpec } from "../src/eval/run-answers.js";
+import { checkRunQuestions, describeFailure, runAnswers, type AnswerRunSpec } from "../src/eval/run-answers.js";
+import { checkOutputFolder } from "../src/io/output-path.js";
 import { chooseStaticStep, type SearchChoice } from "../src/eval/static-search.js";
 import { primaryMetric, scoreAnswerFiles } from "../src/eval/score-answers.js";
 import { fromPretrained, type PretrainedModel } from "../src/model/load.js";
@@ -121,6 +122,8 @@ export function registerEval(program: Command): void {
     if (o.threads !== undefined) getKernels().setThreads(parseInteger("--threads", o.threads, 1, 1024));
     setActivationMode(o.exact ? "exact" : "int8");
     const runs = planRuns(plan);
+    checkRunQuestions(runs);
+    checkOutputFolder(plan.answerFileDir);
 
     const progress = createProgress();
     const failures = workers > 1 ? await runInWorkers(runs, workers, o, progress) : await runInProcess(runs, o, progress);
@@ -130,7 +133,7 @@ export function registerEval(program: Command): void {
     const summary = summarize(finished, plan, tolerance);
     if (o.json) printJson({ runs: summary.rows, static_search: summary.search, failures: failures.map((f) => f.message) });
     else printSummary(summary.rows, summary.search);
-    for (const f of failures) process.stderr.write(`pmpd: run failed: ${f.message}\n`);
+    for (const f of failures) process.stderr.write(`pmpd: run failed: ${oneLineMessage(f.message)}\n`);
     if (failures.length > 0) throw new PmpdError(`${failures.length} of ${runs.length} runs failed`);
   });
 

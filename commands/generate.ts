@@ -1,7 +1,7 @@
 /** `pmpd generate`: a prompt in, the model's continuation out (streamed, or as JSON). */
 import type { Command } from "commander";
-import { readFileSync } from "node:fs";
 import { PmpdError } from "../src/errors.js";
+import { readTextFile, READ_LIMITS } from "../src/io/bounded-read.js";
 import { parsePrecisionLabel } from "../src/model/precision.js";
 import { generate } from "../src/engine/generate.js";
 import { PMPD_VERSION } from "../src/version.js";
@@ -40,7 +40,9 @@ export function registerGenerate(program: Command): void {
   addModelOptions(cmd).action(async (words: string[], o: GenerateCliOptions) => {
     let prompt = words.join(" ");
     if (o.promptFile !== undefined) {
-      try { prompt = readFileSync(o.promptFile, "utf8"); } catch { throw new PmpdError(`${o.promptFile}: cannot read the prompt file`); }
+      if (words.length > 0) throw new PmpdError("give the prompt as text or as --prompt-file, not both");
+      prompt = readTextFile(o.promptFile, READ_LIMITS.data, "prompt file");
+      if (prompt.trim() === "") throw new PmpdError(`${o.promptFile}: the prompt file is empty`);
     }
     if (prompt === "") throw new PmpdError("no prompt given (pass text or --prompt-file)");
     const temperature = parseNumber("--temperature", o.temperature, 0, 100);

@@ -1,9 +1,9 @@
 /** `pmpd score`: quality, average bit-width and speed of answer files; table, JSON, CSV, SVG plot. */
 import type { Command } from "commander";
-import { renameSync, writeFileSync } from "node:fs";
 import { basename } from "node:path";
 import { stringify } from "csv-stringify/sync";
-import { PmpdError } from "../src/errors.js";
+import { PmpdError, terminalSafe } from "../src/errors.js";
+import { checkOutputFile, writeFileAtomic } from "../src/io/output-path.js";
 import { addModelMetrics, scoreAnswerFiles, primaryMetric, type FileScore } from "../src/eval/score-answers.js";
 import { paretoSvg, type PlotPoint } from "../src/eval/pareto-plot.js";
 import { printJson } from "./options.js";
@@ -17,12 +17,6 @@ interface ScoreCliOptions {
   json?: boolean;
   csv?: string;
   plot?: string;
-}
-
-function writeAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
 }
 
 function metricNames(scores: FileScore[]): string[] {
@@ -48,7 +42,12 @@ export function registerScore(program: Command): void {
     .option("--csv <file>", "write a CSV table")
     .option("--plot <file.svg>", "write quality vs average bits as SVG")
     .action(async (files: string[], o: ScoreCliOptions) => {
-      const options = { bench: o.bench, referenceFile: o.referenceFile, benchFile: o.benchFile, bertscoreModel: o.bertscoreModel, bleurtModel: o.bleurtModel };
+      // Outputs are checked before any scoring: a folder given as --csv or a read-only place fails now.
+      if (o.csv !== undefined) checkOutputFile(o.csv, "CSV table");
+      if (o.plot !== undefined) checkOutputFile(o.plot, "SVG plot");
+      const notes = new Set<string>();
+      const warn = (line: string) => { if (!notes.has(line)) process.stderr.write(`pmpd: note: ${terminalSafe(line)}\n`); notes.add(line); };
+      const options = { bench: o.bench, referenceFile: o.referenceFile, benchFile: o.benchFile, bertscoreModel: o.bertscoreModel, bleurtModel: o.bleurtModel, warn };
       const scores = scoreAnswerFiles(files, options);
       await addModelMetrics(scores, options);
       const metrics = metricNames(scores);
@@ -64,17 +63,17 @@ export function registerScore(program: Command): void {
           bits: s.avgBits, quality: s.metrics[metric] ?? NaN,
           series: /-schedule-\d+/.test(s.file) ? "static search" : null,
         }));
-        writeAtomic(o.plot, paretoSvg(points, `${scores[0]!.bench}: quality vs average bit-width`, metric));
+        writeFileAtomic(o.plot, paretoSvg(points, `${scores[0]!.bench}: quality vs average bit-width`, metric));
       }
       if (o.csv !== undefined) {
-        writeAtomic(o.csv, stringify(rows, { header: true, columns: ["file", "bench", "split", "questions", ...metrics, "avg_bits", "avg_new_tokens", "tokens_per_s"] }));
+        writeFileAtomic(o.csv, stringify(rows, { header: true, columns: ["file", "bench", "split", "questions", ...metrics, "avg_bits", "avg_new_tokens", "tokens_per_s"] }));
       }
       if (o.json) {
         printJson(scores.map((s) => ({ ...rows.find((r) => r.file === s.file), provenance: s.provenance })));
         return;
       }
       const header = ["file", ...metrics, "avg bits", "new tokens", "tokens/s"];
-      const lines = scores.map((s) => [label(s.file), ...metrics.map((m) => s.metrics[m] === undefined ? "-" : s.metrics[m]!.toFixed(4)),
+      const lines = scores.map((s) => [terminalSafe(label(s.file)), ...metrics.map((m) => s.metrics[m] === undefined ? "-" : s.metrics[m]!.toFixed(4)),
         s.avgBits.toFixed(3), s.avgNewTokens.toFixed(1), s.tokensPerSecond.toFixed(1)]);
       const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
       const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");

@@ -107,15 +107,17 @@ export function terminalSafe(text: string): string {
  */
 export function quote(value: unknown, max = 60): string {
   let text: string;
-  if (typeof value === "string") {
-    text = value.length > max ? `${value.slice(0, max)}…` : value;
-    return `"${terminalSafe(text).replace(/"/g, '\\"')}"`;
-  }
+  if (typeof value === "string") return `"${cut(value, max).replace(/"/g, '\\"')}"`;
   try {
     text = JSON.stringify(value) ?? String(value);
   } catch {
     text = Array.isArray(value) ? "[…]" : typeof value === "object" ? "{…}" : String(value);
   }
+  return terminalSafe(text.length > max ? `${text.slice(0, max)}…` : text);
+}
+
+/** Text from a file or a library for a message: cut to `max` characters (with "…"), control characters escaped. */
+export function cut(text: string, max = 200): string {
   return terminalSafe(text.length > max ? `${text.slice(0, max)}…` : text);
 }
 

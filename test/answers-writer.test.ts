@@ -111,7 +111,7 @@ test("resume after a kill: the stale lock is taken over, the cut-off last line d
       assert.deepEqual([...w.answered].sort(), [0, 1]);
       assert.equal(w.warnings.length, 2, w.warnings.join("\n"));
       assert.match(w.warnings[0]!, /took over the stale lock of process \d+/);
-      assert.match(w.warnings[1]!, /answers\.jsonl:3: dropped an incomplete last line \(not valid JSON\)/);
+      assert.match(w.warnings[1]!, /answers\.jsonl:3: dropped an incomplete last line \(not valid JSON \(unterminated string at column 55\)\)/);
       assert.equal(readFileSync(file, "utf8").split("\n").filter(Boolean).length, 2, "rewritten without the broken line");
       assert.ok(readFileSync(file, "utf8").endsWith("\n"));
       w.append(answer(2));
@@ -179,9 +179,9 @@ test("lines written with another provenance are refused; the pmpd version alone 
     w.finish();
     const other = makeProvenance({ ...PROV, scheduler: { name: "naive", params: { precisions: [4, 3], highBitSteps: 22 } } });
     assert.throws(() => AnswerWriter.open(file, { provenance: other }),
-      (e: unknown) => e instanceof PmpdError && e.message === `${file}:1: written with a different scheduler than this run; write to another --answer-file or delete this one`);
+      (e: unknown) => e instanceof PmpdError && e.message === `${file}:1: written by a run with other settings (scheduler); delete the file or write elsewhere (--answer-file-dir, --model-id)`);
     const otherModel = makeProvenance({ ...PROV, model: { path: "x", hash: "sha256:def" }, seed: 3 });
-    assert.throws(() => AnswerWriter.open(file, { provenance: otherModel }), /different model, seed than this run/);
+    assert.throws(() => AnswerWriter.open(file, { provenance: otherModel }), /other settings \(model; seed: 0 in the file, 3 in this run\)/);
     const moved = makeProvenance({ ...PROV, model: { path: "/elsewhere/model", hash: "sha256:abc" }, pmpd_version: "9.9.9" });
     const ok = AnswerWriter.open(file, { provenance: moved });
     assert.deepEqual([...ok.answered], [1]);

@@ -12,12 +12,13 @@ export function tempDir(prefix = "pmpd-test-"): { dir: string; cleanup: () => vo
 
 export interface CliResult { status: number; stdout: string; stderr: string }
 
-/** Runs `pmpd ...args` in a child process, as a user would. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
+/** Runs `pmpd ...args` in a child process, as a user would (in `cwd` when given). */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): CliResult {
   const r = spawnSync(process.execPath, [join(packageRoot(), "bin", "pmpd.js"), ...args], {
     encoding: "utf8",
     env: { ...process.env, ...env },
     timeout: 300_000,
+    cwd,
   });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { packageRoot } from "../src/paths.js";
 import { rougeScores } from "../src/score/index.js";
@@ -62,4 +63,54 @@ test("bad answer files: one line naming the file and line, exit 1, nothing writt
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
     assert.ok(!existsSync(csv), "nothing written");
   }
+});
+
+test("an answer file holds one run: a question answered twice or lines of another run are refused, naming file and line", () => {
+  const twice = write("twice-dsum.jsonl", [answerLine(0, "a", { 4: 1 }), answerLine(1, "b", { 4: 1 }), answerLine(0, "c", { 4: 1 })]);
+  const r = runCli(["score", twice, "--bench", "dsum"]);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /twice-dsum\.jsonl:3: question 0 is answered again \(first on line 1\)/);
+  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+
+  // gsm8k lines appended to a dsum file (provenance of another run), with a blank line in between.
+  const prov = (bench: string) => ({ model: { path: "m", hash: "sha256:1" }, quantization: null, scheduler: { name: "naive", params: {} }, seed: 0,
+    options: { bench, split: "test", bench_file: null }, pmpd_version: "0.1.0" });
+  const withProv = (id: number, bench: string) => JSON.stringify({ ...JSON.parse(answerLine(id, "x", { 4: 1 })), provenance: prov(bench) });
+  const mixed = write("mixed-dsum.jsonl", [withProv(0, "dsum"), withProv(1, "dsum"), "", withProv(2, "gsm8k")]);
+  const m = runCli(["score", mixed]);
+  assert.equal(m.status, 1, m.stderr);
+  assert.match(m.stderr, /mixed-dsum\.jsonl:4: written by another run than line 1 \(bench: "gsm8k" on line 4, "dsum" on line 1\)/);
+});
+
+test("answer files record the bench file's absolute path and SHA-256; score finds it from anywhere and says when it moved or changed", () => {
+  const benchFile = join(work.dir, "my-dsum.jsonl");
+  writeFileSync(benchFile, readFileSync(join(packageRoot(), "datasets", "fixtures", "dsum", "test.jsonl")));
+  const answers = join(work.dir, "answers-rel");
+  // Run with relative paths from work.dir, score from elsewhere.
+  const e = runCli(["eval", "--fp16", "--fp-model-path", join(packageRoot(), "models", "tiny-llama"), "--model-id", "t", "--bench", "dsum",
+    "--bench-file", "my-dsum.jsonl", "--question-end", "2", "--max-new-tokens", "3", "--answer-file-dir", "answers-rel"], {}, work.dir);
+  assert.equal(e.status, 0, e.stderr);
+  const file = join(answers, "dsum", "t-fp16.jsonl");
+  const provenance = (JSON.parse(readFileSync(file, "utf8").split("\n")[0]!) as { provenance: { options: Record<string, unknown> } }).provenance;
+  assert.equal(provenance.options.bench_file, benchFile);
+  assert.equal(provenance.options.bench_file_sha256, createHash("sha256").update(readFileSync(benchFile)).digest("hex"));
+  const fromRoot = runCli(["score", file, "--json"], {}, "/");
+  assert.equal(fromRoot.status, 0, fromRoot.stderr);
+
+  const moved = join(work.dir, "moved-dsum.jsonl");
+  renameSync(benchFile, moved);
+  const gone = runCli(["score", file]);
+  assert.equal(gone.status, 1);
+  assert.match(gone.stderr, /t-fp16\.jsonl: the run's bench file .*my-dsum\.jsonl is gone \(moved or deleted\); pass --bench-file with its new path/);
+  const found = runCli(["score", file, "--bench-file", moved]);
+  assert.equal(found.status, 0, found.stderr);
+  assert.match(found.stderr, /note: .*t-fp16\.jsonl: the bench file moved: the run used .*my-dsum\.jsonl, found with the same content at .*moved-dsum\.jsonl/);
+
+  writeFileSync(benchFile, readFileSync(moved, "utf8").replace(/"summary": "/, '"summary": "Changed. '));
+  const changed = runCli(["score", file]);
+  assert.equal(changed.status, 1);
+  assert.match(changed.stderr, /my-dsum\.jsonl changed since the run \(SHA-256 differs\); pass --bench-file to score against it anyway/);
+  const anyway = runCli(["score", file, "--bench-file", benchFile]);
+  assert.equal(anyway.status, 0, anyway.stderr);
+  assert.match(anyway.stderr, /whose content differs from the bench file the run used/);
 });

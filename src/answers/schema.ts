@@ -159,33 +159,34 @@ function canonical(v: unknown): string {
   return JSON.stringify(v) ?? "null";
 }
 
+/** How a message names the two sides of a provenance comparison. */
+export interface ProvenanceSides { found: string; expected: string }
+
 /**
  * The provenance fields in which `found` differs from `expected` (empty when they agree),
  * each as a short phrase for a message: "scheduler", or for the seed and each option
  * "max_new_tokens: 12 in the file, 9 in this run". The pmpd version is not compared. The
  * model is compared by content hash when both have one (so a moved model directory still
- * matches), else by path.
+ * matches), else by path. Both sides may come from files, so neither is trusted to be whole.
  */
-export function provenanceDifferences(expected: Provenance, found: unknown): string[] {
-  if (!isObj(found)) return ["provenance"];
+export function provenanceDifferences(expected: unknown, found: unknown, sides: ProvenanceSides = { found: "in the file", expected: "in this run" }): string[] {
+  if (!isObj(found) || !isObj(expected)) return isObj(found) === isObj(expected) ? [] : ["provenance"];
   const diffs: string[] = [];
-  const model = isObj(found.model) ? found.model : {};
-  if (expected.model.hash !== "" && typeof model.hash === "string" && model.hash !== "") {
-    if (model.hash !== expected.model.hash) diffs.push("model");
-  } else if (model.path !== expected.model.path) {
-    diffs.push("model");
-  }
-  const detail = (name: string, inFile: unknown, inRun: unknown) => `${name}: ${quote(inFile ?? null, 40)} in the file, ${quote(inRun ?? null, 40)} in this run`;
+  const model = isObj(found.model) ? found.model : {}, wantModel = isObj(expected.model) ? expected.model : {};
+  const hashed = (m: Record<string, unknown>) => typeof m.hash === "string" && m.hash !== "";
+  if (hashed(model) && hashed(wantModel) ? model.hash !== wantModel.hash : model.path !== wantModel.path) diffs.push("model");
+  const detail = (name: string, inFound: unknown, inExpected: unknown) =>
+    `${name}: ${quote(inFound ?? null, 40)} ${sides.found}, ${quote(inExpected ?? null, 40)} ${sides.expected}`;
   for (const key of ["quantization", "scheduler"] as const) {
     if (canonical(found[key]) !== canonical(expected[key])) diffs.push(key);
   }
   if (canonical(found.seed) !== canonical(expected.seed)) diffs.push(detail("seed", found.seed, expected.seed));
-  const options = found.options;
-  if (isObj(options)) {
-    for (const k of new Set([...Object.keys(expected.options), ...Object.keys(options)])) {
-      if (canonical(options[k] ?? null) !== canonical(expected.options[k] ?? null)) diffs.push(detail(k, options[k], expected.options[k]));
+  const options = found.options, wantOptions = expected.options;
+  if (isObj(options) && isObj(wantOptions)) {
+    for (const k of new Set([...Object.keys(wantOptions), ...Object.keys(options)])) {
+      if (canonical(options[k] ?? null) !== canonical(wantOptions[k] ?? null)) diffs.push(detail(k, options[k], wantOptions[k]));
     }
-  } else if (canonical(options) !== canonical(expected.options)) {
+  } else if (canonical(options) !== canonical(wantOptions)) {
     diffs.push("options");
   }
   return diffs;

@@ -28,7 +28,7 @@ export const cnnDm: Benchmark = {
       reference: requireString(r, "highlights"),
       extra: extraFields(r, ["article", "highlights"]),
     }));
-    return sliceQuestions(questions, options);
+    return sliceQuestions(questions, options, file);
   },
   buildPrompt(question, turnIndex, previousAnswers, chat) {
     return renderChat(conversation(question.turns, turnIndex, previousAnswers), chat, ROLE_PLAY_PREFIX);

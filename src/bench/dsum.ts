@@ -26,7 +26,7 @@ export const dsum: Benchmark = {
       reference: requireString(r, "summary"),
       extra: extraFields(r, ["dialogue", "summary"]),
     }));
-    return sliceQuestions(questions, options);
+    return sliceQuestions(questions, options, file);
   },
   buildPrompt(question, turnIndex, previousAnswers, chat) {
     return renderChat(conversation(question.turns, turnIndex, previousAnswers), chat, ROLE_PLAY_PREFIX);

@@ -30,7 +30,7 @@ export const gsm8k: Benchmark = {
       reference: requireString(r, "answer"),
       extra: extraFields(r, ["question", "answer"]),
     }));
-    return sliceQuestions(questions, options);
+    return sliceQuestions(questions, options, file);
   },
   buildPrompt(question, turnIndex, previousAnswers, chat) {
     return renderChat(conversation(question.turns, turnIndex, previousAnswers), chat);

@@ -59,7 +59,7 @@ export const iwslt: Benchmark = {
         extra: extraFields(r, ["translation", "en", "fr"]),
       });
     }
-    return sliceQuestions(questions, options);
+    return sliceQuestions(questions, options, file);
   },
   buildPrompt(question, turnIndex, previousAnswers, chat) {
     return renderChat(conversation(question.turns, turnIndex, previousAnswers), chat, ROLE_PLAY_PREFIX);

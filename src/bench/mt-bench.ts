@@ -42,7 +42,7 @@ export const mtBench: Benchmark = {
       return { questionId: id, turns, extra: extraFields(r, ["prompt_id", "prompt", "turns"]) };
     });
     checkUniqueIds(records, questions);
-    return sliceQuestions(questions, options);
+    return sliceQuestions(questions, options, file);
   },
   buildPrompt(question, turnIndex, previousAnswers, chat) {
     return renderChat(conversation(question.turns, turnIndex, previousAnswers), chat);

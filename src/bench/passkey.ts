@@ -76,7 +76,7 @@ export const passkey: Benchmark = {
       digits: options.passkeyDigits,
       blocks: options.garbageBlocks,
     });
-    return sliceQuestions(questions, options);
+    return sliceQuestions(questions, options, "the generated passkey prompts");
   },
   buildPrompt(question, turnIndex, previousAnswers, chat) {
     return renderChat(conversation(question.turns, turnIndex, previousAnswers), chat);

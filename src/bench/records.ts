@@ -107,13 +107,21 @@ function checkIndex(name: string, v: number | undefined): void {
   }
 }
 
-/** Questions [questionBegin, questionEnd) as Python slices them (an end past the list is clamped). */
-export function sliceQuestions(questions: Question[], options: LoadOptions): Question[] {
+/**
+ * Questions [questionBegin, questionEnd) as Python slices them (an end past the list is
+ * clamped). A range that selects nothing — begin past the last question, or end before
+ * begin — is an error naming `source`, since it would only write empty answer files.
+ */
+export function sliceQuestions(questions: Question[], options: LoadOptions, source: string): Question[] {
   checkIndex("--question-begin", options.questionBegin);
   checkIndex("--question-end", options.questionEnd);
   const begin = options.questionBegin ?? 0;
   const end = options.questionEnd ?? questions.length;
   if (options.questionEnd !== undefined && end < begin) throw new PmpdError(`--question-end (${end}) is before --question-begin (${begin})`);
+  if (begin >= questions.length && questions.length > 0) {
+    throw new PmpdError(`--question-begin ${begin} is past the last question: ${source} has ${questions.length} (${options.split} split; indices 0..${questions.length - 1})`);
+  }
+  if (end === begin) throw new PmpdError(`--question-begin ${begin} and --question-end ${end} select no question of ${source}`);
   return questions.slice(begin, end);
 }
 

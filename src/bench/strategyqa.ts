@@ -47,7 +47,7 @@ export const strategyqa: Benchmark = {
         extra: extraFields(r, ["qid", "facts", "question", "answer"]),
       };
     });
-    return sliceQuestions(questions, options);
+    return sliceQuestions(questions, options, file);
   },
   buildPrompt(question, turnIndex) {
     const text = question.turns[turnIndex];

@@ -9,6 +9,7 @@ import { AnswerWriter, makeProvenance } from "../answers/index.js";
 import type { AnswerChoice } from "../answers/schema.js";
 import { getBenchmark, type ChatFormatter, type Question, type Split } from "../bench/index.js";
 import { cleanMtBenchAnswer } from "../bench/mt-bench.js";
+import { benchFileRecord } from "../bench/file-record.js";
 import { pmpdGenerate } from "../engine/pmpd.js";
 import type { PretrainedModel } from "../model/load.js";
 import { modelHash } from "../model/hash.js";
@@ -91,6 +92,21 @@ export function loadQuestions(spec: AnswerRunSpec): Question[] {
   });
 }
 
+/**
+ * Loads the questions of every run once before any model is loaded, so that a bad data
+ * file or a question range that selects nothing fails in one line up front, not once per
+ * run after hours of work.
+ */
+export function checkRunQuestions(specs: readonly AnswerRunSpec[]): void {
+  const seen = new Set<string>();
+  for (const spec of specs) {
+    const key = JSON.stringify([spec.bench, spec.benchFile, spec.split, spec.questionBegin, spec.questionEnd, spec.seed, spec.passkeyDigits, spec.garbageBlocks]);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    loadQuestions(spec);
+  }
+}
+
 export async function runAnswers(pm: PretrainedModel, spec: AnswerRunSpec, progress?: AnswerRunProgress): Promise<AnswerRunResult> {
   const bench = getBenchmark(spec.bench);
   const questions = loadQuestions(spec);
@@ -103,7 +119,7 @@ export async function runAnswers(pm: PretrainedModel, spec: AnswerRunSpec, progr
     scheduler: scheduler === null ? { name: "fp", params: { max_steps: 256 } } : { name: scheduler.name, params: scheduler.params() },
     seed: spec.seed,
     options: {
-      bench: bench.name, bench_file: spec.benchFile ?? null, split: spec.split, max_new_tokens: spec.maxNewTokens,
+      bench: bench.name, ...benchFileRecord(spec.benchFile), split: spec.split, max_new_tokens: spec.maxNewTokens,
       prefill_bit: spec.prefillBit ?? null, passkey_digits: spec.passkeyDigits ?? null, garbage_blocks: spec.garbageBlocks ?? null,
     },
   });

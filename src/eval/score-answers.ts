@@ -6,8 +6,10 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { PmpdError } from "../errors.js";
-import { readAnswerFile, type AnswerLine } from "../answers/index.js";
+import { PmpdError, quote } from "../errors.js";
+import { readAnswerFile, readAnswerLines, type NumberedAnswerLine } from "../answers/writer.js";
+import { provenanceDifferences, type AnswerLine } from "../answers/schema.js";
+import { findRecordedBenchFile } from "../bench/file-record.js";
 import { canonicalBenchName, getBenchmark, type Question, type Split } from "../bench/index.js";
 import { idKey } from "../answers/schema.js";
 import {
@@ -39,6 +41,8 @@ export interface ScoreOptions {
   referenceFile?: string;
   /** Local dataset file holding the references (default: the one recorded in provenance, else the fixture). */
   benchFile?: string;
+  /** Receives notes for the user (a bench file that moved or differs from the run's). */
+  warn?: (line: string) => void;
 }
 
 /** The reference's detection by file path, used when a file has no provenance. */
@@ -50,7 +54,11 @@ function benchFromPath(path: string): string | null {
   return null;
 }
 
-interface FileContext { bench: string; split: Split; benchFile?: string; seed: number; options: Record<string, unknown> }
+interface FileContext {
+  bench: string; split: Split; benchFile?: string; seed: number; options: Record<string, unknown>;
+  /** The file line of each answer, for messages. */
+  lineNos?: number[];
+}
 
 function contextOf(file: string, lines: AnswerLine[], options: ScoreOptions): FileContext {
   const p = lines[0]?.provenance;
@@ -59,8 +67,31 @@ function contextOf(file: string, lines: AnswerLine[], options: ScoreOptions): Fi
   if (bench === null) throw new PmpdError(`${file}: cannot tell the benchmark (no provenance, nothing in the path); pass --bench`);
   getBenchmark(bench);
   const split: Split = o.split === "validation" || (o.split === undefined && file.includes("validation")) ? "validation" : "test";
-  const benchFile = options.benchFile ?? (typeof o.bench_file === "string" ? o.bench_file : undefined);
+  const benchFile = findRecordedBenchFile(file, o, options.benchFile, options.warn ?? (() => {}));
   return { bench, split, benchFile, seed: typeof p?.seed === "number" ? p.seed : 0, options: o };
+}
+
+/**
+ * Refuses a file that is not the answers of one run: a question answered twice (files
+ * concatenated) or lines whose provenance differs (answers of another benchmark or run
+ * appended), naming the file and line.
+ */
+function checkOneRun(file: string, lines: NumberedAnswerLine[]): void {
+  const firstLine = new Map<string, number>();
+  const first = lines[0];
+  for (const { lineNo, line } of lines) {
+    const key = idKey(line.question_id);
+    const earlier = firstLine.get(key);
+    if (earlier !== undefined) {
+      throw new PmpdError(`${file}:${lineNo}: question ${quote(line.question_id)} is answered again (first on line ${earlier}); an answer file holds one run, each question once — were files concatenated?`);
+    }
+    firstLine.set(key, lineNo);
+    if (first === undefined || lineNo === first.lineNo) continue;
+    const diffs = provenanceDifferences(first.line.provenance, line.provenance, { found: `on line ${lineNo}`, expected: `on line ${first.lineNo}` });
+    if (diffs.length > 0) {
+      throw new PmpdError(`${file}:${lineNo}: written by another run than line ${first.lineNo} (${diffs.join("; ")}); an answer file holds one run`);
+    }
+  }
 }
 
 function datasetQuestions(ctx: FileContext): Map<string, Question> {
@@ -80,12 +111,12 @@ function findFp16File(file: string): string | null {
 }
 
 /** (prediction, reference) text pairs of every turn, with a clear error for a missing reference. */
-function textPairs(file: string, lines: AnswerLine[], reference: (line: AnswerLine, turn: number) => string | undefined): Array<[string, string]> {
+function textPairs(file: string, lines: AnswerLine[], ctx: FileContext, reference: (line: AnswerLine, turn: number) => string | undefined): Array<[string, string]> {
   const pairs: Array<[string, string]> = [];
   lines.forEach((line, i) => {
     line.choices[0]!.turns.forEach((text, turn) => {
       const ref = reference(line, turn);
-      if (ref === undefined) throw new PmpdError(`${file}:${i + 1}: no reference for question ${JSON.stringify(line.question_id)}${turn > 0 ? ` turn ${turn + 1}` : ""}`);
+      if (ref === undefined) throw new PmpdError(`${file}:${ctx.lineNos?.[i] ?? i + 1}: no reference for question ${quote(line.question_id)}${turn > 0 ? ` turn ${turn + 1}` : ""}`);
       pairs.push([text, ref]);
     });
   });
@@ -102,13 +133,13 @@ function referencePairs(file: string, lines: AnswerLine[], ctx: FileContext, opt
       const refFile = options.referenceFile ?? findFp16File(file);
       if (refFile === null) throw new PmpdError(`${file}: mt_bench is scored against the fp16 run's answers; pass --reference-file`);
       const refs = new Map(readAnswerFile(refFile).map((l) => [idKey(l.question_id), l.choices[0]!.turns]));
-      return textPairs(file, lines, (line, turn) => refs.get(idKey(line.question_id))?.[turn]);
+      return textPairs(file, lines, ctx, (line, turn) => refs.get(idKey(line.question_id))?.[turn]);
     }
     case "iwslt":
-      return textPairs(file, lines, (line) => line.reference);
+      return textPairs(file, lines, ctx, (line) => line.reference);
     case "cnn_dm": case "dsum": {
       const questions = datasetQuestions(ctx);
-      return textPairs(file, lines, (line) => questions.get(idKey(line.question_id))?.reference);
+      return textPairs(file, lines, ctx, (line) => questions.get(idKey(line.question_id))?.reference);
     }
     default:
       return null;
@@ -124,14 +155,14 @@ function qualityMetrics(file: string, lines: AnswerLine[], ctx: FileContext, opt
   }
   if (ctx.bench === "passkey") {
     const flags = lines.map((l, i) => {
-      if (l.pass_key === undefined) throw new PmpdError(`${file}:${i + 1}: passkey line without "pass_key"`);
+      if (l.pass_key === undefined) throw new PmpdError(`${file}:${ctx.lineNos?.[i] ?? i + 1}: passkey line without "pass_key"`);
       return passkeyCorrect(l.choices[0]!.turns[0] ?? "", l.pass_key);
     });
     return { accuracy: flags.filter(Boolean).length / flags.length };
   }
   if (ctx.bench === "gsm8k") {
     const questions = datasetQuestions(ctx);
-    const pairs = textPairs(file, lines, (line) => questions.get(idKey(line.question_id))?.reference);
+    const pairs = textPairs(file, lines, ctx, (line) => questions.get(idKey(line.question_id))?.reference);
     return { accuracy: pairs.filter(([p, r]) => gsm8kCorrect(p, r)).length / pairs.length };
   }
   return {}; // strategyqa and generic bench files without references: statistics only
@@ -140,9 +171,11 @@ function qualityMetrics(file: string, lines: AnswerLine[], ctx: FileContext, opt
 function loadAll(files: string[], options: ScoreOptions) {
   if (files.length === 0) throw new PmpdError("no answer files given");
   return files.map((file) => {
-    const lines = readAnswerFile(file);
-    if (lines.length === 0) throw new PmpdError(`${file}: no answers`);
-    return { file, lines, ctx: contextOf(file, lines, options) };
+    const numbered = readAnswerLines(file);
+    if (numbered.length === 0) throw new PmpdError(`${file}: no answers`);
+    checkOneRun(file, numbered);
+    const lines = numbered.map((l) => l.line);
+    return { file, lines, ctx: { ...contextOf(file, lines, options), lineNos: numbered.map((l) => l.lineNo) } };
   });
 }
 

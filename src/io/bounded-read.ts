@@ -71,8 +71,8 @@ export function jsonSyntaxProblem(text: string, e: unknown): string {
   const at = /at position (\d+)/.exec(message);
   const where = (pos: number) => {
     const before = text.slice(0, pos);
-    const line = before.split("\n").length;
-    return `line ${line}, column ${pos - before.lastIndexOf("\n")}`;
+    const line = before.split("\n").length, column = pos - before.lastIndexOf("\n");
+    return text.includes("\n") ? `line ${line}, column ${column}` : `column ${column}`;
   };
   if (/Unexpected end of JSON input/.test(message)) return "not valid JSON (it ends too early)";
   if (at !== null) {

@@ -119,8 +119,11 @@ export async function resolveModelDirectory(nameOrPath: string, options: HubOpti
     if (!statSync(nameOrPath).isDirectory()) throw new PmpdError(`${nameOrPath}: not a model directory`);
     return nameOrPath;
   }
-  if (!REPO_ID.test(nameOrPath)) {
-    throw new PmpdError(`${nameOrPath}: no such directory, and not a hub model id of the form org/name`);
+  // A name that can only be a path (a file suffix, ./, ../, /, ~) is never looked up on the hub.
+  if (!REPO_ID.test(nameOrPath) || /\.(json|safetensors|bin|gguf)$/i.test(nameOrPath) || /^(\.{1,2}|~)?\//.test(nameOrPath)) {
+    throw new PmpdError(REPO_ID.test(nameOrPath)
+      ? `${nameOrPath}: no such file or directory (a local path, so the hub is not asked)`
+      : `${nameOrPath}: no such directory, and not a hub model id of the form org/name`);
   }
   const revision = options.revision ?? "main";
   const cacheDir = options.cacheDir ?? hubCacheDir();

@@ -7,8 +7,9 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
-import { Template } from "@huggingface/jinja";
-import { PmpdError } from "../errors.js";
+import { cut, PmpdError, quote } from "../errors.js";
+import { readJsonObject, readTextFile, READ_LIMITS } from "./bounded-read.js";
+import { ChatTemplate } from "./chat-template.js";
 import { readJsonFile } from "./config.js";
 
 export interface ChatMessage {
@@ -27,6 +28,25 @@ function tokenContent(value: unknown): string | null {
   return null;
 }
 
+/**
+ * Where the chat template lives: `chat_template.jinja` (as transformers saves it since 4.43),
+ * else `chat_template` in tokenizer_config.json — a string, or a list of named templates of
+ * which "default" is used. Errors name the file the template came from.
+ */
+function chatTemplateSource(dir: string, configFile: string, config: Record<string, unknown>): { source: string; file: string } | null {
+  const jinjaFile = join(dir, "chat_template.jinja");
+  if (existsSync(jinjaFile)) return { source: readTextFile(jinjaFile, READ_LIMITS.config, "chat template"), file: jinjaFile };
+  const chat = config.chat_template;
+  if (chat === undefined || chat === null) return null;
+  if (typeof chat === "string") return { source: chat, file: configFile };
+  if (Array.isArray(chat)) {
+    const named = chat.find((t) => t !== null && typeof t === "object" && (t as { name?: unknown }).name === "default") as { template?: unknown } | undefined;
+    if (named === undefined) return null;
+    if (typeof named.template === "string") return { source: named.template, file: configFile };
+  }
+  throw new PmpdError(`${configFile}: "chat_template" must be a string or a list of {name, template} objects`);
+}
+
 export class ModelTokenizer {
   readonly bosToken: string | null;
   readonly eosToken: string | null;
@@ -35,13 +55,14 @@ export class ModelTokenizer {
   readonly chatTemplate: string | null;
   readonly vocabSize: number;
   private readonly addBos: boolean;
-  private readonly template: Template | null;
+  private readonly template: ChatTemplate | null;
   private readonly specialIds: Set<number>;
 
   private constructor(
     private readonly tokenizer: Tokenizer,
     config: Record<string, unknown>,
     readonly tokenizerFile: string,
+    chat: { source: string; file: string } | null,
   ) {
     this.bosToken = tokenContent(config.bos_token);
     this.eosToken = tokenContent(config.eos_token);
@@ -50,24 +71,19 @@ export class ModelTokenizer {
     this.addBos = config.add_bos_token === true;
     this.vocabSize = tokenizer.get_vocab(true).size;
     this.specialIds = new Set([...tokenizer.get_added_tokens_decoder()].filter(([, t]) => t.special).map(([id]) => id));
-    const chat = config.chat_template;
-    this.chatTemplate = typeof chat === "string" ? chat : null;
-    try {
-      this.template = this.chatTemplate === null ? null : new Template(this.chatTemplate);
-    } catch (e) {
-      throw new PmpdError(`${tokenizerFile}: chat_template does not parse (${(e as Error).message})`);
-    }
+    this.template = chat === null ? null : ChatTemplate.parse(chat.source, chat.file);
+    this.chatTemplate = this.template?.source ?? null;
   }
 
   /** Loads `tokenizer.json` and `tokenizer_config.json` (optional) from a model directory. */
   static fromDirectory(dir: string): ModelTokenizer {
     const file = join(dir, "tokenizer.json");
     if (!existsSync(file)) throw new PmpdError(`${dir}: no tokenizer.json`);
-    const json = readJsonFile(file);
+    const json = readJsonObject(file, READ_LIMITS.tokenizer, "tokenizer.json");
     const model = json.model as { type?: unknown } | undefined;
     const type = model?.type;
     if (typeof type !== "string" || !MODEL_TYPES.has(type)) {
-      throw new PmpdError(`${file}: unknown tokenizer model type ${JSON.stringify(type)} (supported: ${[...MODEL_TYPES].join(", ")})`);
+      throw new PmpdError(`${file}: unknown tokenizer model type ${quote(type)} (supported: ${[...MODEL_TYPES].join(", ")})`);
     }
     const configFile = join(dir, "tokenizer_config.json");
     const config = existsSync(configFile) ? readJsonFile(configFile) : {};
@@ -75,9 +91,9 @@ export class ModelTokenizer {
     try {
       tokenizer = new Tokenizer(json, config);
     } catch (e) {
-      throw new PmpdError(`${file}: cannot build the tokenizer (${(e as Error).message})`);
+      throw new PmpdError(`${file}: cannot build the tokenizer (${cut(String((e as Error)?.message ?? e))})`);
     }
-    return new ModelTokenizer(tokenizer, config, file);
+    return new ModelTokenizer(tokenizer, config, file, chatTemplateSource(dir, configFile, config));
   }
 
   /**
@@ -105,15 +121,11 @@ export class ModelTokenizer {
   /** The model's chat template applied to `messages`; null when the model has none. */
   applyChatTemplate(messages: ChatMessage[], addGenerationPrompt = true): string | null {
     if (this.template === null) return null;
-    try {
-      return this.template.render({
-        messages,
-        add_generation_prompt: addGenerationPrompt,
-        bos_token: this.bosToken ?? "",
-        eos_token: this.eosToken ?? "",
-      });
-    } catch (e) {
-      throw new PmpdError(`${this.tokenizerFile}: chat_template failed to render (${(e as Error).message})`);
-    }
+    return this.template.render({
+      messages,
+      add_generation_prompt: addGenerationPrompt,
+      bos_token: this.bosToken ?? "",
+      eos_token: this.eosToken ?? "",
+    });
   }
 }

@@ -5,12 +5,13 @@
  */
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
-import { PmpdError } from "../errors.js";
+import { PmpdError, quote } from "../errors.js";
 import { readJsonFile } from "./config.js";
 import { plainTensorMemory, SafetensorsFile, type Tensor, type TensorAllocator, type TensorEntry } from "./safetensors.js";
 
 export class WeightStore {
   private readonly fileOf = new Map<string, SafetensorsFile>();
+  private readonly used = new Set<string>();
 
   private constructor(readonly dir: string, readonly files: SafetensorsFile[], private readonly allocate: TensorAllocator) {
     for (const f of files) for (const name of f.entries.keys()) this.fileOf.set(name, f);
@@ -68,7 +69,22 @@ export class WeightStore {
   read(name: string): Tensor & { file: string } {
     const f = this.fileOf.get(name);
     if (!f) throw new PmpdError(`${this.dir}: the weights have no tensor "${name}"`);
+    this.used.add(name);
     return { ...f.read(name, this.allocate), file: f.path };
+  }
+
+  /**
+   * Refuses weights that hold tensors nothing read: a config.json that describes fewer
+   * layers (or a smaller model) than the weights would otherwise run a truncated model
+   * silently. `ignorable` names tensors a loader may leave unread on purpose.
+   */
+  checkAllUsed(ignorable: (name: string) => boolean = () => false): void {
+    const unused = this.names().filter((n) => !this.used.has(n) && !ignorable(n)).sort();
+    if (unused.length === 0) return;
+    const where = this.files.length === 1 ? this.files[0]!.path : join(this.dir, "model.safetensors.index.json");
+    const shown = unused.slice(0, 3).map((n) => quote(n, 80)).join(", ");
+    throw new PmpdError(`${where}: ${unused.length} tensor${unused.length === 1 ? " is" : "s are"} not used by the model its config.json describes ` +
+      `(${shown}${unused.length > 3 ? ", …" : ""}); does config.json (e.g. num_hidden_layers) match the weights?`);
   }
 
   /** Reads a tensor and checks its shape, naming the file and tensor when it is wrong. */

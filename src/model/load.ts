@@ -5,7 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { PmpdError } from "../errors.js";
+import { PmpdError, quote } from "../errors.js";
 import { loadConfig, readJsonFile, type ModelConfig } from "../io/config.js";
 import { resolveModelDirectory, type HubOptions } from "../io/hub.js";
 import { ModelTokenizer } from "../io/tokenizer.js";
@@ -45,10 +45,17 @@ function loadGenerationDefaults(dir: string, config: ModelConfig, tokenizer: Mod
   const gen = existsSync(file) ? readJsonFile(file) : {};
   const eos = new Set<number>(config.eosTokenIds);
   const genEos = gen.eos_token_id;
-  for (const id of Array.isArray(genEos) ? genEos : [genEos]) if (typeof id === "number") eos.add(id);
+  for (const id of genEos === undefined || genEos === null ? [] : Array.isArray(genEos) ? genEos : [genEos]) {
+    if (!Number.isSafeInteger(id) || (id as number) < 0) throw new PmpdError(`${file}: "eos_token_id" must be a token id or a list of them, got ${quote(genEos)}`);
+    eos.add(id as number);
+  }
   if (tokenizer.eosTokenId !== null) eos.add(tokenizer.eosTokenId);
+  const max = gen.max_new_tokens;
+  if (max !== undefined && max !== null && (!Number.isSafeInteger(max) || (max as number) < 1)) {
+    throw new PmpdError(`${file}: "max_new_tokens" must be a positive integer, got ${quote(max)}`);
+  }
   return {
-    maxNewTokens: typeof gen.max_new_tokens === "number" ? gen.max_new_tokens : null,
+    maxNewTokens: typeof max === "number" ? max : null,
     eosTokenIds: [...eos],
   };
 }
@@ -88,6 +95,8 @@ export function loadModelDirectory(dir: string): PretrainedModel {
     const lmHead = c.tieWordEmbeddings
       ? new FloatLinear(embed, null, c.vocabSize, H)
       : loadLinear(store, "lm_head", c.vocabSize, H);
+    // Checkpoints may store RoPE's inverse frequencies, and lm_head beside tied embeddings.
+    store.checkAllUsed((n) => n.endsWith(".rotary_emb.inv_freq") || (c.tieWordEmbeddings && n === "lm_head.weight"));
     const precisions = modelPrecisions(layers.flatMap((layer) =>
       [layer.qProj, layer.kProj, layer.vProj, layer.oProj, layer.gateProj, layer.upProj, layer.downProj]));
     const model = new LlamaModel(config, { embedTokens, layers, finalNorm, lmHead });
