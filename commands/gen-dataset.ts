@@ -60,7 +60,7 @@ export function registerGenDataset(program: Command): void {
     const fpDir = pick("fpModel", stored?.settings.model, () => o.fpModel ?? join(packageRoot(), "models", "tiny-llama"));
     if (stored !== null) {
       const inherited = (["size", "maxNewTokens", "seed", "data", "fpModel"] as const).filter((k) => !given(k));
-      if (inherited.length > 0 && !o.json) {
+      if (inherited.length > 0) {
         process.stderr.write(`${stored.file}: continuing with its stage-1 settings for ${inherited.map((k) => OPTION_NAMES[k]).join(", ")}\n`);
       }
       const differs = stored.settings.size !== size ? "size" : stored.settings.max_new_tokens !== maxNewTokens ? "maxNewTokens"

@@ -1,12 +1,15 @@
 /** `pmpd hypertune`: TPE (or random) search over the classifier's training hyper-parameters. */
 import type { Command } from "commander";
-import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { PmpdError } from "../src/errors.js";
 import { readKvDataset } from "../src/learned/dataset-format.js";
 import { hypertuneClassifier } from "../src/learned/hypertune.js";
+import { appendTrial, checkTrialDataset, readTrialLog } from "../src/learned/trial-log.js";
+import { checkOutputFile, checkOutputFolder } from "../src/io/output-path.js";
 import { resolveSearchSpace } from "../src/learned/search-space.js";
 import { parseInteger, printJson } from "./options.js";
-import { formatEpoch, saveClassifier, switchPoints } from "./train-scheduler.js";
+import { formatEpoch, saveClassifier, saveClassifierPaths, switchPoints } from "./train-scheduler.js";
 
 interface HypertuneCliOptions {
   data: string;
@@ -18,27 +21,8 @@ interface HypertuneCliOptions {
   log?: string;
   out: string;
   compat?: boolean;
+  force?: boolean;
   json?: boolean;
-}
-
-interface LoggedTrial { index: number; params: Record<string, number>; loss: number }
-
-function readLog(path: string): LoggedTrial[] {
-  if (!existsSync(path)) return [];
-  const lines = readFileSync(path, "utf8").split("\n");
-  const out: LoggedTrial[] = [];
-  for (const [i, line] of lines.entries()) {
-    if (line.trim() === "") continue;
-    try {
-      const t = JSON.parse(line) as LoggedTrial;
-      out.push({ index: t.index, params: t.params, loss: t.loss === null ? Infinity : t.loss });
-    } catch {
-      if (i < lines.length - 2) throw new PmpdError(`${path}:${i + 1}: not valid JSON`);
-      writeFileSync(path, lines.slice(0, i).map((l) => `${l}\n`).join("")); // a torn last line from an interruption
-      break;
-    }
-  }
-  return out;
 }
 
 export function registerHypertune(program: Command): void {
@@ -54,6 +38,7 @@ export function registerHypertune(program: Command): void {
     .option("--log <file.jsonl>", "trial log, appended per trial and resumed from (default: <out>/trials_<h>_<l>.jsonl)")
     .option("-o, --out <dir>", "where the best classifier_<h>_<l>.{safetensors,onnx} go", "classifiers")
     .option("--compat", "the reference's double-softmax loss")
+    .option("--force", "replace a classifier already in --out that this search did not make")
     .option("--json", "print the trials as JSON")
     .action(async (o: HypertuneCliOptions) => {
       if (o.algo !== "tpe" && o.algo !== "random") throw new PmpdError(`--algo must be tpe or random, got "${o.algo}"`);
@@ -64,22 +49,32 @@ export function registerHypertune(program: Command): void {
       if (pairs.length !== 1) throw new PmpdError("hypertune searches one switch point at a time (e.g. --precisions 4,3)");
       const [high, low] = pairs[0]!;
       const ds = readKvDataset(o.data, high, low);
-      const log = o.log ?? `${o.out}/trials_${high}_${low}.jsonl`;
-      const replay = readLog(log);
+      const log = o.log ?? join(o.out, `trials_${high}_${low}.jsonl`);
+      checkOutputFolder(o.out);
+      checkOutputFile(log, "trial log");
+      const replay = readTrialLog(log);
+      checkTrialDataset(log, replay, ds.manifest.data_sha256);
+      // A new search must not replace a classifier it did not make; a resumed one made it.
+      const existing = saveClassifierPaths(o.out, high, low).find((f) => existsSync(f));
+      if (replay.length === 0 && existing !== undefined && o.force !== true) {
+        throw new PmpdError(`${existing}: already exists (pass --force to replace it, or give another --out)`);
+      }
       if (replay.length >= maxEvals) process.stderr.write(`${log}: already holds ${replay.length} trials (--max-evals ${maxEvals})\n`);
-      const { mkdirSync } = await import("node:fs");
       mkdirSync(o.out, { recursive: true });
       const res = await hypertuneClassifier(ds.samples, {
         space, algo: o.algo, maxEvals, seed, numHeads: ds.numKvHeads, headDim: ds.headDim, high, low,
         loss: o.compat ? "compat" : "ce", replay,
         onTrial: (trial, best, clf) => {
-          appendFileSync(log, `${JSON.stringify({ index: trial.index, params: trial.params, choice_indices: trial.choiceIndices, loss: Number.isFinite(trial.loss) ? trial.loss : null, seconds: trial.seconds })}\n`);
+          appendTrial(log, {
+            index: trial.index, params: trial.params, choice_indices: trial.choiceIndices,
+            loss: Number.isFinite(trial.loss) ? trial.loss : null, seconds: trial.seconds, dataset: ds.manifest.data_sha256,
+          });
           if (best === trial) saveClassifier(clf, o.out, high, low, { hyperparameters: JSON.stringify(trial.params), dataset: ds.manifestPath });
           if (!o.json) process.stderr.write(`trial ${trial.index + 1}/${maxEvals}: loss ${trial.loss.toFixed(4)} ${JSON.stringify(trial.params)}${best === trial ? "  (best so far)" : ""}\n`);
         },
         onEpoch: o.json ? undefined : (i, r) => { if (r.epoch === r.epochs) process.stderr.write(`  ${formatEpoch(high, low, r)} [trial ${i + 1}]\n`); },
       });
-      const all = readLog(log);
+      const all = readTrialLog(log);
       const best = all.filter((t) => Number.isFinite(t.loss)).sort((a, b) => a.loss - b.loss)[0];
       if (o.json) printJson({ log, best: best ?? null, trials: all.length, new_trials: res.trials.length });
       else process.stdout.write(`best trial ${best ? `${best.index + 1}: loss ${best.loss.toFixed(4)} ${JSON.stringify(best.params)}` : "none"}; classifier in ${o.out}; log ${log}\n`);

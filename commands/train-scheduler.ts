@@ -1,6 +1,7 @@
 /** `pmpd train-scheduler`: train the KV-cache classifier of each switch point; save safetensors + ONNX. */
 import type { Command } from "commander";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
+import { checkOutputFolder } from "../src/io/output-path.js";
 import { join } from "node:path";
 import { PmpdError } from "../src/errors.js";
 import { readKvDataset } from "../src/learned/dataset-format.js";
@@ -22,6 +23,7 @@ interface TrainCliOptions {
   dropout: string;
   seed: string;
   compat?: boolean;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -33,11 +35,16 @@ export function switchPoints(list: string): Array<[number, number]> {
   return pairs;
 }
 
+/** The files a classifier for (high, low) is saved as in `dir`: `classifier_<h>_<l>.safetensors` and `.onnx`. */
+export function saveClassifierPaths(dir: string, high: number, low: number): [string, string] {
+  const weights = join(dir, classifierFileName(high, low));
+  return [weights, weights.replace(/\.safetensors$/, ".onnx")];
+}
+
 /** Saves a classifier as `classifier_<h>_<l>.safetensors` and `.onnx` in `dir`. */
 export function saveClassifier(clf: KVCacheClassifier, dir: string, high: number, low: number, meta: Record<string, string>): string[] {
   mkdirSync(dir, { recursive: true });
-  const weights = join(dir, classifierFileName(high, low));
-  const onnx = weights.replace(/\.safetensors$/, ".onnx");
+  const [weights, onnx] = saveClassifierPaths(dir, high, low);
   clf.save(weights, { ...meta, pmpd_version: PMPD_VERSION });
   exportClassifierOnnx(clf, onnx);
   return [weights, onnx];
@@ -64,6 +71,7 @@ export function registerTrainScheduler(program: Command): void {
     .option("--dropout <f>", "dropout on the attention weights", "0.1")
     .option("--seed <n>", "initialisation, oversampling, shuffling and dropout", "0")
     .option("--compat", "the reference's loss: cross-entropy over softmax probabilities (a double softmax)")
+    .option("--force", "replace classifiers already in --out")
     .option("--json", "print the per-epoch history as JSON")
     .action((o: TrainCliOptions) => {
       const hp = {
@@ -75,8 +83,16 @@ export function registerTrainScheduler(program: Command): void {
       };
       const seed = parseInteger("--seed", o.seed, 0, 2 ** 32 - 1);
       const results: unknown[] = [];
-      for (const [high, low] of switchPoints(o.precisions)) {
-        const ds = readKvDataset(o.data, high, low);
+      // Everything is checked before the first epoch: the datasets, and that no classifier is replaced unasked.
+      const pairs = switchPoints(o.precisions);
+      const datasets = pairs.map(([high, low]) => readKvDataset(o.data, high, low));
+      checkOutputFolder(o.out);
+      for (const [high, low] of pairs) {
+        const existing = saveClassifierPaths(o.out, high, low).find((f) => existsSync(f));
+        if (existing !== undefined && o.force !== true) throw new PmpdError(`${existing}: already exists (pass --force to replace it, or give another --out)`);
+      }
+      for (const [k, [high, low]] of pairs.entries()) {
+        const ds = datasets[k]!;
         if (ds.samples.length === 0) throw new PmpdError(`${ds.manifestPath}: the dataset is empty`);
         const res = trainClassifier(ds.samples, {
           ...hp, numHeads: ds.numKvHeads, headDim: ds.headDim, high, low, seed, loss: o.compat ? "compat" : "ce",
