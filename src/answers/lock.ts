@@ -6,9 +6,10 @@
  * over renames the stale lock aside first and checks it is still the one that was judged
  * stale, so two processes racing for one stale lock cannot both win.
  */
-import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, unlinkSync } from "node:fs";
 import { hostname } from "node:os";
-import { PmpdError } from "../errors.js";
+import { osErrorCause, PmpdError } from "../errors.js";
+import { writeAll } from "../io/output-path.js";
 import { processAlive } from "../util/process.js";
 
 export { processAlive };
@@ -51,15 +52,19 @@ export function acquireLock(target: string, warnings: string[] = []): FileLock {
     try {
       const fd = openSync(file, "wx");
       try {
-        writeSync(fd, content);
+        writeAll(fd, content);
         fsyncSync(fd);
-      } finally {
+      } catch (e) {
+        // A lock we could not fill in (disk full) would look abandoned to the next run: remove it.
         closeSync(fd);
+        try { unlinkSync(file); } catch { /* gone */ }
+        throw e;
       }
+      closeSync(fd);
       return makeLock(file, content);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") {
-        throw new PmpdError(`${file}: cannot create the lock file (${(e as Error).message})`);
+        throw new PmpdError(`${file}: cannot create the lock file: ${osErrorCause(e)}`);
       }
     }
     const seen = readOwner(file);
