@@ -218,7 +218,9 @@ test("question ranges slice [begin, end) and are validated", () => {
   assert.deepEqual(load("dsum", "test", { questionBegin: 2, questionEnd: 4 }).map((q) => q.questionId), [2, 3]);
   assert.deepEqual(load("dsum", "test", { questionBegin: 4 }).map((q) => q.questionId), [4, 5]);
   assert.deepEqual(load("dsum", "test", { questionEnd: 1 }).map((q) => q.questionId), [0]);
-  assert.deepEqual(load("dsum", "test", { questionBegin: 10 }), []);
+  // A range that selects nothing would only write empty answer files.
+  assert.throws(() => load("dsum", "test", { questionBegin: 10 }), (e: unknown) => e instanceof PmpdError && /--question-begin 10 is past the last question: .*test\.jsonl has 6/.test(e.message));
+  assert.throws(() => load("dsum", "test", { questionBegin: 2, questionEnd: 2 }), /select no question/);
   assert.throws(() => load("dsum", "test", { questionBegin: 3, questionEnd: 2 }), PmpdError);
   assert.throws(() => load("dsum", "test", { questionBegin: -1 }), PmpdError);
 });

@@ -6,9 +6,10 @@
  * over renames the stale lock aside first and checks it is still the one that was judged
  * stale, so two processes racing for one stale lock cannot both win.
  */
-import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, unlinkSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, linkSync, openSync, renameSync, unlinkSync } from "node:fs";
 import { hostname } from "node:os";
 import { osErrorCause, PmpdError } from "../errors.js";
+import { readTextFile } from "../io/bounded-read.js";
 import { writeAll } from "../io/output-path.js";
 import { processAlive } from "../util/process.js";
 
@@ -24,9 +25,10 @@ interface Owner { pid: number; hostname: string }
 function readOwner(file: string): { text: string; owner: Owner | null } | null {
   let text: string;
   try {
-    text = readFileSync(file, "utf8");
+    text = readTextFile(file, 4096, "lock file");
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return null;
+    if (!existsSync(file)) return null;
+    if (e instanceof PmpdError && /larger than/.test(e.message)) return { text: "", owner: null }; // not a lock pmpd wrote
     throw e;
   }
   try {

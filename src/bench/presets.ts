@@ -5,8 +5,9 @@
  * used as written: relative ones are relative to the working directory, as in the
  * reference scripts. See configs/presets/README.md.
  */
-import { existsSync, readFileSync } from "node:fs";
-import { PmpdError } from "../errors.js";
+import { existsSync } from "node:fs";
+import { PmpdError, quote } from "../errors.js";
+import { parseJsonText, readTextFile, READ_LIMITS } from "../io/bounded-read.js";
 import { getBenchmark } from "./registry.js";
 import { isPrecisionLabel, PRECISION_LABEL_RULE } from "../model/precision.js";
 
@@ -57,7 +58,7 @@ function isInt(v: unknown): v is number {
 }
 
 function checkValue(file: string, key: string, kind: Kind, v: unknown): void {
-  const bad = (what: string): never => { throw new PmpdError(`${file}: "${key}" must be ${what}, got ${JSON.stringify(v)}`); };
+  const bad = (what: string): never => { throw new PmpdError(`${file}: "${key}" must be ${what}, got ${quote(v)}`); };
   switch (kind) {
     case "string": if (typeof v !== "string" || v === "") bad("a non-empty string"); break;
     case "precision": if (!isPrecisionLabel(v)) bad(PRECISION_LABEL_RULE); break;
@@ -82,7 +83,7 @@ export function validatePreset(file: string, raw: unknown): Preset {
   for (const [key, value] of Object.entries(obj)) {
     if (!(key in KEYS)) {
       const hint = camel(key) in KEYS ? ` (preset keys are camelCase: "${camel(key)}")` : ` (known keys: ${Object.keys(KEYS).join(", ")})`;
-      throw new PmpdError(`${file}: unknown key "${key}"${hint}`);
+      throw new PmpdError(`${file}: unknown key ${quote(key)}${hint}`);
     }
     checkValue(file, key, KEYS[key as keyof Preset], value);
   }
@@ -100,13 +101,7 @@ export function validatePreset(file: string, raw: unknown): Preset {
 
 export function loadPreset(file: string): Preset {
   if (!existsSync(file)) throw new PmpdError(`${file}: no such preset file`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, "utf8"));
-  } catch (e) {
-    throw new PmpdError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
-  return validatePreset(file, raw);
+  return validatePreset(file, parseJsonText(file, readTextFile(file, READ_LIMITS.config, "preset")));
 }
 
 /** The preset keys and their meaning, for help texts. */

@@ -5,9 +5,10 @@
  * dataset exported either way works. Every record carries a `where` ("file:line" or
  * "file: item k") for error messages.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { extname } from "node:path";
 import { PmpdError } from "../errors.js";
+import { parseJsonText, readTextFile, READ_LIMITS } from "../io/bounded-read.js";
 import { csvRecords } from "./csv.js";
 import type { LoadOptions, Question } from "./types.js";
 
@@ -25,23 +26,13 @@ function isObject(v: unknown): v is Record<string, unknown> {
 export function readRecords(file: string): SourceRecord[] {
   if (!existsSync(file)) throw new PmpdError(`${file}: no such file`);
   if (statSync(file).isDirectory()) throw new PmpdError(`${file}: is a directory, expected a .jsonl, .json or .csv file`);
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new PmpdError(`${file}: cannot read (${(e as Error).message})`);
-  }
+  let text = readTextFile(file, READ_LIMITS.data, "benchmark file");
   if (extname(file).toLowerCase() === ".csv") {
     return csvRecords(text, file).map((r, index) => ({ where: `${file}:${r.line}`, index, data: r.record }));
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.trimStart().startsWith("[")) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (e) {
-      throw new PmpdError(`${file}: not valid JSON (${(e as Error).message})`);
-    }
+    const parsed = parseJsonText(file, text);
     if (!Array.isArray(parsed)) throw new PmpdError(`${file}: expected a JSON array of records`);
     return parsed.map((data, index) => {
       const where = `${file}: item ${index}`;
@@ -55,12 +46,7 @@ export function readRecords(file: string): SourceRecord[] {
     const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
     if (line.trim() === "") return;
     const where = `${file}:${k + 1}`;
-    let data: unknown;
-    try {
-      data = JSON.parse(line);
-    } catch (e) {
-      throw new PmpdError(`${where}: not valid JSON (${(e as Error).message})`);
-    }
+    const data = parseJsonText(where, line);
     if (!isObject(data)) throw new PmpdError(`${where}: expected a JSON object`);
     out.push({ where, index: out.length, data });
   });

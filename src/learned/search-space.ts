@@ -17,11 +17,11 @@
  * (unknown keys, unknown distribution types, empty ranges or choice lists, …) is a
  * PmpdError naming the file.
  */
-import { readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { PmpdError } from "../errors.js";
 import { packageRoot } from "../paths.js";
 import type { TrainHyperParams } from "./train.js";
+import { parseJsonText, readTextFile, READ_LIMITS } from "../io/bounded-read.js";
 
 export type ParamSpec =
   | { type: "uniform"; low: number; high: number }
@@ -120,19 +120,7 @@ function checkTrainingSpace(parameters: ParamSpace, fail: (msg: string) => never
 }
 
 export function loadSearchSpace(path: string, options: { training?: boolean } = {}): SearchSpace {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw new PmpdError(`${path}: cannot read the search space (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new PmpdError(`${path}: search space is not valid JSON (${(e as Error).message})`);
-  }
-  return parseSearchSpace(json, path, options);
+  return parseSearchSpace(parseJsonText(path, readTextFile(path, READ_LIMITS.config, "search space")), path, options);
 }
 
 /** The search spaces shipped in configs/hypertune/. */
