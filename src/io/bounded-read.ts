@@ -42,8 +42,10 @@ export function readTextFile(file: string, maxBytes: number = READ_LIMITS.data, 
     if (stat.isFile() && stat.size > maxBytes) throw tooLarge();
     const chunks: Buffer[] = [];
     let total = 0;
+    // A regular file is read in one chunk of its size (plus one byte, to see it did not grow).
+    const chunkBytes = stat.isFile() ? Math.min(stat.size + 1, 1 << 24) : 1 << 20;
     for (;;) {
-      const chunk = Buffer.allocUnsafe(Math.min(1 << 20, maxBytes + 1 - total));
+      const chunk = Buffer.allocUnsafe(Math.min(chunkBytes, maxBytes + 1 - total));
       let n: number;
       try {
         n = readSync(fd, chunk, 0, chunk.length, null);

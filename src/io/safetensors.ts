@@ -10,7 +10,7 @@
  * the memory, see TensorAllocator), so loading never holds the file twice.
  */
 import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
-import { PmpdError } from "../errors.js";
+import { PmpdError, quote } from "../errors.js";
 import { replaceAtomically, writeAll } from "./output-path.js";
 
 export type DType = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "U16" | "U32" | "BOOL";
@@ -92,27 +92,27 @@ export function parseHeader(file: string, headerText: string, dataBytes: number)
       continue;
     }
     const v = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (v === null || typeof v !== "object") throw new PmpdError(`${file}: tensor "${name}" has no descriptor`);
-    if (typeof v.dtype !== "string" || !(v.dtype in DTYPE_BYTES)) {
-      throw new PmpdError(`${file}: tensor "${name}" has unknown dtype ${JSON.stringify(v.dtype)}`);
+    if (v === null || typeof v !== "object") throw new PmpdError(`${file}: tensor ${quote(name, 80)} has no descriptor`);
+    if (typeof v.dtype !== "string" || !Object.hasOwn(DTYPE_BYTES, v.dtype)) {
+      throw new PmpdError(`${file}: tensor ${quote(name, 80)} has unknown dtype ${quote(v.dtype)}`);
     }
     if (!Array.isArray(v.shape) || v.shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
-      throw new PmpdError(`${file}: tensor "${name}" has an invalid shape ${JSON.stringify(v.shape)}`);
+      throw new PmpdError(`${file}: tensor ${quote(name, 80)} has an invalid shape ${quote(v.shape)}`);
     }
     if (!Array.isArray(v.data_offsets) || v.data_offsets.length !== 2 ||
         v.data_offsets.some((d) => !Number.isSafeInteger(d) || d < 0)) {
-      throw new PmpdError(`${file}: tensor "${name}" has invalid data_offsets ${JSON.stringify(v.data_offsets)}`);
+      throw new PmpdError(`${file}: tensor ${quote(name, 80)} has invalid data_offsets ${quote(v.data_offsets)}`);
     }
     const dtype = v.dtype as DType;
     const shape = v.shape as number[];
     const [begin, end] = v.data_offsets as [number, number];
-    if (end < begin) throw new PmpdError(`${file}: tensor "${name}" ends before it begins (${begin}..${end})`);
+    if (end < begin) throw new PmpdError(`${file}: tensor ${quote(name, 80)} ends before it begins (${begin}..${end})`);
     if (end > dataBytes) {
-      throw new PmpdError(`${file}: tensor "${name}" lies outside the file (bytes ${begin}..${end} of a ${dataBytes}-byte data section; truncated?)`);
+      throw new PmpdError(`${file}: tensor ${quote(name, 80)} lies outside the file (bytes ${begin}..${end} of a ${dataBytes}-byte data section; truncated?)`);
     }
     const expected = numel(shape) * DTYPE_BYTES[dtype];
     if (end - begin !== expected) {
-      throw new PmpdError(`${file}: tensor "${name}" has ${end - begin} bytes but ${dtype}${JSON.stringify(shape)} needs ${expected}`);
+      throw new PmpdError(`${file}: tensor ${quote(name, 80)} has ${end - begin} bytes but ${dtype}${quote(shape)} needs ${expected}`);
     }
     entries.push({ name, dtype, shape, begin, end });
   }
@@ -120,7 +120,7 @@ export function parseHeader(file: string, headerText: string, dataBytes: number)
   for (let i = 1; i < sorted.length; i++) {
     const prev = sorted[i - 1]!, cur = sorted[i]!;
     if (cur.begin < prev.end) {
-      throw new PmpdError(`${file}: tensors "${prev.name}" and "${cur.name}" overlap (bytes ${cur.begin}..${prev.end})`);
+      throw new PmpdError(`${file}: tensors ${quote(prev.name, 80)} and ${quote(cur.name, 80)} overlap (bytes ${cur.begin}..${prev.end})`);
     }
   }
   return { entries, metadata };

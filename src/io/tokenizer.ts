@@ -29,6 +29,33 @@ function tokenContent(value: unknown): string | null {
 }
 
 /**
+ * Checks what the tokenizer library trusts: the model type, and token ids that are
+ * integers within reach of the vocabulary's size (the library sizes tables by the largest
+ * id, so one id of 2^31 in a hostile file would allocate for minutes).
+ */
+function checkTokenIds(file: string, json: Record<string, unknown>): void {
+  const model = json.model as { type?: unknown; vocab?: unknown } | undefined;
+  const type = model?.type;
+  if (typeof type !== "string" || !MODEL_TYPES.has(type)) {
+    throw new PmpdError(`${file}: unknown tokenizer model type ${quote(type)} (supported: ${[...MODEL_TYPES].join(", ")})`);
+  }
+  const vocab = model!.vocab;
+  const added = json.added_tokens ?? [];
+  if (!Array.isArray(added)) throw new PmpdError(`${file}: "added_tokens" must be a list`);
+  const entries = vocab !== null && typeof vocab === "object" ? (Array.isArray(vocab) ? vocab.length : Object.keys(vocab).length) : 0;
+  const limit = 4 * (entries + added.length) + 1024;
+  const checkId = (what: string, id: unknown) => {
+    if (!Number.isSafeInteger(id) || (id as number) < 0 || (id as number) >= limit) {
+      throw new PmpdError(`${file}: ${what} has id ${quote(id)}, not a token id of this ${entries}-entry vocabulary`);
+    }
+  };
+  if (vocab !== null && typeof vocab === "object" && !Array.isArray(vocab)) {
+    for (const [token, id] of Object.entries(vocab)) checkId(`token ${quote(token, 30)}`, id);
+  }
+  for (const t of added) checkId("an added token", (t as { id?: unknown } | null)?.id);
+}
+
+/**
  * Where the chat template lives: `chat_template.jinja` (as transformers saves it since 4.43),
  * else `chat_template` in tokenizer_config.json — a string, or a list of named templates of
  * which "default" is used. Errors name the file the template came from.
@@ -80,11 +107,7 @@ export class ModelTokenizer {
     const file = join(dir, "tokenizer.json");
     if (!existsSync(file)) throw new PmpdError(`${dir}: no tokenizer.json`);
     const json = readJsonObject(file, READ_LIMITS.tokenizer, "tokenizer.json");
-    const model = json.model as { type?: unknown } | undefined;
-    const type = model?.type;
-    if (typeof type !== "string" || !MODEL_TYPES.has(type)) {
-      throw new PmpdError(`${file}: unknown tokenizer model type ${quote(type)} (supported: ${[...MODEL_TYPES].join(", ")})`);
-    }
+    checkTokenIds(file, json);
     const configFile = join(dir, "tokenizer_config.json");
     const config = existsSync(configFile) ? readJsonFile(configFile) : {};
     let tokenizer: Tokenizer;
@@ -102,7 +125,7 @@ export class ModelTokenizer {
    * for it (`add_bos_token`) and the post-processor did not.
    */
   encode(text: string, addSpecialTokens = true): number[] {
-    const ids = this.tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids;
+    const ids = this.guard(() => this.tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids);
     if (addSpecialTokens && this.addBos && this.bosTokenId !== null && ids[0] !== this.bosTokenId) {
       ids.unshift(this.bosTokenId);
     }
@@ -111,7 +134,16 @@ export class ModelTokenizer {
 
   decode(ids: number[], skipSpecialTokens = true): string {
     if (ids.length === 0) return "";
-    return this.tokenizer.decode(ids, { skip_special_tokens: skipSpecialTokens, clean_up_tokenization_spaces: false });
+    return this.guard(() => this.tokenizer.decode(ids, { skip_special_tokens: skipSpecialTokens, clean_up_tokenization_spaces: false }));
+  }
+
+  /** Runs the tokenizer library; its failures come from the tokenizer's file, so they name it. */
+  private guard<T>(work: () => T): T {
+    try {
+      return work();
+    } catch (e) {
+      throw new PmpdError(`${this.tokenizerFile}: the tokenizer failed (${cut(String((e as Error)?.message ?? e))})`);
+    }
   }
 
   isSpecial(id: number): boolean {
