@@ -50,7 +50,8 @@ const ARCHITECTURES: Record<string, Architecture> = {
 function architectureOf(file: string, raw: Record<string, unknown>): Architecture {
   const archs = raw.architectures;
   if (Array.isArray(archs) && archs.length > 0) {
-    const name = String(archs[0]);
+    if (typeof archs[0] !== "string") throw new PmpdError(`${file}: "architectures" must be a list of names, got ${quote(archs)}`);
+    const name = archs[0];
     const arch = Object.hasOwn(ARCHITECTURES, name) ? ARCHITECTURES[name] : undefined;
     if (!arch) {
       throw new PmpdError(`${file}: unsupported architecture ${quote(name)} (supported: ${Object.keys(ARCHITECTURES).join(", ")})`);

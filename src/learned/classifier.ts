@@ -10,7 +10,7 @@
  *   - "compat" (the reference):  CrossEntropyLoss applied to the softmax output p,
  *              −log softmax(softmax(z))[y] (the "double softmax").
  */
-import { PmpdError } from "../errors.js";
+import { PmpdError, quote } from "../errors.js";
 import { SafetensorsFile, writeSafetensors, type Tensor, type TensorData } from "../io/safetensors.js";
 import { Rng } from "../util/random.js";
 
@@ -490,7 +490,7 @@ export class KVCacheClassifier {
     try {
       const meta = file.metadata;
       if (meta.format !== undefined && meta.format !== CLASSIFIER_FORMAT) {
-        throw new PmpdError(`${path}: not a KV-cache classifier (format "${meta.format}")`);
+        throw new PmpdError(`${path}: not a KV-cache classifier (format ${quote(meta.format ?? null)})`);
       }
       for (const n of PARAM_NAMES) if (!file.has(n)) throw new PmpdError(`${path}: classifier tensor "${n}" is missing`);
       const qShape = file.entry("query").shape;
@@ -501,7 +501,7 @@ export class KVCacheClassifier {
         const s = meta[key];
         if (s === undefined) return fallback;
         const v = Number(s);
-        if (!Number.isSafeInteger(v) || v < 1) throw new PmpdError(`${path}: metadata ${key}="${s}" is not a positive integer`);
+        if (!Number.isSafeInteger(v) || v < 1) throw new PmpdError(`${path}: metadata ${key}=${quote(s)} is not a positive integer`);
         return v;
       };
       const H = metaInt("num_heads", qShape[0]!);
@@ -532,13 +532,13 @@ export class KVCacheClassifier {
       const config: ClassifierConfig = { numHeads: H, headDim: D, classes: C };
       if (meta.dropout !== undefined) {
         const p = Number(meta.dropout);
-        if (!(p >= 0 && p < 1)) throw new PmpdError(`${path}: metadata dropout="${meta.dropout}" is not in [0, 1)`);
+        if (!(p >= 0 && p < 1)) throw new PmpdError(`${path}: metadata dropout=${quote(meta.dropout)} is not in [0, 1)`);
         config.dropout = p;
       }
       for (const k of ["high", "low"] as const) {
         if (meta[k] !== undefined) {
           const v = Number(meta[k]);
-          if (!Number.isSafeInteger(v)) throw new PmpdError(`${path}: metadata ${k}="${meta[k]}" is not an integer`);
+          if (!Number.isSafeInteger(v)) throw new PmpdError(`${path}: metadata ${k}=${quote(meta[k])} is not an integer`);
           config[k] = v;
         }
       }

@@ -14,7 +14,7 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
-import { PmpdError } from "../errors.js";
+import { PmpdError, quote } from "../errors.js";
 import { readJsonFile } from "../io/config.js";
 import { writeFileAtomic } from "../io/output-path.js";
 import { ModelTokenizer } from "../io/tokenizer.js";
@@ -76,10 +76,10 @@ export function loadMultiModel(file: string, loadDir: (dir: string) => Pretraine
   const models = new Map<number, PretrainedModel>();
   let fpDir: string | null = null;
   for (const [key, value] of Object.entries(json)) {
-    if (typeof value !== "string") throw new PmpdError(`${file}: "${key}" must map to a directory path`);
+    if (typeof value !== "string") throw new PmpdError(`${file}: ${quote(key)} must map to a directory path`);
     if (key === "model_path") { fpDir = at(value); continue; }
     const bits = key.trim() === "" ? NaN : Number(key);
-    if (!isPrecisionLabel(bits)) throw new PmpdError(`${file}: unknown key "${key}" (expected "model_path" and precisions: ${PRECISION_LABEL_RULE})`);
+    if (!isPrecisionLabel(bits)) throw new PmpdError(`${file}: unknown key ${quote(key)} (expected "model_path" and precisions: ${PRECISION_LABEL_RULE})`);
     if (models.has(bits)) throw new PmpdError(`${file}: precision ${bits} is listed twice`);
     const pm = loadDir(at(value));
     if (pm.precisions.length !== 1 || pm.precisions[0] !== bits) {

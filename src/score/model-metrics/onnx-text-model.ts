@@ -9,12 +9,13 @@
  * Every problem with the directory is a PmpdError that names the directory (or the file) and
  * what is wrong with it.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { PmpdError } from "../../errors.js";
+import { jsonSyntaxProblem, readTextFile, READ_LIMITS } from "../../io/bounded-read.js";
 
 export type MetricKind = "bertscore" | "bleurt";
 
@@ -65,17 +66,12 @@ export interface MetricConfig {
 }
 
 function readJson(file: string, what: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new PmpdError(`${file}: cannot read ${what} (${(e as Error).message})`);
-  }
+  const text = readTextFile(file, READ_LIMITS.tokenizer, what);
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new PmpdError(`${file}: ${what} is not valid JSON (${(e as Error).message})`);
+    throw new PmpdError(`${file}: ${what} is ${jsonSyntaxProblem(text, e)}`);
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) throw new PmpdError(`${file}: ${what} is not a JSON object`);
   return value as Record<string, unknown>;
