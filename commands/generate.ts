@@ -41,7 +41,7 @@ export function registerGenerate(program: Command): void {
     let prompt = words.join(" ");
     if (o.promptFile !== undefined) {
       if (words.length > 0) throw new PmpdError("give the prompt as text or as --prompt-file, not both");
-      prompt = readTextFile(o.promptFile, READ_LIMITS.data, "prompt file");
+      prompt = readTextFile(o.promptFile, READ_LIMITS.config, "prompt file");
       if (prompt.trim() === "") throw new PmpdError(`${o.promptFile}: the prompt file is empty`);
     }
     if (prompt === "") throw new PmpdError("no prompt given (pass text or --prompt-file)");

@@ -5,6 +5,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { packageRoot } from "../src/paths.js";
 import { rougeScores } from "../src/score/index.js";
+import { scoreAnswerFiles } from "../src/eval/score-answers.js";
 import { runCli, tempDir } from "./helpers.js";
 
 const work = tempDir("pmpd-score-");
@@ -113,4 +114,17 @@ test("answer files record the bench file's absolute path and SHA-256; score find
   const anyway = runCli(["score", file, "--bench-file", benchFile]);
   assert.equal(anyway.status, 0, anyway.stderr);
   assert.match(anyway.stderr, /whose content differs from the bench file the run used/);
+});
+
+test("an interrupted run's file: a cut-off last line says so, and a lock left behind warns that the scores are partial", () => {
+  const lines = [answerLine(0, "a", { 4: 1 }), answerLine(1, "b", { 4: 1 })];
+  const cut = join(work.dir, "cut-dsum.jsonl");
+  writeFileSync(cut, `${lines.join("\n")}\n{"question_id": 2, "answer_id": "x`);
+  assert.throws(() => scoreAnswerFiles([cut], { bench: "dsum" }),
+    /cut-dsum\.jsonl:3: not valid JSON .*\(the last line is cut off: a run was interrupted while writing it; running it again repairs and finishes the file\)/);
+  writeFileSync(cut, `${lines.join("\n")}\n`);
+  writeFileSync(`${cut}.lock`, JSON.stringify({ pid: 1, hostname: "h" }));
+  const notes: string[] = [];
+  assert.equal(scoreAnswerFiles([cut], { bench: "dsum", warn: (n) => notes.push(n) })[0]!.questions, 2);
+  assert.match(notes.join("\n"), /cut-dsum\.jsonl: a run is writing this file or was interrupted \(cut-dsum\.jsonl\.lock exists\); scoring the 2 answers it holds so far/);
 });

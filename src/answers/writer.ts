@@ -52,9 +52,14 @@ export interface NumberedAnswerLine { lineNo: number; line: AnswerLine }
 /** Reads and validates an answer file, keeping line numbers (errors name the file and line). */
 export function readAnswerLines(path: string): NumberedAnswerLine[] {
   if (!existsSync(path)) throw new PmpdError(`${path}: no such answer file`);
-  return splitLines(readTextFile(path, READ_LIMITS.data, "answer file")).map((line) => {
+  const text = readTextFile(path, READ_LIMITS.data, "answer file");
+  const lines = splitLines(text);
+  return lines.map((line, k) => {
     const problem = problemOf(line);
-    if (problem !== null) throw new PmpdError(`${path}:${line.lineNo}: ${problem}`);
+    if (problem !== null) {
+      const torn = k === lines.length - 1 && !text.endsWith("\n");
+      throw new PmpdError(`${path}:${line.lineNo}: ${problem}${torn ? " (the last line is cut off: a run was interrupted while writing it; running it again repairs and finishes the file)" : ""}`);
+    }
     return { lineNo: line.lineNo, line: line.value as AnswerLine };
   });
 }

@@ -173,6 +173,10 @@ function loadAll(files: string[], options: ScoreOptions) {
   return files.map((file) => {
     const numbered = readAnswerLines(file);
     if (numbered.length === 0) throw new PmpdError(`${file}: no answers`);
+    // A run still writing, or killed, holds its lock: its scores cover only the answers so far.
+    if (existsSync(`${file}.lock`)) {
+      options.warn?.(`${file}: a run is writing this file or was interrupted (${basename(file)}.lock exists); scoring the ${numbered.length} answers it holds so far`);
+    }
     checkOneRun(file, numbered);
     const lines = numbered.map((l) => l.line);
     return { file, lines, ctx: { ...contextOf(file, lines, options), lineNos: numbered.map((l) => l.lineNo) } };
