@@ -47,30 +47,8 @@ export function registerGenDataset(program: Command): void {
     if (o.stage !== "1" && pairs.length === 0) throw new PmpdError(`--precisions ${o.precisions} has no adjacent pair (e.g. 4,3)`);
     if (o.stage !== "1" && o.model === undefined) throw new PmpdError("stage 2 needs --model (a quantized model with the precisions of --precisions)");
     checkOutputFolder(o.dir);
-    // A stage 1 already in --dir fixes the settings: options not given are taken from it,
-    // options given must agree with it (its samples were made with them).
     const stored = storedStage1Settings(o.dir);
-    const given = (key: keyof GenDatasetOptions) => cmd.getOptionValueSource(key) === "cli";
-    const pick = <T>(key: keyof GenDatasetOptions, fromStored: T | undefined, parse: () => T): T =>
-      stored !== null && !given(key) ? fromStored as T : parse();
-    const size = pick("size", stored?.settings.size, () => parseInteger("--size", o.size, 1));
-    const maxNewTokens = pick("maxNewTokens", stored?.settings.max_new_tokens, () => parseInteger("--max-new-tokens", o.maxNewTokens, 3));
-    const seed = pick("seed", stored?.settings.seed, () => parseInteger("--seed", o.seed, 0, 2 ** 32 - 1));
-    const dataFile = pick("data", stored?.settings.source, () => o.data ?? join(packageRoot(), "datasets", "text", "heldout.jsonl"));
-    const fpDir = pick("fpModel", stored?.settings.model, () => o.fpModel ?? join(packageRoot(), "models", "tiny-llama"));
-    if (stored !== null) {
-      const inherited = (["size", "maxNewTokens", "seed", "data", "fpModel"] as const).filter((k) => !given(k));
-      if (inherited.length > 0) {
-        process.stderr.write(`${stored.file}: continuing with its stage-1 settings for ${inherited.map((k) => OPTION_NAMES[k]).join(", ")}\n`);
-      }
-      const differs = stored.settings.size !== size ? "size" : stored.settings.max_new_tokens !== maxNewTokens ? "maxNewTokens"
-        : stored.settings.seed !== seed ? "seed" : given("data") && sha256File(dataFile) !== stored.settings.source_sha256 ? "data" : null;
-      if (differs !== null) {
-        const was = { size: stored.settings.size, maxNewTokens: stored.settings.max_new_tokens, seed: stored.settings.seed, data: stored.settings.source }[differs];
-        throw new PmpdError(`${stored.file}: ${OPTION_NAMES[differs]} differs from the ${stored.complete ? "" : "interrupted "}stage 1 in ${o.dir} ` +
-          `(made with ${OPTION_NAMES[differs]} ${was}); run with the same settings${stored.complete ? "" : " to continue it"}, or use a new --dir`);
-      }
-    }
+    const { size, maxNewTokens, seed, dataFile, fpDir } = stage1Options(cmd, o, stored);
     mkdirSync(o.dir, { recursive: true });
     const progress = createProgress();
     const fp = await loadModelFromOptions(fpDir, o);
@@ -116,3 +94,33 @@ export function registerGenDataset(program: Command): void {
 }
 
 const OPTION_NAMES = { size: "--size", maxNewTokens: "--max-new-tokens", seed: "--seed", data: "--data", fpModel: "--fp-model" } as const;
+
+/**
+ * The stage-1 options of this run. A stage 1 already in --dir fixes them: options not given
+ * are taken from it (with a note), options given must agree with it, since its samples were
+ * made with them; a difference is refused naming the option.
+ */
+function stage1Options(cmd: Command, o: GenDatasetOptions, stored: ReturnType<typeof storedStage1Settings>) {
+  const given = (key: keyof typeof OPTION_NAMES) => cmd.getOptionValueSource(key) === "cli";
+  const pick = <T>(key: keyof typeof OPTION_NAMES, fromStored: T | undefined, parse: () => T): T =>
+    stored !== null && !given(key) ? fromStored as T : parse();
+  const options = {
+    size: pick("size", stored?.settings.size, () => parseInteger("--size", o.size, 1)),
+    maxNewTokens: pick("maxNewTokens", stored?.settings.max_new_tokens, () => parseInteger("--max-new-tokens", o.maxNewTokens, 3)),
+    seed: pick("seed", stored?.settings.seed, () => parseInteger("--seed", o.seed, 0, 2 ** 32 - 1)),
+    dataFile: pick("data", stored?.settings.source, () => o.data ?? join(packageRoot(), "datasets", "text", "heldout.jsonl")),
+    fpDir: pick("fpModel", stored?.settings.model, () => o.fpModel ?? join(packageRoot(), "models", "tiny-llama")),
+  };
+  if (stored === null) return options;
+  const inherited = (Object.keys(OPTION_NAMES) as Array<keyof typeof OPTION_NAMES>).filter((k) => !given(k));
+  if (inherited.length > 0) process.stderr.write(`${stored.file}: continuing with its stage-1 settings for ${inherited.map((k) => OPTION_NAMES[k]).join(", ")}\n`);
+  const s = stored.settings;
+  const was = { size: s.size, maxNewTokens: s.max_new_tokens, seed: s.seed, data: s.source };
+  const differs = s.size !== options.size ? "size" : s.max_new_tokens !== options.maxNewTokens ? "maxNewTokens" : s.seed !== options.seed ? "seed"
+    : given("data") && sha256File(options.dataFile) !== s.source_sha256 ? "data" : null;
+  if (differs !== null) {
+    throw new PmpdError(`${stored.file}: ${OPTION_NAMES[differs]} differs from the ${stored.complete ? "" : "interrupted "}stage 1 in ${o.dir} ` +
+      `(made with ${OPTION_NAMES[differs]} ${was[differs]}); run with the same settings${stored.complete ? "" : " to continue it"}, or use a new --dir`);
+  }
+  return options;
+}
