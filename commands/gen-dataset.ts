@@ -9,6 +9,7 @@ import { packageRoot } from "../src/paths.js";
 import { readStage1, runStage1, runStage2, stage1Settings, storedStage1Settings, type Stage1 } from "../src/learned/gen-dataset.js";
 import { sha256File } from "../src/io/file-hash.js";
 import { checkOutputFolder } from "../src/io/output-path.js";
+import { acquireLock } from "../src/answers/lock.js";
 import { datasetPaths } from "../src/learned/dataset-format.js";
 import { addModelOptions, loadModelFromOptions, parseInteger, printJson, type ModelCliOptions } from "./options.js";
 import { createProgress } from "./progress.js";
@@ -47,50 +48,68 @@ export function registerGenDataset(program: Command): void {
     if (o.stage !== "1" && pairs.length === 0) throw new PmpdError(`--precisions ${o.precisions} has no adjacent pair (e.g. 4,3)`);
     if (o.stage !== "1" && o.model === undefined) throw new PmpdError("stage 2 needs --model (a quantized model with the precisions of --precisions)");
     checkOutputFolder(o.dir);
-    const stored = storedStage1Settings(o.dir);
-    const { size, maxNewTokens, seed, dataFile, fpDir } = stage1Options(cmd, o, stored);
     mkdirSync(o.dir, { recursive: true });
-    const progress = createProgress();
-    const fp = await loadModelFromOptions(fpDir, o);
-    const fpHash = modelHash(fp.dir);
-    if (stored !== null && stored.settings.model_hash !== fpHash) {
-      throw new PmpdError(`${stored.file}: stage 1 was made with another float model (${stored.settings.model}); pass that one as --fp-model, or use a new --dir`);
+    // Two runs on one folder would interleave their samples: the second is refused.
+    const warnings: string[] = [];
+    const lock = acquireLock(join(o.dir, "gen-dataset"), warnings);
+    try {
+      for (const w of warnings) process.stderr.write(`${w}\n`);
+      const stored = storedStage1Settings(o.dir);
+      await generateDataset(o, { pairs, stored, ...stage1Options(cmd, o, stored) });
+    } finally {
+      lock.release();
     }
-    let stage1: Stage1 | null = null;
-    if (o.stage !== "2") {
-      progress.start("stage 1: float continuations", size);
-      stage1 = runStage1(fp, o.dir, {
-        // Settings that agree with the stored ones are those; the data file is hashed only for a new stage 1.
-        settings: stored !== null
-          ? { ...stored.settings, model: resolve(fp.dir), source: resolve(dataFile) }
-          : stage1Settings({ dir: fp.dir, hash: fpHash }, dataFile, size, maxNewTokens, seed),
-        onSample: (done) => progress.update(done),
-      });
-    }
-    const outputs: Array<{ file: string; existed: boolean }> = [];
-    if (stage1 !== null) outputs.push({ file: join(o.dir, "stage1.json"), existed: stage1.existed });
-    if (o.stage !== "1") {
-      if (stage1 === null) stage1 = readStage1(o.dir, fpHash);
-      const pm = await fromPretrained(o.model!);
-      if (pm.config.hiddenSize !== fp.config.hiddenSize || pm.config.vocabSize !== fp.config.vocabSize) {
-        throw new PmpdError(`${o.model}: not a quantization of ${fp.dir} (shapes differ)`);
-      }
-      for (const [high, low] of pairs) {
-        for (const p of [high, low]) if (!pm.precisions.includes(p)) throw new PmpdError(`${pm.dir}: the model has no ${p}-bit weights (it has ${pm.precisions.join(", ")})`);
-      }
-      for (const [high, low] of pairs) {
-        progress.start(`stage 2: labels for ${high}->${low}`, stage1.samples.length);
-        const made = runStage2(pm, o.dir, stage1, {
-          high, low, maxNewTokens, modelHash: modelHash(pm.dir),
-          onSample: (done, _total, counts) => progress.update(done, `labels ${counts.join("/")}`),
-        });
-        outputs.push({ file: datasetPaths(o.dir, high, low).manifest, existed: !made });
-      }
-    }
-    progress.finish();
-    if (o.json) printJson({ outputs: outputs.map((x) => x.file), already_complete: outputs.filter((x) => x.existed).map((x) => x.file) });
-    else process.stdout.write(`${outputs.map((x) => `${x.existed ? "already complete" : "wrote"} ${x.file}`).join("\n")}\n`);
   });
+}
+
+interface GenDatasetPlan {
+  pairs: ReadonlyArray<readonly [number, number]>;
+  stored: ReturnType<typeof storedStage1Settings>;
+  size: number; maxNewTokens: number; seed: number; dataFile: string; fpDir: string;
+}
+
+/** Both stages as planned, inside the folder's lock. */
+async function generateDataset(o: GenDatasetOptions, { pairs, stored, size, maxNewTokens, seed, dataFile, fpDir }: GenDatasetPlan): Promise<void> {
+  const progress = createProgress();
+  const fp = await loadModelFromOptions(fpDir, o);
+  const fpHash = modelHash(fp.dir);
+  if (stored !== null && stored.settings.model_hash !== fpHash) {
+    throw new PmpdError(`${stored.file}: stage 1 was made with another float model (${stored.settings.model}); pass that one as --fp-model, or use a new --dir`);
+  }
+  let stage1: Stage1 | null = null;
+  if (o.stage !== "2") {
+    progress.start("stage 1: float continuations", size);
+    stage1 = runStage1(fp, o.dir, {
+      // Settings that agree with the stored ones are those; the data file is hashed only for a new stage 1.
+      settings: stored !== null
+        ? { ...stored.settings, model: resolve(fp.dir), source: resolve(dataFile) }
+        : stage1Settings({ dir: fp.dir, hash: fpHash }, dataFile, size, maxNewTokens, seed),
+      onSample: (done) => progress.update(done),
+    });
+  }
+  const outputs: Array<{ file: string; existed: boolean }> = [];
+  if (stage1 !== null) outputs.push({ file: join(o.dir, "stage1.json"), existed: stage1.existed });
+  if (o.stage !== "1") {
+    if (stage1 === null) stage1 = readStage1(o.dir, fpHash);
+    const pm = await fromPretrained(o.model!);
+    if (pm.config.hiddenSize !== fp.config.hiddenSize || pm.config.vocabSize !== fp.config.vocabSize) {
+      throw new PmpdError(`${o.model}: not a quantization of ${fp.dir} (shapes differ)`);
+    }
+    for (const [high, low] of pairs) {
+      for (const p of [high, low]) if (!pm.precisions.includes(p)) throw new PmpdError(`${pm.dir}: the model has no ${p}-bit weights (it has ${pm.precisions.join(", ")})`);
+    }
+    for (const [high, low] of pairs) {
+      progress.start(`stage 2: labels for ${high}->${low}`, stage1.samples.length);
+      const made = runStage2(pm, o.dir, stage1, {
+        high, low, maxNewTokens, modelHash: modelHash(pm.dir),
+        onSample: (done, _total, counts) => progress.update(done, `labels ${counts.join("/")}`),
+      });
+      outputs.push({ file: datasetPaths(o.dir, high, low).manifest, existed: !made });
+    }
+  }
+  progress.finish();
+  if (o.json) printJson({ outputs: outputs.map((x) => x.file), already_complete: outputs.filter((x) => x.existed).map((x) => x.file) });
+  else process.stdout.write(`${outputs.map((x) => `${x.existed ? "already complete" : "wrote"} ${x.file}`).join("\n")}\n`);
 }
 
 const OPTION_NAMES = { size: "--size", maxNewTokens: "--max-new-tokens", seed: "--seed", data: "--data", fpModel: "--fp-model" } as const;

@@ -1,12 +1,13 @@
 /** `pmpd hypertune`: TPE (or random) search over the classifier's training hyper-parameters. */
 import type { Command } from "commander";
 import { existsSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { PmpdError } from "../src/errors.js";
 import { readKvDataset } from "../src/learned/dataset-format.js";
 import { hypertuneClassifier } from "../src/learned/hypertune.js";
 import { appendTrial, checkTrialDataset, readTrialLog } from "../src/learned/trial-log.js";
 import { checkOutputFile, checkOutputFolder } from "../src/io/output-path.js";
+import { acquireLock } from "../src/answers/lock.js";
 import { resolveSearchSpace } from "../src/learned/search-space.js";
 import { parseInteger, printJson } from "./options.js";
 import { formatEpoch, saveClassifier, saveClassifierPaths, switchPoints } from "./train-scheduler.js";
@@ -52,31 +53,40 @@ export function registerHypertune(program: Command): void {
       const log = o.log ?? join(o.out, `trials_${high}_${low}.jsonl`);
       checkOutputFolder(o.out);
       checkOutputFile(log, "trial log");
-      const replay = readTrialLog(log);
-      checkTrialDataset(log, replay, ds.manifest.data_sha256);
-      // A new search must not replace a classifier it did not make; a resumed one made it.
-      const existing = saveClassifierPaths(o.out, high, low).find((f) => existsSync(f));
-      if (replay.length === 0 && existing !== undefined && o.force !== true) {
-        throw new PmpdError(`${existing}: already exists (pass --force to replace it, or give another --out)`);
-      }
-      if (replay.length >= maxEvals) process.stderr.write(`${log}: already holds ${replay.length} trials (--max-evals ${maxEvals})\n`);
       mkdirSync(o.out, { recursive: true });
-      const res = await hypertuneClassifier(ds.samples, {
-        space, algo: o.algo, maxEvals, seed, numHeads: ds.numKvHeads, headDim: ds.headDim, high, low,
-        loss: o.compat ? "compat" : "ce", replay,
-        onTrial: (trial, best, clf) => {
-          appendTrial(log, {
-            index: trial.index, params: trial.params, choice_indices: trial.choiceIndices,
-            loss: Number.isFinite(trial.loss) ? trial.loss : null, seconds: trial.seconds, dataset: ds.manifest.data_sha256,
-          });
-          if (best === trial) saveClassifier(clf, o.out, high, low, { hyperparameters: JSON.stringify(trial.params), dataset: ds.manifestPath });
-          if (!o.json) process.stderr.write(`trial ${trial.index + 1}/${maxEvals}: loss ${trial.loss.toFixed(4)} ${JSON.stringify(trial.params)}${best === trial ? "  (best so far)" : ""}\n`);
-        },
-        onEpoch: o.json ? undefined : (i, r) => { if (r.epoch === r.epochs) process.stderr.write(`  ${formatEpoch(high, low, r)} [trial ${i + 1}]\n`); },
-      });
-      const all = readTrialLog(log);
-      const best = all.filter((t) => Number.isFinite(t.loss)).sort((a, b) => a.loss - b.loss)[0];
-      if (o.json) printJson({ log, best: best ?? null, trials: all.length, new_trials: res.trials.length });
-      else process.stdout.write(`best trial ${best ? `${best.index + 1}: loss ${best.loss.toFixed(4)} ${JSON.stringify(best.params)}` : "none"}; classifier in ${o.out}; log ${log}\n`);
+      mkdirSync(dirname(resolve(log)), { recursive: true });
+      // A second search appending to the same log would interleave its trials: it is refused.
+      const warnings: string[] = [];
+      const lock = acquireLock(log, warnings);
+      try {
+        for (const w of warnings) process.stderr.write(`${w}\n`);
+        const replay = readTrialLog(log);
+        checkTrialDataset(log, replay, ds.manifest.data_sha256);
+        // A new search must not replace a classifier it did not make; a resumed one made it.
+        const existing = saveClassifierPaths(o.out, high, low).find((f) => existsSync(f));
+        if (replay.length === 0 && existing !== undefined && o.force !== true) {
+          throw new PmpdError(`${existing}: already exists (pass --force to replace it, or give another --out)`);
+        }
+        if (replay.length >= maxEvals) process.stderr.write(`${log}: already holds ${replay.length} trials (--max-evals ${maxEvals})\n`);
+        const res = await hypertuneClassifier(ds.samples, {
+          space, algo: o.algo, maxEvals, seed, numHeads: ds.numKvHeads, headDim: ds.headDim, high, low,
+          loss: o.compat ? "compat" : "ce", replay,
+          onTrial: (trial, best, clf) => {
+            appendTrial(log, {
+              index: trial.index, params: trial.params, choice_indices: trial.choiceIndices,
+              loss: Number.isFinite(trial.loss) ? trial.loss : null, seconds: trial.seconds, dataset: ds.manifest.data_sha256,
+            });
+            if (best === trial) saveClassifier(clf, o.out, high, low, { hyperparameters: JSON.stringify(trial.params), dataset: ds.manifestPath });
+            if (!o.json) process.stderr.write(`trial ${trial.index + 1}/${maxEvals}: loss ${trial.loss.toFixed(4)} ${JSON.stringify(trial.params)}${best === trial ? "  (best so far)" : ""}\n`);
+          },
+          onEpoch: o.json ? undefined : (i, r) => { if (r.epoch === r.epochs) process.stderr.write(`  ${formatEpoch(high, low, r)} [trial ${i + 1}]\n`); },
+        });
+        const all = readTrialLog(log);
+        const best = all.filter((t) => Number.isFinite(t.loss)).sort((a, b) => a.loss - b.loss)[0];
+        if (o.json) printJson({ log, best: best ?? null, trials: all.length, new_trials: res.trials.length });
+        else process.stdout.write(`best trial ${best ? `${best.index + 1}: loss ${best.loss.toFixed(4)} ${JSON.stringify(best.params)}` : "none"}; classifier in ${o.out}; log ${log}\n`);
+      } finally {
+        lock.release();
+      }
     });
 }

@@ -13,7 +13,7 @@ import {
   collectActivationSquares, quantizeAnyPrecisionModel, quantizeUniformModel, type QuantizeProgress,
 } from "../src/quant/quantize-model.js";
 import { checkOutputDirectory, writeQuantizedModel } from "../src/quant/write-model.js";
-import { checkOutputFile } from "../src/io/output-path.js";
+import { checkNotAnInput, checkOutputFile } from "../src/io/output-path.js";
 import { mixLlmQuantizationConfig, parseHighFraction } from "../src/quant/mixllm.js";
 import { quantizeMixLlmModels } from "../src/quant/mixllm-model.js";
 import { writeMultiModelConfig } from "../src/model/multi-model.js";
@@ -85,6 +85,7 @@ export function registerQuantize(program: Command): void {
     if (o.threads !== undefined) getKernels().setThreads(parseInteger("--threads", o.threads, 1, 1024));
     const dir = await resolveModelDirectory(modelArg ?? bundledModelDir(), o);
     const outputs = plannedOutputs(method, o, dir, highFractions);
+    for (const out of [...outputs.dirs, ...(outputs.json !== null ? [outputs.json] : [])]) checkNotAnInput(out, [dir, o.calib ?? calibrationTextFile()]);
     for (const d of outputs.dirs) checkOutputDirectory(d, o.force === true);
     if (outputs.json !== null) {
       if (existsSync(outputs.json) && o.force !== true) throw new PmpdError(`${outputs.json}: already exists (pass --force to replace it)`);

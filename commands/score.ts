@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { basename } from "node:path";
 import { stringify } from "csv-stringify/sync";
 import { PmpdError, terminalSafe } from "../src/errors.js";
-import { checkOutputFile, writeFileAtomic } from "../src/io/output-path.js";
+import { checkNotAnInput, checkOutputFile, writeFileAtomic } from "../src/io/output-path.js";
 import { addModelMetrics, scoreAnswerFiles, primaryMetric, type FileScore } from "../src/eval/score-answers.js";
 import { paretoSvg, type PlotPoint } from "../src/eval/pareto-plot.js";
 import { printJson } from "./options.js";
@@ -43,8 +43,12 @@ export function registerScore(program: Command): void {
     .option("--plot <file.svg>", "write quality vs average bits as SVG")
     .action(async (files: string[], o: ScoreCliOptions) => {
       // Outputs are checked before any scoring: a folder given as --csv or a read-only place fails now.
-      if (o.csv !== undefined) checkOutputFile(o.csv, "CSV table");
-      if (o.plot !== undefined) checkOutputFile(o.plot, "SVG plot");
+      const inputs = [...files, ...[o.benchFile, o.referenceFile].filter((f): f is string => f !== undefined)];
+      for (const [out, what] of [[o.csv, "CSV table"], [o.plot, "SVG plot"]] as const) {
+        if (out === undefined) continue;
+        checkOutputFile(out, what);
+        checkNotAnInput(out, inputs);
+      }
       const notes = new Set<string>();
       const warn = (line: string) => { if (!notes.has(line)) process.stderr.write(`pmpd: note: ${terminalSafe(line)}\n`); notes.add(line); };
       const options = { bench: o.bench, referenceFile: o.referenceFile, benchFile: o.benchFile, bertscoreModel: o.bertscoreModel, bleurtModel: o.bleurtModel, warn };

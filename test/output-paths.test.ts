@@ -7,9 +7,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { describeOsError, isOsError, PmpdError } from "../src/errors.js";
-import { checkOutputFile, checkOutputFolder, checkReplaceableFolder, removeStaleTemps, replaceAtomically, writeFileAtomic } from "../src/io/output-path.js";
+import { checkNotAnInput, checkOutputFile, checkOutputFolder, checkReplaceableFolder, removeStaleTemps, replaceAtomically, writeFileAtomic } from "../src/io/output-path.js";
 import { packageRoot } from "../src/paths.js";
 import { bundledModel, onSmallDisk, runCli, smallDisksAvailable, tempDir } from "./helpers.js";
 
@@ -104,6 +105,30 @@ test("quantize into a folder it cannot write fails before any work, in one line 
   const csv = runCli(["score", join(packageRoot(), "test", "fixtures", "score", "none.jsonl"), "--csv", work.dir]);
   assert.equal(csv.status, 1);
   assert.match(csv.stderr, /is a folder; the CSV table must be a file path/, "outputs are checked before the answer files are read");
+});
+
+test("an output that is an input of the run is refused: score --csv onto an answer file, quantize -o onto its own model", () => {
+  const dir = join(work.dir, "inputs");
+  mkdirSync(join(dir, "model"), { recursive: true });
+  const answers = join(dir, "a-dsum.jsonl");
+  writeFileSync(answers, "{}\n");
+  const r = runCli(["score", answers, "--csv", answers]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /a-dsum\.jsonl: is an input of this run \(.*a-dsum\.jsonl\); refusing to overwrite it/);
+  assert.equal(readFileSync(answers, "utf8"), "{}\n");
+  rejects(() => checkNotAnInput(join(dir, "model"), [join(dir, "model")]), /model: is an input of this run/);
+  rejects(() => checkNotAnInput(dir, [join(dir, "model", "calib.jsonl")]), /inputs: is a folder holding an input of this run/);
+  checkNotAnInput(join(dir, "model-q"), [join(dir, "model")]);
+});
+
+test("a second gen-dataset on the same folder is refused while the first runs", () => {
+  const dir = join(work.dir, "busy");
+  mkdirSync(dir);
+  writeFileSync(join(dir, "gen-dataset.lock"), JSON.stringify({ pid: process.pid, hostname: hostname() }));
+  const r = runCli(["gen-dataset", "--dir", dir, "--stage", "1", "--size", "2", "--max-new-tokens", "4"]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, new RegExp(`gen-dataset is being written by process ${process.pid} \\(lock .*gen-dataset\\.lock\\)`));
+  assert.ok(!existsSync(join(dir, "stage1.partial.jsonl")));
 });
 
 test("OS errors that escape are described with the file and cause, not as internal errors", () => {

@@ -10,8 +10,8 @@
  * file where a folder is expected or a folder where a file is expected fails in the first
  * second with one line, not after hours of work.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
-import { basename, dirname, join, relative, resolve } from "node:path";
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { fileSystemError, osErrorCause, PmpdError } from "../errors.js";
 import { processAlive } from "../util/process.js";
 
@@ -188,4 +188,19 @@ export function checkReplaceableFolder(out: string, force: boolean): void {
   if (parentKind !== "folder") throw new PmpdError(`${out}: ${parent} is a file, not a folder`);
   removeStaleTemps(full);
   probeWritable(parent, out);
+}
+
+/**
+ * Refuses an output that is one of the run's inputs, or a folder holding one (`score a.jsonl
+ * --csv a.jsonl`, `quantize m -o m --force`): writing it would destroy what is being read.
+ */
+export function checkNotAnInput(output: string, inputs: readonly string[]): void {
+  const real = (p: string) => { try { return realpathSync(p); } catch { return resolve(p); } };
+  const out = real(output);
+  for (const input of inputs) {
+    const inp = real(input);
+    if (out === inp || inp.startsWith(out + sep)) {
+      throw new PmpdError(`${output}: is ${out === inp ? "" : "a folder holding "}an input of this run (${input}); refusing to overwrite it`);
+    }
+  }
 }
