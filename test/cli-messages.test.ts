@@ -38,6 +38,6 @@ test("eval: a question range that selects nothing, or a bad bench file, is one e
   const hostile = join(work.dir, "hostile.jsonl");
   writeFileSync(hostile, [`{"question_id": "\\u001b[2J\\u009b31m", "prompt": "a"}`, `{"question_id": "\\u001b[2J\\u009b31m", "prompt": "b"}`].join("\n"));
   oneLineError(["eval", "--fp16", "--fp-model-path", bundledModel(), "--bench", "bench-file", "--bench-file", hostile, "--answer-file-dir", answers],
-    /hostile\.jsonl:2: question id "\\u001b\[2J\\x9b31m" occurs twice/);
+    /hostile\.jsonl:2: question id "\\x1b\[2J\\x9b31m" occurs twice/);
   assert.ok(!existsSync(answers), "no answer folder or files were made");
 });

@@ -7,7 +7,7 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { extname } from "node:path";
-import { PmpdError } from "../errors.js";
+import { PmpdError, quote } from "../errors.js";
 import { parseJsonText, readTextFile, READ_LIMITS } from "../io/bounded-read.js";
 import { csvRecords } from "./csv.js";
 import type { LoadOptions, Question } from "./types.js";
@@ -122,7 +122,7 @@ export function checkUniqueIds(records: SourceRecord[], questions: Question[]): 
   const seen = new Set<number | string>();
   questions.forEach((q, k) => {
     if (seen.has(q.questionId)) {
-      throw new PmpdError(`${records[k]?.where ?? "?"}: question id ${JSON.stringify(q.questionId)} occurs twice`);
+      throw new PmpdError(`${records[k]?.where ?? "?"}: question id ${quote(q.questionId)} occurs twice`);
     }
     seen.add(q.questionId);
   });

@@ -31,14 +31,14 @@ export class WeightStore {
       try {
         for (const [tensor, shard] of Object.entries(map as Record<string, unknown>)) {
           if (typeof shard !== "string" || basename(shard) !== shard) {
-            throw new PmpdError(`${index}: tensor "${tensor}" maps to an invalid shard name ${JSON.stringify(shard)}`);
+            throw new PmpdError(`${index}: tensor ${quote(tensor, 80)} maps to an invalid shard name ${quote(shard)}`);
           }
           if (!shards.has(shard)) {
             const f = SafetensorsFile.open(join(dir, shard));
             shards.set(shard, f);
             files.push(f);
           }
-          if (!shards.get(shard)!.has(tensor)) throw new PmpdError(`${join(dir, shard)}: index lists "${tensor}" but the shard lacks it`);
+          if (!shards.get(shard)!.has(tensor)) throw new PmpdError(`${join(dir, shard)}: index lists ${quote(tensor, 80)} but the shard lacks it`);
         }
       } catch (e) {
         for (const f of files) f.close();

@@ -4,7 +4,7 @@
  * epoch's validation loss; the classifier of the best trial is returned. Every trial trains
  * with the same seed, so trials differ only in their hyper-parameters.
  */
-import { PmpdError } from "../errors.js";
+import { PmpdError, quote } from "../errors.js";
 import type { KVCacheClassifier, LossMode } from "./classifier.js";
 import { toTrainHyperParams, type SearchSpace } from "./search-space.js";
 import { HyperSearch, type SearchAlgo, type TpeSettings, type Trial } from "./tpe.js";
@@ -69,7 +69,7 @@ export async function hypertuneClassifier(dataset: readonly LabeledSample[], opt
     const point = search.ask();
     for (const [k, v] of Object.entries(point.params)) {
       if (logged.params[k] !== v) {
-        throw new PmpdError(`hyper-parameter log: trial ${i + 1} was ${JSON.stringify(logged.params)} but this search proposes ${JSON.stringify(point.params)} (another search space, algorithm or seed)`);
+        throw new PmpdError(`hyper-parameter log: trial ${i + 1} was ${quote(logged.params, 200)} but this search proposes ${quote(point.params, 200)} (another search space, algorithm or seed)`);
       }
     }
     search.tell(point, logged.loss);
