@@ -37,8 +37,9 @@ export function readTextFile(file: string, maxBytes: number = READ_LIMITS.data, 
   }
   try {
     const stat = fstatSync(fd);
-    if (stat.isDirectory()) throw new PmpdError(`${file}: is a directory, expected a ${what}`);
-    const tooLarge = () => new PmpdError(`${file}: larger than the ${sizeText(maxBytes)} limit for a ${what} (is it the right file?)`);
+    const a = /^[aeiou]/i.test(what) ? "an" : "a";
+    if (stat.isDirectory()) throw new PmpdError(`${file}: is a directory, expected ${a} ${what}`);
+    const tooLarge = () => new PmpdError(`${file}: larger than the ${sizeText(maxBytes)} limit for ${a} ${what} (is it the right file?)`);
     if (stat.isFile() && stat.size > maxBytes) throw tooLarge();
     const chunks: Buffer[] = [];
     let total = 0;
