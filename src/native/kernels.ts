@@ -33,7 +33,7 @@ export class NativeKernelsError extends PmpdError {
 }
 
 /** ABI version this binding was written for (PMPD_ABI_VERSION in pmpd_kernels.h). */
-const ABI_VERSION = 5;
+const ABI_VERSION = 6;
 const MAX_THREADS = 1024;
 
 /** Location of the shared library inside the package. */
@@ -48,6 +48,16 @@ export interface SharedInputPart {
   W: Float32Array | Uint16Array;
   y: Float32Array;
   N: number;
+}
+
+/** The variants of `attention` beyond plain causal softmax attention. */
+export interface AttentionOptions {
+  /** Multiplies q·k; default 1/sqrt(headDim). */
+  scale?: number;
+  /** > 0: scores become softcap · tanh(score / softcap) (gemma2); default 0, none. */
+  softcap?: number;
+  /** > 0: each query sees only the last `window` positions up to its own; default 0, all. */
+  window?: number;
 }
 
 /** The dtype codes of pmpd_matmul_shared_input. */
@@ -67,9 +77,13 @@ interface NativeFns {
   matmulSharedInput: Fn;
   addBias: Fn;
   rmsnorm: Fn;
+  layernorm: Fn;
   rope: Fn;
   softmax: Fn;
   siluMul: Fn;
+  gelu: Fn;
+  geluMul: Fn;
+  softcap: Fn;
   add: Fn;
   argmax: Fn;
   attention: Fn;
@@ -99,14 +113,22 @@ const DECLS: Record<keyof NativeFns, string> = {
     "const void *W1, float *y1, int N1, const void *W2, float *y2, int N2)",
   addBias: "void pmpd_add_bias(float *y, const float *bias, int M, int N)",
   rmsnorm: "void pmpd_rmsnorm(float *out, const float *x, const float *weight, int M, int dim, float eps)",
-  rope: "void pmpd_rope(float *x, int M, int n_heads, int head_dim, const int32_t *positions, const float *inv_freq)",
+  layernorm:
+    "void pmpd_layernorm(float *out, const float *x, const float *weight, const float *bias, int M, int dim, float eps, " +
+    "int weight_rows)",
+  rope:
+    "void pmpd_rope(float *x, int M, int n_heads, int head_dim, int rot_dim, const int32_t *positions, " +
+    "const float *inv_freq, float scale)",
   softmax: "void pmpd_softmax(float *x, int M, int n)",
   siluMul: "void pmpd_silu_mul(float *gate, const float *up, int n)",
+  gelu: "void pmpd_gelu(float *x, int n, int approximate)",
+  geluMul: "void pmpd_gelu_mul(float *gate, const float *up, int n, int approximate)",
+  softcap: "void pmpd_softcap(float *x, int n, float cap)",
   add: "void pmpd_add(float *y, const float *x, int n)",
   argmax: "int pmpd_argmax(const float *x, int n)",
   attention:
     "int pmpd_attention(float *out, const float *q, const float *k_cache, const float *v_cache, int M, " +
-    "int n_heads, int n_kv_heads, int head_dim, int pos0, int cache_capacity)",
+    "int n_heads, int n_kv_heads, int head_dim, int pos0, int cache_capacity, float scale, float softcap, int window)",
   f16ToF32: "void pmpd_f16_to_f32(const uint16_t *src, float *dst, size_t n)",
   bf16ToF32: "void pmpd_bf16_to_f32(const uint16_t *src, float *dst, size_t n)",
   f32ToF16: "void pmpd_f32_to_f16(const float *src, uint16_t *dst, size_t n)",
@@ -277,16 +299,32 @@ export class Kernels {
   }
 
   /**
-   * In-place RoPE on x[M, nHeads*headDim] (HF rotate_half: pairs (i, i+headDim/2)).
-   * invFreq has headDim/2 entries and already includes any rope scaling.
+   * out[m,:] = (x[m,:] − mean) / sqrt(var + eps) · weight[r] + bias[r] with r = m mod weightRows
+   * (weight/bias hold weightRows vectors of dim values, e.g. one per attention head); a null
+   * weight is 1, a null bias 0; out may be x.
    */
-  rope(x: Float32Array, M: number, nHeads: number, headDim: number, positions: Int32Array, invFreq: Float32Array): void {
-    checkDims("rope", M, nHeads, headDim);
-    if (headDim % 2 !== 0) bad(`rope: headDim ${headDim} must be even`);
+  layernorm(out: Float32Array, x: Float32Array, weight: Float32Array | null, bias: Float32Array | null, M: number, dim: number, eps: number, weightRows = 1): void {
+    checkDims("layernorm", M, dim, weightRows);
+    if (weightRows < 1) bad("layernorm: weightRows must be >= 1");
+    checkLen("layernorm", "x", x, M * dim);
+    checkLen("layernorm", "out", out, M * dim);
+    if (weight !== null) checkLen("layernorm", "weight", weight, weightRows * dim);
+    if (bias !== null) checkLen("layernorm", "bias", bias, weightRows * dim);
+    this.#f.layernorm(out, x, weight, bias, M, dim, eps, weightRows);
+  }
+
+  /**
+   * In-place RoPE on x[M, nHeads*headDim] (HF rotate_half) over the first `rotaryDim`
+   * dimensions of each head (pairs (i, i+rotaryDim/2); the rest pass through), cos and sin
+   * times `scale`. invFreq has rotaryDim/2 entries and already includes any rope scaling.
+   */
+  rope(x: Float32Array, M: number, nHeads: number, headDim: number, positions: Int32Array, invFreq: Float32Array, rotaryDim = headDim, scale = 1): void {
+    checkDims("rope", M, nHeads, headDim, rotaryDim);
+    if (rotaryDim % 2 !== 0 || rotaryDim < 2 || rotaryDim > headDim) bad(`rope: rotaryDim ${rotaryDim} must be even and in 2..headDim (${headDim})`);
     checkLen("rope", "x", x, M * nHeads * headDim);
     checkLen("rope", "positions", positions, M, Int32Array);
-    checkLen("rope", "invFreq", invFreq, headDim / 2);
-    this.#f.rope(x, M, nHeads, headDim, positions, invFreq);
+    checkLen("rope", "invFreq", invFreq, rotaryDim / 2);
+    this.#f.rope(x, M, nHeads, headDim, rotaryDim, positions, invFreq, scale);
   }
 
   /** Row-wise softmax of x[M, n], in place. */
@@ -302,6 +340,29 @@ export class Kernels {
     checkLen("siluMul", "gate", gate, n);
     checkLen("siluMul", "up", up, n);
     this.#f.siluMul(gate, up, n);
+  }
+
+  /** x[i] = gelu(x[i]) for i < n: the tanh form when `approximate` (gelu_new, gelu_pytorch_tanh), else the erf form. */
+  gelu(x: Float32Array, n: number, approximate: boolean): void {
+    checkDims("gelu", n);
+    checkLen("gelu", "x", x, n);
+    this.#f.gelu(x, n, approximate ? 1 : 0);
+  }
+
+  /** gate[i] = gelu(gate[i]) * up[i] for i < n (GeGLU; GELU as in `gelu`). */
+  geluMul(gate: Float32Array, up: Float32Array, n: number, approximate: boolean): void {
+    checkDims("geluMul", n);
+    checkLen("geluMul", "gate", gate, n);
+    checkLen("geluMul", "up", up, n);
+    this.#f.geluMul(gate, up, n, approximate ? 1 : 0);
+  }
+
+  /** x[i] = cap · tanh(x[i] / cap) for i < n (logit soft-capping; cap > 0). */
+  softcap(x: Float32Array, n: number, cap: number): void {
+    checkDims("softcap", n);
+    checkLen("softcap", "x", x, n);
+    if (!(cap > 0) || !Number.isFinite(cap)) bad(`softcap: cap ${cap} must be a positive number`);
+    this.#f.softcap(x, n, cap);
   }
 
   /** y[i] += x[i] for i < n (default: y.length). */
@@ -324,7 +385,9 @@ export class Kernels {
   /**
    * Causal attention of M query rows at positions pos0..pos0+M-1 over a per-layer
    * KV cache laid out [nKvHeads][cacheCapacity][headDim] that already holds
-   * positions 0..pos0+M-1. q and out are [M, nHeads*headDim]; scale 1/sqrt(headDim).
+   * positions 0..pos0+M-1. q and out are [M, nHeads*headDim]. Scores are q·k · scale
+   * (default 1/sqrt(headDim)), soft-capped to softcap · tanh(s / softcap) when `softcap`
+   * is given; with `window`, the query at position p sees keys p − window + 1..p only.
    */
   attention(
     out: Float32Array,
@@ -337,8 +400,13 @@ export class Kernels {
     headDim: number,
     pos0: number,
     cacheCapacity: number,
+    options: AttentionOptions = {},
   ): void {
     checkDims("attention", M, nHeads, nKvHeads, headDim, pos0, cacheCapacity);
+    const scale = options.scale ?? 1 / Math.sqrt(headDim), softcap = options.softcap ?? 0, window = options.window ?? 0;
+    if (!(scale > 0) || !Number.isFinite(scale)) bad(`attention: scale ${scale} must be a positive number`);
+    if (!(softcap >= 0) || !Number.isFinite(softcap)) bad(`attention: softcap ${softcap} must be a non-negative number`);
+    checkDims("attention (window)", window);
     if (M < 1 || nHeads < 1 || nKvHeads < 1 || headDim < 1) bad("attention: M, nHeads, nKvHeads and headDim must be >= 1");
     if (nHeads % nKvHeads !== 0) bad(`attention: nHeads ${nHeads} is not a multiple of nKvHeads ${nKvHeads}`);
     if (pos0 + M > cacheCapacity) bad(`attention: positions up to ${pos0 + M - 1} do not fit a cache of ${cacheCapacity}`);
@@ -346,7 +414,7 @@ export class Kernels {
     checkLen("attention", "out", out, M * nHeads * headDim);
     checkLen("attention", "kCache", kCache, nKvHeads * cacheCapacity * headDim);
     checkLen("attention", "vCache", vCache, nKvHeads * cacheCapacity * headDim);
-    if (this.#f.attention(out, q, kCache, vCache, M, nHeads, nKvHeads, headDim, pos0, cacheCapacity) !== 0) {
+    if (this.#f.attention(out, q, kCache, vCache, M, nHeads, nKvHeads, headDim, pos0, cacheCapacity, scale, softcap, window) !== 0) {
       bad("attention: rejected by the native library");
     }
   }
