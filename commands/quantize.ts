@@ -8,7 +8,7 @@ import { loadModelDirectory, type PretrainedModel } from "../src/model/load.js";
 import { resolveModelDirectory } from "../src/io/hub.js";
 import { inputOf, sampleCalibration } from "../src/quant/calibration.js";
 import { collectFisher, fisherKey } from "../src/grad/fisher.js";
-import type { LinearName } from "../src/model/llama.js";
+import type { LinearName } from "../src/model/decoder.js";
 import {
   collectActivationSquares, quantizeAnyPrecisionModel, quantizeUniformModel, type QuantizeProgress,
 } from "../src/quant/quantize-model.js";

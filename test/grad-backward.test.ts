@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { PmpdError } from "../src/errors.js";
 import { SafetensorsFile } from "../src/io/safetensors.js";
 import { loadModelDirectory, type PretrainedModel } from "../src/model/load.js";
-import { LINEAR_NAMES, type LayerWeights, type LinearName } from "../src/model/llama.js";
+import { LINEAR_NAMES, type LayerWeights, type LinearName } from "../src/model/decoder.js";
 import { ropeInvFreq } from "../src/model/rope.js";
 import { attentionBackward, backward, lossOf, transpose } from "../src/grad/backward.js";
 import { activationMode } from "../src/formats/activation-mode.js";

@@ -22,7 +22,7 @@ import { perplexity } from "../src/engine/perplexity.js";
 import { readTextDocuments } from "../src/io/text-corpus.js";
 import { heldOutTextFile } from "../src/paths.js";
 import { loadModelDirectory } from "../src/model/load.js";
-import { LINEAR_NAMES, LlamaModel } from "../src/model/llama.js";
+import { LINEAR_NAMES, DecoderModel } from "../src/model/decoder.js";
 import { getLinear, linearPrefix, type QuantizedLayer } from "../src/quant/quantize-model.js";
 import {
   channelSalience, mixLlmQuantizationConfig, mixLlmQuantizedLayer, quantizeMixLlmLayer, selectHighChannels,
@@ -184,7 +184,7 @@ describe("a MixLLM model", () => {
     assert.deepEqual(qm.precisions, [label]);
     for (let l = 0; l < L; l++) for (const name of LINEAR_NAMES) assert.equal(getLinear(qm, l, name).format, "mixllm");
     // exact mode == a float model made of the dequantized weights
-    const dense = new LlamaModel(qm.config, {
+    const dense = new DecoderModel(qm.config, {
       ...qm.model.weights,
       layers: qm.model.weights.layers.map((layer) => {
         const d = { ...layer } as Record<string, unknown>;

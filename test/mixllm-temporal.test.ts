@@ -11,7 +11,7 @@ import "../src/formats/all.js";
 import { fromPretrained, type PretrainedModel } from "../src/model/load.js";
 import { parsePrecisionLabel } from "../src/model/precision.js";
 import { WeightStore } from "../src/io/weights.js";
-import { LINEAR_NAMES } from "../src/model/llama.js";
+import { LINEAR_NAMES } from "../src/model/decoder.js";
 import { getLinear, linearPrefix } from "../src/quant/quantize-model.js";
 import { perplexity } from "../src/engine/perplexity.js";
 import { tokenLogProb } from "../src/engine/sampling.js";

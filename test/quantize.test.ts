@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadModelDirectory, fromPretrained } from "../src/model/load.js";
-import { LlamaModel, LINEAR_NAMES } from "../src/model/llama.js";
+import { DecoderModel, LINEAR_NAMES } from "../src/model/decoder.js";
 import { FloatLinear } from "../src/formats/float.js";
 import { setActivationMode } from "../src/formats/activation-mode.js";
 import { getLinear } from "../src/quant/quantize-model.js";
@@ -21,7 +21,7 @@ const gptqPrefix = join(work.dir, "tiny-gptq");
 test.after(() => work.cleanup());
 
 /** A float model whose weights are the quantized model's dequantized weights at `precision`. */
-function denseCopy(quantDir: string, precision: number): LlamaModel {
+function denseCopy(quantDir: string, precision: number): DecoderModel {
   const q = loadModelDirectory(quantDir);
   const layers = q.model.weights.layers.map((layer) => {
     const dense = { ...layer } as Record<string, unknown>;
@@ -32,7 +32,7 @@ function denseCopy(quantDir: string, precision: number): LlamaModel {
     }
     return dense as unknown as typeof layer;
   });
-  return new LlamaModel(q.config, { ...q.model.weights, layers });
+  return new DecoderModel(q.config, { ...q.model.weights, layers });
 }
 
 test("any-precision quantization writes a nested 2..4-bit model whose every precision runs exactly", () => {

@@ -7,7 +7,7 @@
  */
 import type { CudaKernels, DeviceBuffer } from "../native/cuda.js";
 import { getKernels } from "../native/kernels.js";
-import type { LlamaModel } from "../model/llama.js";
+import type { DecoderModel } from "../model/decoder.js";
 import { AnyPrecisionLinear } from "./anyprec.js";
 import type { LinearLayer } from "./traits.js";
 import { UniformLinear } from "./uniform.js";
@@ -81,7 +81,7 @@ export class CudaOffloadLinear implements LinearLayer {
 }
 
 /** Moves every quantized transformer linear layer of `model` to the device; returns how many moved. */
-export function offloadToCuda(model: LlamaModel, cuda: CudaKernels): number {
+export function offloadToCuda(model: DecoderModel, cuda: CudaKernels): number {
   const staging = new Staging(cuda);
   let moved = 0;
   for (const layer of model.weights.layers) {

@@ -8,7 +8,7 @@
  * handed to a consumer callback the moment it is ready, never all at once.
  *
  * How:
- *  - Forward: the same kernel calls, in the same order, as `LlamaModel.runLayer`, so the
+ *  - Forward: the same kernel calls, in the same order, as `DecoderModel.runLayer`, so the
  *    loss is the engine's. Only the residual stream entering each layer is kept
  *    (numLayers · T · hidden floats).
  *  - Loss: log-softmax in float64; ∂L/∂logits = (softmax − onehot) / (T − 1).
@@ -32,7 +32,7 @@ import { PmpdError } from "../errors.js";
 import { activationMode, setActivationMode } from "../formats/activation-mode.js";
 import type { LinearLayer } from "../formats/traits.js";
 import type { PretrainedModel } from "../model/load.js";
-import type { LayerWeights, LinearName, LlamaModel } from "../model/llama.js";
+import type { LayerWeights, LinearName, DecoderModel } from "../model/decoder.js";
 import { ropeInvFreq } from "../model/rope.js";
 import { getKernels, type Kernels } from "../native/kernels.js";
 
@@ -81,10 +81,10 @@ export interface BackwardResult {
   predictions: number;
 }
 
-/** Something that holds a LLaMA-family model: a loaded `PretrainedModel` or the `LlamaModel` itself. */
-export type ModelLike = PretrainedModel | LlamaModel;
+/** Something that holds a LLaMA-family model: a loaded `PretrainedModel` or the `DecoderModel` itself. */
+export type ModelLike = PretrainedModel | DecoderModel;
 
-function modelOf(m: ModelLike): LlamaModel {
+function modelOf(m: ModelLike): DecoderModel {
   return "model" in m ? m.model : m;
 }
 
@@ -144,7 +144,7 @@ interface LayerActs {
 /** The forward and backward machinery for one model and one sequence length. */
 class Tape {
   readonly K: Kernels;
-  readonly model: LlamaModel;
+  readonly model: DecoderModel;
   readonly T: number;
   readonly H: number;
   readonly F: number;
@@ -156,7 +156,7 @@ class Tape {
   /** Reused scratch buffers, by purpose and length. */
   private readonly pool = new Map<string, Float32Array>();
 
-  constructor(model: LlamaModel, T: number, readonly precision: number) {
+  constructor(model: DecoderModel, T: number, readonly precision: number) {
     const c = model.config;
     this.K = getKernels();
     this.model = model;
@@ -185,7 +185,7 @@ class Tape {
 
   /**
    * Decoder layer `l` on x [T, H] (not modified): returns the layer's output and, when
-   * `keep`, its intermediates. Same kernels, same order as LlamaModel.runLayer.
+   * `keep`, its intermediates. Same kernels, same order as DecoderModel.runLayer.
    */
   layerForward(l: number, x: Float32Array, keep: boolean): { out: Float32Array; acts: LayerActs | null } {
     const { K, T, H, F, qDim, kvDim } = this;
@@ -369,7 +369,7 @@ function withExactActivations<R>(f: () => R): R {
 }
 
 /** Checks a sequence and returns its length. */
-function checkSequence(model: LlamaModel, ids: ArrayLike<number>): number {
+function checkSequence(model: DecoderModel, ids: ArrayLike<number>): number {
   const T = ids.length;
   if (T < 2) throw new PmpdError(`a loss needs at least 2 tokens, got ${T}`);
   if (T > model.contextLength) {
@@ -408,7 +408,7 @@ export function lossOf(m: ModelLike, ids: ArrayLike<number>, precision: number =
   return withExactActivations(() => lossImpl(modelOf(m), ids, precision));
 }
 
-function lossImpl(model: LlamaModel, ids: ArrayLike<number>, precision: number): number {
+function lossImpl(model: DecoderModel, ids: ArrayLike<number>, precision: number): number {
   const T = checkSequence(model, ids);
   const tape = new Tape(model, T, precision);
   let x = tape.embed(ids);
@@ -426,7 +426,7 @@ export function backward(m: ModelLike, ids: ArrayLike<number>, options: Backward
   return withExactActivations(() => backwardImpl(modelOf(m), ids, precision, options));
 }
 
-function backwardImpl(model: LlamaModel, ids: ArrayLike<number>, precision: number, options: BackwardOptions): BackwardResult {
+function backwardImpl(model: DecoderModel, ids: ArrayLike<number>, precision: number, options: BackwardOptions): BackwardResult {
   const c = model.config;
   const T = checkSequence(model, ids);
   const tape = new Tape(model, T, precision);

@@ -14,7 +14,7 @@ import { allocWeightMemory } from "../native/weight-memory.js";
 import { checkFinite, FloatLinear, toFloat32 } from "../formats/float.js";
 import "../formats/all.js";
 import { loadLinear, modelPrecisions } from "../formats/traits.js";
-import { LlamaModel, type LayerWeights } from "./llama.js";
+import { DecoderModel, type LayerWeights } from "./decoder.js";
 import { isMultiModelConfig, loadMultiModel } from "./multi-model.js";
 
 export interface GenerationDefaults {
@@ -27,7 +27,7 @@ export interface PretrainedModel {
   config: ModelConfig;
   tokenizer: ModelTokenizer;
   generation: GenerationDefaults;
-  model: LlamaModel;
+  model: DecoderModel;
   /** Bit-widths every transformer linear layer supports (one entry for float models). */
   precisions: number[];
 }
@@ -90,7 +90,7 @@ export function loadModelDirectory(dir: string): PretrainedModel {
       : loadLinear(store, "lm_head", c.vocabSize, H);
     const precisions = modelPrecisions(layers.flatMap((layer) =>
       [layer.qProj, layer.kProj, layer.vProj, layer.oProj, layer.gateProj, layer.upProj, layer.downProj]));
-    const model = new LlamaModel(config, { embedTokens, layers, finalNorm, lmHead });
+    const model = new DecoderModel(config, { embedTokens, layers, finalNorm, lmHead });
     return { dir, config, tokenizer, generation: loadGenerationDefaults(dir, config, tokenizer), model, precisions };
   } finally {
     store.close();

@@ -19,7 +19,7 @@ import { readJsonFile } from "../io/config.js";
 import { ModelTokenizer } from "../io/tokenizer.js";
 import type { LinearLayer } from "../formats/traits.js";
 import { isPrecisionLabel, PRECISION_LABEL_RULE } from "./precision.js";
-import { LlamaModel, type LayerWeights } from "./llama.js";
+import { DecoderModel, type LayerWeights } from "./decoder.js";
 import type { PretrainedModel } from "./load.js";
 
 /** A linear layer that forwards each multiply to the model of the requested bit-width. */
@@ -120,7 +120,7 @@ export function loadMultiModel(file: string, loadDir: (dir: string) => Pretraine
     config,
     tokenizer,
     generation: top.generation,
-    model: new LlamaModel(config, { ...top.model.weights, layers }),
+    model: new DecoderModel(config, { ...top.model.weights, layers }),
     precisions: sorted,
   };
 }

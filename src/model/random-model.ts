@@ -15,7 +15,7 @@ import { MIXLLM_GROUP, MixLlmLinear, mixLlmModelLabel } from "../formats/mixllm.
 import type { LinearLayer } from "../formats/traits.js";
 import { weightArray } from "../native/weight-memory.js";
 import { Rng } from "../util/random.js";
-import { LlamaModel, type LayerWeights } from "./llama.js";
+import { DecoderModel, type LayerWeights } from "./decoder.js";
 
 export type RandomLinearKind =
   | { kind: "float"; dtype: "F32" | "F16" }
@@ -118,7 +118,7 @@ function randomMixLlm(highFraction: number, N: number, K: number, rng: Rng): Mix
 }
 
 /** A model of the given config whose transformer linear layers are of `kind` (lm_head is F16). */
-export function randomModel(rawConfig: Record<string, unknown>, kind: RandomLinearKind, seed = 1): { config: ModelConfig; model: LlamaModel } {
+export function randomModel(rawConfig: Record<string, unknown>, kind: RandomLinearKind, seed = 1): { config: ModelConfig; model: DecoderModel } {
   const config = parseConfig("<random model>", rawConfig);
   const rng = new Rng(seed);
   const H = config.hiddenSize, F = config.intermediateSize;
@@ -147,11 +147,11 @@ export function randomModel(rawConfig: Record<string, unknown>, kind: RandomLine
     const label = mixLlmModelLabel(mix);
     for (const l of mix) l.setPrecisionLabel(label);
   }
-  return { config, model: new LlamaModel(config, { embedTokens, layers, finalNorm: ones(), lmHead }) };
+  return { config, model: new DecoderModel(config, { embedTokens, layers, finalNorm: ones(), lmHead }) };
 }
 
 /** Weight bytes one decode step streams at `precision`: every linear layer plus lm_head. */
-export function bytesPerToken(model: LlamaModel, precision: number): number {
+export function bytesPerToken(model: DecoderModel, precision: number): number {
   let total = model.weights.lmHead.bytesRead(precision);
   for (const layer of model.weights.layers) {
     for (const lin of [layer.qProj, layer.kProj, layer.vProj, layer.oProj, layer.gateProj, layer.upProj, layer.downProj]) {

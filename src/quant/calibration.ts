@@ -7,7 +7,7 @@
 import { PmpdError } from "../errors.js";
 import type { ModelTokenizer } from "../io/tokenizer.js";
 import { readTextDocuments } from "../io/text-corpus.js";
-import type { LinearName, LlamaModel } from "../model/llama.js";
+import type { LinearName, DecoderModel } from "../model/decoder.js";
 import { Rng } from "../util/random.js";
 
 export interface CalibrationOptions {
@@ -51,7 +51,7 @@ export function inputOf(name: LinearName): LinearInput {
  * any-precision k-means when no gradients are available (`--sensitivity activation`).
  */
 export function collectActivationSquares(
-  model: LlamaModel, samples: number[][], onSample?: (done: number) => void,
+  model: DecoderModel, samples: number[][], onSample?: (done: number) => void,
 ): Map<string, Float64Array> {
   const sums = new Map<string, Float64Array>();
   let rows = 0;

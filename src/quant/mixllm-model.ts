@@ -12,7 +12,7 @@
 import { PmpdError } from "../errors.js";
 import { backward } from "../grad/backward.js";
 import type { PretrainedModel } from "../model/load.js";
-import { LINEAR_NAMES, type LinearName } from "../model/llama.js";
+import { LINEAR_NAMES, type LinearName } from "../model/decoder.js";
 import { accumulateHessian } from "./gptq.js";
 import { accumulateChannelSalience, lowRtnDelta, mixLlmQuantizedLayer, quantizeMixLlmLayer, selectHighChannels } from "./mixllm.js";
 import { mixLlmModelLabel, type MixLlmLinear } from "../formats/mixllm.js";

@@ -13,7 +13,7 @@
  */
 import { PmpdError } from "../errors.js";
 import type { PretrainedModel } from "../model/load.js";
-import { LINEAR_NAMES, type LayerWeights, type LinearName } from "../model/llama.js";
+import { LINEAR_NAMES, type LayerWeights, type LinearName } from "../model/decoder.js";
 import { AnyPrecisionLinear } from "../formats/anyprec.js";
 import { UniformLinear } from "../formats/uniform.js";
 import type { LinearLayer } from "../formats/traits.js";

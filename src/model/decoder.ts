@@ -80,7 +80,7 @@ class Scratch {
   }
 }
 
-export class LlamaModel {
+export class DecoderModel {
   private readonly kernels: Kernels;
   private scratch: Scratch | null = null;
   private invFreq: Float32Array;
