@@ -6,11 +6,11 @@ import { PmpdError } from "../src/errors.js";
 import { bundledModelDir, calibrationTextFile } from "../src/paths.js";
 import { loadModelDirectory, type PretrainedModel } from "../src/model/load.js";
 import { resolveModelDirectory } from "../src/io/hub.js";
-import { inputOf, sampleCalibration } from "../src/quant/calibration.js";
+import { inputKey, sampleCalibration } from "../src/quant/calibration.js";
 import { collectFisher, fisherKey } from "../src/grad/fisher.js";
-import type { LinearName } from "../src/model/decoder.js";
+import type { LinearName } from "../src/model/architectures.js";
 import {
-  collectActivationSquares, quantizeAnyPrecisionModel, quantizeUniformModel, type QuantizeProgress,
+  checkInputWidths, collectActivationSquares, quantizeAnyPrecisionModel, quantizeUniformModel, type QuantizeProgress,
 } from "../src/quant/quantize-model.js";
 import { checkOutputDirectory, writeQuantizedModel } from "../src/quant/write-model.js";
 import { mixLlmQuantizationConfig, parseHighFraction } from "../src/quant/mixllm.js";
@@ -125,9 +125,7 @@ async function quantizeAnyPrecision(
   if (!["activation", "fisher", "uniform"].includes(o.sensitivity)) {
     throw new PmpdError(`--sensitivity must be activation, fisher or uniform, got "${o.sensitivity}"`);
   }
-  for (const K of [pm.config.hiddenSize, pm.config.intermediateSize, pm.config.numHeads * pm.config.headDim]) {
-    if (K % 8 !== 0) throw new PmpdError(`${pm.dir}: input width ${K} is not a multiple of 8, which the bit-plane layout needs`);
-  }
+  checkInputWidths(pm, 8, "the bit-plane layout needs");
   const out = o.out ?? `${pm.dir.replace(/\/+$/, "")}-anyprec-${parentPrecision}-${seedPrecision}`;
   checkOutputDirectory(out, o.force === true);
   let sensitivity: ((layer: number, name: LinearName) => Float32Array | Float64Array | null) | null = null;
@@ -135,7 +133,7 @@ async function quantizeAnyPrecision(
     const samples = sampleCalibration(pm.tokenizer, calib);
     progress.start("calibration (activation statistics)", samples.length);
     const squares = collectActivationSquares(pm.model, samples, (d) => progress.update(d));
-    sensitivity = (l, name) => squares.get(`${l}.${inputOf(name)}`) ?? null;
+    sensitivity = (l, name) => squares.get(inputKey(pm.config.layout, l, name)) ?? null;
   } else if (o.sensitivity === "fisher") {
     // The reference's empirical Fisher diagonal: squared per-sample gradients, summed.
     const samples = sampleCalibration(pm.tokenizer, calib);

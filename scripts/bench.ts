@@ -250,7 +250,7 @@ function singleLayer(kind: RandomLinearKind, N: number, K: number, seed: number)
   // q/k/v/o at [128, K] / [K, 128] instead of [K, K] (at K = 11008 those two alone would be
   // twice the size of the layer wanted, and take seconds to fill).
   const cfg = { ...TINYLLAMA_1_1B_SHAPES, num_hidden_layers: 1, hidden_size: K, intermediate_size: N, num_attention_heads: 1, num_key_value_heads: 1, head_dim: 128, vocab_size: 8 };
-  return randomModel(cfg, kind, seed).model.weights.layers[0]!.gateProj;
+  return randomModel(cfg, kind, seed).model.weights.layers[0]!.linears.gate!;
 }
 
 interface DecodeRow {
@@ -325,7 +325,7 @@ if (only === null || only === "decode" || only === "mixllm") {
     const built = kind.kind === "anyprec" ? (anyprecModel ??= randomModel(TINYLLAMA_1_1B_SHAPES, kind, 5)) : randomModel(TINYLLAMA_1_1B_SHAPES, kind, 5);
     const { model } = built;
     // A MixLLM model has one precision, its label.
-    const precision = kind.kind === "mixllm" ? (model.weights.layers[0]!.qProj as MixLlmLinear).precisions[0]! : requested;
+    const precision = kind.kind === "mixllm" ? (model.weights.layers[0]!.linears.q as MixLlmLinear).precisions[0]! : requested;
     // Quick runs prefill a shorter prompt (prefill is compute-bound and has no reference anyway).
     const promptLen = quick ? 64 : 128, maxStepsPerRound = 64;
     const prompt = Array.from({ length: promptLen }, (_, i) => (i * 7919) % 32000);

@@ -22,7 +22,7 @@ import { perplexity } from "../src/engine/perplexity.js";
 import { readTextDocuments } from "../src/io/text-corpus.js";
 import { heldOutTextFile } from "../src/paths.js";
 import { loadModelDirectory } from "../src/model/load.js";
-import { LINEAR_NAMES, DecoderModel } from "../src/model/decoder.js";
+import { DecoderModel, mapLinears } from "../src/model/decoder.js";
 import { getLinear, linearPrefix, type QuantizedLayer } from "../src/quant/quantize-model.js";
 import {
   channelSalience, mixLlmQuantizationConfig, mixLlmQuantizedLayer, quantizeMixLlmLayer, selectHighChannels,
@@ -153,9 +153,9 @@ describe("a MixLLM model", () => {
     const weights = new Map<string, { W: Float32Array; N: number; K: number; bias: Float32Array | null }>();
     const sal: Array<{ name: string; salience: Float64Array }> = [];
     for (let l = 0; l < L; l++)
-      for (const name of LINEAR_NAMES) {
+      for (const { name } of pm.config.layout.linears) {
         const lin = getLinear(pm, l, name), N2 = lin.outFeatures, K2 = lin.inFeatures, W = lin.dequantize(32);
-        const prefix = linearPrefix(l, name);
+        const prefix = linearPrefix(pm, l, name);
         weights.set(prefix, { W, N: N2, K: K2, bias: null });
         sal.push({ name: prefix, salience: channelSalience(W, N2, K2, W) });
       }
@@ -182,19 +182,12 @@ describe("a MixLLM model", () => {
 
     const qm = loadModelDirectory(out);
     assert.deepEqual(qm.precisions, [label]);
-    for (let l = 0; l < L; l++) for (const name of LINEAR_NAMES) assert.equal(getLinear(qm, l, name).format, "mixllm");
+    for (let l = 0; l < L; l++) for (const { name } of qm.config.layout.linears) assert.equal(getLinear(qm, l, name).format, "mixllm");
     // exact mode == a float model made of the dequantized weights
-    const dense = new DecoderModel(qm.config, {
-      ...qm.model.weights,
-      layers: qm.model.weights.layers.map((layer) => {
-        const d = { ...layer } as Record<string, unknown>;
-        for (const [f, lin] of Object.entries(layer)) {
-          if (!(lin instanceof MixLlmLinear)) continue;
-          d[f] = new FloatLinear({ dtype: "F32", shape: [lin.outFeatures, lin.inFeatures], data: lin.dequantize(4) }, null, lin.outFeatures, lin.inFeatures);
-        }
-        return d as unknown as typeof layer;
-      }),
-    });
+    const dense = new DecoderModel(qm.config, mapLinears(qm.model.weights, (lin) => {
+      assert.ok(lin instanceof MixLlmLinear);
+      return new FloatLinear({ dtype: "F32", shape: [lin.outFeatures, lin.inFeatures], data: lin.dequantize(4) }, null, lin.outFeatures, lin.inFeatures);
+    }));
     const ids = qm.tokenizer.encode("The committee met on Monday to discuss the new budget for the schools.");
     setActivationMode("exact");
     const a = qm.model.forward(ids, qm.model.newCache(ids.length), { precision: label, allLogits: true });

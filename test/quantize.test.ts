@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadModelDirectory, fromPretrained } from "../src/model/load.js";
-import { DecoderModel, LINEAR_NAMES } from "../src/model/decoder.js";
+import { DecoderModel, mapLinears } from "../src/model/decoder.js";
 import { FloatLinear } from "../src/formats/float.js";
 import { setActivationMode } from "../src/formats/activation-mode.js";
 import { getLinear } from "../src/quant/quantize-model.js";
@@ -23,16 +23,8 @@ test.after(() => work.cleanup());
 /** A float model whose weights are the quantized model's dequantized weights at `precision`. */
 function denseCopy(quantDir: string, precision: number): DecoderModel {
   const q = loadModelDirectory(quantDir);
-  const layers = q.model.weights.layers.map((layer) => {
-    const dense = { ...layer } as Record<string, unknown>;
-    for (const [field, lin] of Object.entries(layer)) {
-      if (lin instanceof Float32Array) continue;
-      const l = lin as AnyPrecisionLinear;
-      dense[field] = new FloatLinear({ dtype: "F32", shape: [l.outFeatures, l.inFeatures], data: l.dequantize(precision) }, null, l.outFeatures, l.inFeatures);
-    }
-    return dense as unknown as typeof layer;
-  });
-  return new DecoderModel(q.config, { ...q.model.weights, layers });
+  return new DecoderModel(q.config, mapLinears(q.model.weights, (l) =>
+    new FloatLinear({ dtype: "F32", shape: [l.outFeatures, l.inFeatures], data: l.dequantize(precision) }, null, l.outFeatures, l.inFeatures)));
 }
 
 test("any-precision quantization writes a nested 2..4-bit model whose every precision runs exactly", () => {
@@ -107,7 +99,7 @@ test("GPTQ and RTN write one model per bit-width plus the multi-model JSON, whic
   assert.equal(rtn.status, 0, rtn.stderr);
   const q = loadModelDirectory(join(work.dir, "tiny-rtn-w3"));
   assert.deepEqual(q.precisions, [3]);
-  for (const name of LINEAR_NAMES) assert.equal(getLinear(q, 0, name).format, "uniform");
+  for (const { name } of q.config.layout.linears) assert.equal(getLinear(q, 0, name).format, "uniform");
 });
 
 test("bad quantize input: one line, exit 1, no output left behind", () => {

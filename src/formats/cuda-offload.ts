@@ -7,6 +7,7 @@
  */
 import type { CudaKernels, DeviceBuffer } from "../native/cuda.js";
 import { getKernels } from "../native/kernels.js";
+import type { LinearRole } from "../model/architectures.js";
 import type { DecoderModel } from "../model/decoder.js";
 import { AnyPrecisionLinear } from "./anyprec.js";
 import type { LinearLayer } from "./traits.js";
@@ -85,11 +86,11 @@ export function offloadToCuda(model: DecoderModel, cuda: CudaKernels): number {
   const staging = new Staging(cuda);
   let moved = 0;
   for (const layer of model.weights.layers) {
-    const fields = layer as unknown as Record<string, unknown>;
-    for (const [name, value] of Object.entries(fields)) {
+    // Fused projections (phi3's qkv_proj, gate_up_proj) are one layer here; biases are added after the GEMV.
+    for (const [role, value] of Object.entries(layer.linears) as [LinearRole, LinearLayer][]) {
       if (value instanceof AnyPrecisionLinear || value instanceof UniformLinear) {
         if (value.inFeatures % 32 !== 0) continue; // the CUDA kernels need K % 32 == 0
-        fields[name] = new CudaOffloadLinear(value, cuda, staging);
+        layer.linears[role] = new CudaOffloadLinear(value, cuda, staging);
         moved++;
       }
     }

@@ -11,10 +11,9 @@ import { resolveModelDirectory, type HubOptions } from "../io/hub.js";
 import { ModelTokenizer } from "../io/tokenizer.js";
 import { WeightStore } from "../io/weights.js";
 import { allocWeightMemory } from "../native/weight-memory.js";
-import { checkFinite, FloatLinear, toFloat32 } from "../formats/float.js";
-import "../formats/all.js";
-import { loadLinear, modelPrecisions } from "../formats/traits.js";
-import { DecoderModel, type LayerWeights } from "./decoder.js";
+import { modelPrecisions } from "../formats/traits.js";
+import { DecoderModel, transformerLinears } from "./decoder.js";
+import { loadDecoderWeights } from "./load-decoder.js";
 import { isMultiModelConfig, loadMultiModel } from "./multi-model.js";
 
 export interface GenerationDefaults {
@@ -33,12 +32,6 @@ export interface PretrainedModel {
 }
 
 export interface LoadOptions extends HubOptions {}
-
-function readNorm(store: WeightStore, name: string, size: number): Float32Array {
-  const t = store.readShaped(name, [size]);
-  checkFinite(t, name);
-  return toFloat32(t);
-}
 
 function loadGenerationDefaults(dir: string, config: ModelConfig, tokenizer: ModelTokenizer): GenerationDefaults {
   const file = join(dir, "generation_config.json");
@@ -61,36 +54,9 @@ export function loadModelDirectory(dir: string): PretrainedModel {
   const tokenizer = ModelTokenizer.fromDirectory(dir);
   const store = WeightStore.open(dir, allocWeightMemory);
   try {
-    const c = config, H = c.hiddenSize, F = c.intermediateSize;
-    const qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim;
-    const embed = store.readShaped("model.embed_tokens.weight", [c.vocabSize, H]);
-    checkFinite(embed, "model.embed_tokens.weight");
-    const embedTokens = toFloat32(embed);
-    const layers: LayerWeights[] = [];
-    for (let l = 0; l < c.numLayers; l++) {
-      const p = `model.layers.${l}`;
-      layers.push({
-        inputNorm: readNorm(store, `${p}.input_layernorm.weight`, H),
-        qProj: loadLinear(store, `${p}.self_attn.q_proj`, qDim, H),
-        kProj: loadLinear(store, `${p}.self_attn.k_proj`, kvDim, H),
-        vProj: loadLinear(store, `${p}.self_attn.v_proj`, kvDim, H),
-        oProj: loadLinear(store, `${p}.self_attn.o_proj`, H, qDim),
-        postAttentionNorm: readNorm(store, `${p}.post_attention_layernorm.weight`, H),
-        gateProj: loadLinear(store, `${p}.mlp.gate_proj`, F, H),
-        upProj: loadLinear(store, `${p}.mlp.up_proj`, F, H),
-        downProj: loadLinear(store, `${p}.mlp.down_proj`, H, F),
-      });
-    }
-    const finalNorm = readNorm(store, "model.norm.weight", H);
-    if (!c.tieWordEmbeddings && !store.has("lm_head.weight")) {
-      throw new PmpdError(`${dir}: no lm_head.weight and tie_word_embeddings is false`);
-    }
-    const lmHead = c.tieWordEmbeddings
-      ? new FloatLinear(embed, null, c.vocabSize, H)
-      : loadLinear(store, "lm_head", c.vocabSize, H);
-    const precisions = modelPrecisions(layers.flatMap((layer) =>
-      [layer.qProj, layer.kProj, layer.vProj, layer.oProj, layer.gateProj, layer.upProj, layer.downProj]));
-    const model = new DecoderModel(config, { embedTokens, layers, finalNorm, lmHead });
+    const weights = loadDecoderWeights(store, config);
+    const precisions = modelPrecisions(transformerLinears(config, weights));
+    const model = new DecoderModel(config, weights);
     return { dir, config, tokenizer, generation: loadGenerationDefaults(dir, config, tokenizer), model, precisions };
   } finally {
     store.close();

@@ -19,7 +19,7 @@ import { readJsonFile } from "../io/config.js";
 import { ModelTokenizer } from "../io/tokenizer.js";
 import type { LinearLayer } from "../formats/traits.js";
 import { isPrecisionLabel, PRECISION_LABEL_RULE } from "./precision.js";
-import { DecoderModel, type LayerWeights } from "./decoder.js";
+import { DecoderModel, mapLinears } from "./decoder.js";
 import type { PretrainedModel } from "./load.js";
 
 /** A linear layer that forwards each multiply to the model of the requested bit-width. */
@@ -94,21 +94,15 @@ export function loadMultiModel(file: string, loadDir: (dir: string) => Pretraine
   const c = top.config;
   for (const [bits, pm] of models) {
     const o = pm.config;
-    if (o.hiddenSize !== c.hiddenSize || o.numLayers !== c.numLayers || o.intermediateSize !== c.intermediateSize ||
+    if (o.architecture !== c.architecture || o.hiddenSize !== c.hiddenSize || o.numLayers !== c.numLayers || o.intermediateSize !== c.intermediateSize ||
         o.numHeads !== c.numHeads || o.numKvHeads !== c.numKvHeads || o.vocabSize !== c.vocabSize) {
       throw new PmpdError(`${file}: the ${bits}-bit model's architecture differs from the ${sorted[sorted.length - 1]}-bit model's`);
     }
   }
-  const fields: Array<keyof LayerWeights> = ["qProj", "kProj", "vProj", "oProj", "gateProj", "upProj", "downProj"];
-  const layers = top.model.weights.layers.map((layer, l) => {
-    const merged = { ...layer };
-    for (const f of fields) {
-      const by = new Map<number, LinearLayer>();
-      for (const [bits, pm] of models) by.set(bits, pm.model.weights.layers[l]![f] as LinearLayer);
-      const ref = layer[f] as LinearLayer;
-      (merged as Record<string, unknown>)[f] = new MultiModelLinear(by, ref.outFeatures, ref.inFeatures);
-    }
-    return merged;
+  const weights = mapLinears(top.model.weights, (ref, role, l) => {
+    const by = new Map<number, LinearLayer>();
+    for (const [bits, pm] of models) by.set(bits, pm.model.weights.layers[l]!.linears[role]!);
+    return new MultiModelLinear(by, ref.outFeatures, ref.inFeatures);
   });
   // Provenance: each precision's own quantization_config, not just the top model's.
   const perModel: Record<string, unknown> = {};
@@ -120,7 +114,7 @@ export function loadMultiModel(file: string, loadDir: (dir: string) => Pretraine
     config,
     tokenizer,
     generation: top.generation,
-    model: new DecoderModel(config, { ...top.model.weights, layers }),
+    model: new DecoderModel(config, weights),
     precisions: sorted,
   };
 }

@@ -7,7 +7,8 @@
 import { PmpdError } from "../errors.js";
 import type { ModelTokenizer } from "../io/tokenizer.js";
 import { readTextDocuments } from "../io/text-corpus.js";
-import type { LinearName, DecoderModel } from "../model/decoder.js";
+import { linearSpec, type DecoderLayout, type LinearName } from "../model/architectures.js";
+import type { DecoderModel } from "../model/decoder.js";
 import { Rng } from "../util/random.js";
 
 export interface CalibrationOptions {
@@ -33,16 +34,12 @@ export function sampleCalibration(tokenizer: ModelTokenizer, options: Calibratio
   return out;
 }
 
-/** The four distinct inputs of a decoder layer's linear layers (q/k/v share one, gate/up another). */
-export type LinearInput = "attn_in" | "o_in" | "mlp_in" | "down_in";
-
-export function inputOf(name: LinearName): LinearInput {
-  switch (name) {
-    case "q_proj": case "k_proj": case "v_proj": return "attn_in";
-    case "o_proj": return "o_in";
-    case "gate_proj": case "up_proj": return "mlp_in";
-    case "down_proj": return "down_in";
-  }
+/**
+ * The key of a linear layer's input: "<layer>.<input>" with input one of attn_in, o_in,
+ * mlp_in, down_in, so layers that share an input (q/k/v, gate/up) share its statistics.
+ */
+export function inputKey(layout: DecoderLayout, layer: number, name: LinearName): string {
+  return `${layer}.${linearSpec(layout, name).input}`;
 }
 
 /**
@@ -55,9 +52,10 @@ export function collectActivationSquares(
 ): Map<string, Float64Array> {
   const sums = new Map<string, Float64Array>();
   let rows = 0;
+  const layout = model.config.layout;
   model.observer = (layer, name, input, M) => {
-    if (name === "k_proj" || name === "v_proj" || name === "up_proj") return; // same input as q_proj / gate_proj
-    const key = `${layer}.${inputOf(name)}`;
+    if (!linearSpec(layout, name).firstOfInput) return; // the same input as an earlier linear (k/v after q)
+    const key = inputKey(layout, layer, name);
     const K = input.length / M;
     let acc = sums.get(key);
     if (!acc) { acc = new Float64Array(K); sums.set(key, acc); }

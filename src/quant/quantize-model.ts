@@ -13,7 +13,8 @@
  */
 import { PmpdError } from "../errors.js";
 import type { PretrainedModel } from "../model/load.js";
-import { LINEAR_NAMES, type LayerWeights, type LinearName } from "../model/decoder.js";
+import { linearPrefix as layoutLinearPrefix, linearSpec, type LinearName } from "../model/architectures.js";
+import { layerLinear } from "../model/decoder.js";
 import { AnyPrecisionLinear } from "../formats/anyprec.js";
 import { UniformLinear } from "../formats/uniform.js";
 import type { LinearLayer } from "../formats/traits.js";
@@ -22,7 +23,7 @@ import { quantizeAnyPrecisionParallel } from "./anyprec-parallel.js";
 import { packBitPlanes } from "./bitplanes.js";
 import { accumulateHessian, quantizeGptq } from "./gptq.js";
 import { quantizeRtn } from "./rtn.js";
-import { collectActivationSquares, inputOf, type LinearInput } from "./calibration.js";
+import { collectActivationSquares, inputKey } from "./calibration.js";
 import type { UniformQuantized } from "./uniform.js";
 
 export interface QuantizeProgress {
@@ -36,22 +37,34 @@ export interface QuantizedLayer {
   layer: LinearLayer;
 }
 
-const FIELD: Record<LinearName, keyof LayerWeights> = {
-  q_proj: "qProj", k_proj: "kProj", v_proj: "vProj", o_proj: "oProj",
-  gate_proj: "gateProj", up_proj: "upProj", down_proj: "downProj",
-};
-
-export function linearPrefix(layer: number, name: LinearName): string {
-  const block = name.endsWith("_proj") && ["q_proj", "k_proj", "v_proj", "o_proj"].includes(name) ? "self_attn" : "mlp";
-  return `model.layers.${layer}.${block}.${name}`;
+/** The tensor name prefix of a linear layer in this model's family, e.g. "model.layers.3.mlp.fc1". */
+export function linearPrefix(pm: PretrainedModel, layer: number, name: LinearName): string {
+  return layoutLinearPrefix(pm.config.layout, layer, name);
 }
 
 export function getLinear(pm: PretrainedModel, layer: number, name: LinearName): LinearLayer {
-  return pm.model.weights.layers[layer]![FIELD[name]] as LinearLayer;
+  return layerLinear(pm.config, pm.model.weights.layers[layer]!, name);
 }
 
 export function setLinear(pm: PretrainedModel, layer: number, name: LinearName, lin: LinearLayer): void {
-  (pm.model.weights.layers[layer]! as unknown as Record<string, LinearLayer>)[FIELD[name]] = lin;
+  pm.model.weights.layers[layer]!.linears[linearSpec(pm.config.layout, name).role] = lin;
+}
+
+/** The input widths K of the model's transformer linear layers (each must suit the quantized layout). */
+export function linearInputWidths(pm: PretrainedModel): number[] {
+  return [...new Set(pm.config.layout.linears.map((s) => s.inFeatures))];
+}
+
+/**
+ * Fails with one line when an input width K of the model is not a multiple of `multiple`,
+ * naming the layers and what needs it (e.g. 8 for bit-planes, 128 for MixLLM's groups).
+ */
+export function checkInputWidths(pm: PretrainedModel, multiple: number, needs: string): void {
+  for (const s of pm.config.layout.linears) {
+    if (s.inFeatures % multiple !== 0) {
+      throw new PmpdError(`${pm.dir}: ${s.name} has input width ${s.inFeatures}, not a multiple of ${multiple}, which ${needs}`);
+    }
+  }
 }
 
 function floatWeight(pm: PretrainedModel, layer: number, name: LinearName): Float32Array {
@@ -114,11 +127,12 @@ export async function quantizeAnyPrecisionModel(
   pm: PretrainedModel, options: AnyPrecisionOptions, progress?: QuantizeProgress,
 ): Promise<Map<string, QuantizedLayer>> {
   const c = pm.config, out = new Map<string, QuantizedLayer>();
-  const total = c.numLayers * LINEAR_NAMES.length;
+  checkInputWidths(pm, 8, "the bit-plane layout needs");
+  const total = c.numLayers * c.layout.linears.length;
   progress?.phase("quantizing (any-precision)", total);
   let done = 0;
   for (let l = 0; l < c.numLayers; l++) {
-    for (const name of LINEAR_NAMES) {
+    for (const { name } of c.layout.linears) {
       const lin = getLinear(pm, l, name);
       const N = lin.outFeatures, K = lin.inFeatures;
       const W = floatWeight(pm, l, name);
@@ -142,7 +156,7 @@ export async function quantizeAnyPrecisionModel(
       if (bias) tensors.bias = { dtype: "F32", shape: [N], data: bias };
       const q = new AnyPrecisionLinear(planes, options.parentPrecision, luts, bias, N, K);
       setLinear(pm, l, name, q);
-      out.set(linearPrefix(l, name), { tensors, layer: q });
+      out.set(linearPrefix(pm, l, name), { tensors, layer: q });
       progress?.advance(++done, `layer ${l} ${name}`);
     }
   }
@@ -173,11 +187,10 @@ function uniformLayer(q: UniformQuantized, bias: Float32Array | null, N: number,
 }
 
 function checkGroupSize(pm: PretrainedModel, groupSize: number): void {
-  const widths = new Set([pm.config.hiddenSize, pm.config.numHeads * pm.config.headDim, pm.config.intermediateSize]);
-  for (const K of widths) {
-    if (K % groupSize !== 0) throw new PmpdError(`--group-size ${groupSize} does not divide the input width ${K} of ${pm.dir}`);
-    if (K % 8 !== 0) throw new PmpdError(`${pm.dir}: input width ${K} is not a multiple of 8, which the bit-plane layout needs`);
+  for (const s of pm.config.layout.linears) {
+    if (s.inFeatures % groupSize !== 0) throw new PmpdError(`--group-size ${groupSize} does not divide the input width ${s.inFeatures} of ${s.name} in ${pm.dir}`);
   }
+  checkInputWidths(pm, 8, "the bit-plane layout needs");
 }
 
 /**
@@ -201,13 +214,13 @@ export function quantizeUniformModel(
       });
     const ql = uniformLayer(q, (lin as { bias?: Float32Array | null }).bias ?? null, N, K);
     setLinear(pm, l, name, ql.layer);
-    out.set(linearPrefix(l, name), ql);
+    out.set(linearPrefix(pm, l, name), ql);
   };
 
   if (options.method === "rtn") {
     progress?.phase(`quantizing (rtn ${options.bits}-bit)`, c.numLayers);
     for (let l = 0; l < c.numLayers; l++) {
-      for (const name of LINEAR_NAMES) quantizeOne(l, name, null);
+      for (const { name } of c.layout.linears) quantizeOne(l, name, null);
       progress?.advance(l + 1);
     }
     return out;
@@ -219,13 +232,13 @@ export function quantizeUniformModel(
   const streams = samples.map((ids) => model.embed(ids).slice());
   const cache = model.newCache(Math.max(...samples.map((s) => s.length)));
   for (let l = 0; l < c.numLayers; l++) {
-    const hessians = new Map<LinearInput, { H: Float64Array; count: number }>();
+    const hessians = new Map<string, { H: Float64Array; count: number }>();
     model.observer = (layer, name, input, M) => {
-      if (layer !== l || name === "k_proj" || name === "v_proj" || name === "up_proj") return;
-      const kind = inputOf(name);
+      if (layer !== l || !linearSpec(c.layout, name).firstOfInput) return; // k/v, up: the same input as q, gate
+      const key = inputKey(c.layout, layer, name);
       const K = input.length / M;
-      let h = hessians.get(kind);
-      if (!h) { h = { H: new Float64Array(K * K), count: 0 }; hessians.set(kind, h); }
+      let h = hessians.get(key);
+      if (!h) { h = { H: new Float64Array(K * K), count: 0 }; hessians.set(key, h); }
       h.count = accumulateHessian(h.H, input, M, K, h.count);
     };
     try {
@@ -236,7 +249,7 @@ export function quantizeUniformModel(
     } finally {
       model.observer = null;
     }
-    for (const name of LINEAR_NAMES) quantizeOne(l, name, hessians.get(inputOf(name))!.H);
+    for (const { name } of c.layout.linears) quantizeOne(l, name, hessians.get(inputKey(c.layout, l, name))!.H);
     // The next layer sees this layer's quantized outputs.
     for (const x of streams) {
       cache.length = 0;
