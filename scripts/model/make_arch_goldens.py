@@ -43,7 +43,6 @@ import hashlib
 import json
 import math
 import os
-import struct
 import sys
 
 import numpy as np
@@ -51,6 +50,8 @@ import torch
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from llama import save_safetensors  # noqa: E402
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 OUT = os.path.join(ROOT, "test", "fixtures", "archs")
 N_GREEDY = 12
@@ -375,25 +376,6 @@ def forward(cfg, W, ids):
         logits = fcap * torch.tanh(logits / fcap)
     return logits
 
-# ------------------------------------------------------------------ safetensors (F16)
-
-
-def save_f16(tensors, path):
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        data = tensors[name].to(torch.float16).numpy().astype("<f2").tobytes()
-        header[name] = {"dtype": "F16", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    header = {"__metadata__": {"format": "pt", "producer": "scripts/model/make_arch_goldens.py"}, **header}
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * ((-len(text)) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
-
 # ------------------------------------------------------------------ goldens
 
 
@@ -430,7 +412,7 @@ def make(name, cfg, seed):
     d = os.path.join(OUT, name)
     os.makedirs(d, exist_ok=True)
     W = random_weights(cfg, seed)
-    save_f16(W, os.path.join(d, "model.safetensors"))
+    save_safetensors(W, os.path.join(d, "model.safetensors"), {"producer": "scripts/model/make_arch_goldens.py"}, dtype="F16")
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
         f.write("\n")
