@@ -87,13 +87,13 @@ def tokenizer_json():
     }
 
 
-TOKENIZER_CONFIG = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "model_max_length": 128,
+TOKENIZER_CONFIG = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "model_max_length": 2048,
                     "tokenizer_class": "PreTrainedTokenizerFast"}
 
 # ------------------------------------------------------------------ configs
 
 COMMON = {"vocab_size": len(VOCAB), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-          "max_position_embeddings": 128, "rope_theta": 10000.0, "bos_token_id": 1, "eos_token_id": 2,
+          "max_position_embeddings": 2048, "rope_theta": 10000.0, "bos_token_id": 1, "eos_token_id": 2,
           "torch_dtype": "float16"}
 
 CONFIGS = {
@@ -110,7 +110,7 @@ CONFIGS = {
                   "use_parallel_residual": True, "tie_word_embeddings": False},
     "phi3": {**COMMON, "architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "num_attention_heads": 2,
              "num_key_value_heads": 1, "hidden_act": "silu", "rms_norm_eps": 1e-5, "original_max_position_embeddings": 32,
-             "sliding_window": 124, "tie_word_embeddings": False,
+             "max_position_embeddings": 4096, "sliding_window": 2047, "tie_word_embeddings": False,
              "rope_scaling": {"type": "longrope",
                               "short_factor": [1.0, 1.05, 1.1, 1.3, 1.6, 2.0, 2.6, 3.0],
                               "long_factor": [1.2, 1.9, 3.1, 4.4, 6.0, 8.8, 11.5, 14.0]}},
