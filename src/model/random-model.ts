@@ -177,9 +177,10 @@ export interface ScaledShape {
 
 /**
  * A config of the same family and options (norms, biases, partial rotary, soft-caps,
- * windows, rope scaling...) with small dimensions: `numHeads` heads of hiddenSize / numHeads,
- * as many KV heads as keep the GQA ratio where that divides, per-frequency rope factors cut to
- * the new rotary dimension, per-layer lists cut to the new layer count.
+ * windows, rope scaling...) with other (usually small) dimensions: `numHeads` heads of
+ * hiddenSize / numHeads, as many KV heads as keep the GQA ratio where that divides,
+ * per-frequency rope factors resampled to the new rotary dimension, per-layer lists cut to
+ * the new layer count.
  */
 export function scaledDownConfig(raw: Record<string, unknown>, to: ScaledShape): Record<string, unknown> {
   const heads = Number(raw.num_attention_heads), kv = Number(raw.num_key_value_heads ?? heads);
@@ -200,8 +201,10 @@ export function scaledDownConfig(raw: Record<string, unknown>, to: ScaledShape):
   if (typeof raw.max_window_layers === "number") out.max_window_layers = Math.min(raw.max_window_layers, to.numLayers);
   const rope = raw.rope_scaling as Record<string, unknown> | null | undefined;
   if (rope && Array.isArray(rope.short_factor) && Array.isArray(rope.long_factor)) {
-    const factor = Number(raw.partial_rotary_factor ?? 1), half = Math.floor(headDim * factor) / 2;
-    out.rope_scaling = { ...rope, short_factor: rope.short_factor.slice(0, half), long_factor: rope.long_factor.slice(0, half) };
+    // One factor per rotated frequency: resample the lists (low to high frequency) to the new count.
+    const half = Math.floor(headDim * Number(raw.partial_rotary_factor ?? 1)) / 2;
+    const resample = (list: unknown[]) => Array.from({ length: half }, (_, i) => list[Math.floor((i * list.length) / half)]);
+    out.rope_scaling = { ...rope, short_factor: resample(rope.short_factor), long_factor: resample(rope.long_factor) };
   }
   return out;
 }
