@@ -178,7 +178,8 @@ export interface ScaledShape {
 /**
  * A config of the same family and options (norms, biases, partial rotary, soft-caps,
  * windows, rope scaling...) with other (usually small) dimensions: `numHeads` heads of
- * hiddenSize / numHeads, as many KV heads as keep the GQA ratio where that divides,
+ * hiddenSize / numHeads, as many KV heads as keep the GQA ratio where that divides (one KV head
+ * when the ratio exceeds the head count),
  * per-frequency rope factors resampled to the new rotary dimension, per-layer lists cut to
  * the new layer count.
  */
@@ -190,7 +191,7 @@ export function scaledDownConfig(raw: Record<string, unknown>, to: ScaledShape):
     ...raw,
     hidden_size: to.hiddenSize,
     num_attention_heads: to.numHeads,
-    num_key_value_heads: to.numHeads % ratio === 0 ? to.numHeads / ratio : to.numHeads,
+    num_key_value_heads: to.numHeads % ratio === 0 ? to.numHeads / ratio : ratio > to.numHeads ? 1 : to.numHeads,
     intermediate_size: to.intermediateSize,
     num_hidden_layers: to.numLayers,
     vocab_size: to.vocabSize,
