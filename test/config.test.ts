@@ -51,6 +51,7 @@ test("rejects unknown architectures and missing or bad fields with the file name
     [{ ...base, vocab_size: "100" }, /"vocab_size" must be a positive integer/],
     [{ ...base, num_key_value_heads: 3 }, /not a multiple of num_key_value_heads/],
     [{ ...base, rope_scaling: { type: "yarn", factor: 2 } }, /unsupported rope_scaling type "yarn"/],
+    [{ ...phi, model_type: "phi-msft" }, /model_type "phi-msft" is not supported: Phi checkpoints from before transformers 4.37/],
     [{ ...base, hidden_act: "relu" }, /unsupported hidden_act "relu" \(supported: silu, swish, gelu_new, gelu_pytorch_tanh, gelu\)/],
     [{ ...phi, partial_rotary_factor: 1.5 }, /"partial_rotary_factor" must be at most 1/],
     [{ ...phi, partial_rotary_factor: 0.05 }, /gives 0 rotary dimensions/],

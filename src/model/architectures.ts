@@ -135,8 +135,16 @@ export const MODEL_TYPES: Readonly<Record<string, Family>> = {
   phi3: "phi3", gemma: "gemma", gemma2: "gemma2",
 };
 
+/** model_types of checkpoints written for remote code before transformers had the family, whose tensors are named otherwise. */
+const REMOTE_CODE_TYPES: Readonly<Record<string, string>> = {
+  "phi-msft": "Phi checkpoints from before transformers 4.37 (remote code); use the converted ones the hub now serves",
+  "mixformer-sequential": "Phi checkpoints from before transformers 4.37 (remote code); use the converted ones the hub now serves",
+};
+
 /** The family of a config: from `architectures[0]`, else from `model_type`; one line naming the file otherwise. */
 export function familyOf(file: string, raw: RawConfig): Family {
+  const remote = typeof raw.model_type === "string" ? REMOTE_CODE_TYPES[raw.model_type] : undefined;
+  if (remote) throw new PmpdError(`${file}: model_type "${raw.model_type}" is not supported: ${remote}`);
   const archs = raw.architectures;
   if (Array.isArray(archs) && archs.length > 0) {
     const name = String(archs[0]);
