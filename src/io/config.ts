@@ -126,8 +126,7 @@ export function parseConfig(file: string, raw: Record<string, unknown>): ModelCo
     ropeScaling: parseRopeScaling(file, raw, layout.rotaryDim, maxPositionEmbeddings),
     maxPositionEmbeddings,
     tieWordEmbeddings: typeof raw.tie_word_embeddings === "boolean" ? raw.tie_word_embeddings : tiesEmbeddingsByDefault(architecture),
-    attentionBias: architecture === "qwen2" || architecture === "phi" || raw.attention_bias === true ||
-      (architecture === "stablelm" && raw.use_qkv_bias === true),
+    attentionBias: layout.linears.some((s) => s.input === "attn_in" && s.bias),
     slidingWindow: windows.length > 0 && windows.every((w) => w !== null && w === windows[0]) ? windows[0]! : null,
     bosTokenId: typeof raw.bos_token_id === "number" ? raw.bos_token_id : null,
     eosTokenIds: tokenIds(raw.eos_token_id),

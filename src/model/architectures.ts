@@ -1,5 +1,5 @@
 /**
- * The decoder families pmpd runs, as data for the one forward pass (src/model/llama.ts):
+ * The decoder families pmpd runs, as data for the one forward pass (src/model/decoder.ts):
  * what a family's config.json fields mean, what its tensors are called, which norm and
  * activation it uses and how its residual stream is laid out. Nothing here computes; the
  * forward pass, the loader, the backward pass and the quantizers read a `DecoderLayout`
