@@ -3,12 +3,11 @@ import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { basename } from "node:path";
 import { PmpdError } from "../src/errors.js";
-import { bundledModelDir, calibrationTextFile } from "../src/paths.js";
-import { loadModelDirectory, type PretrainedModel } from "../src/model/load.js";
-import { resolveModelDirectory } from "../src/io/hub.js";
+import { calibrationTextFile } from "../src/paths.js";
+import { fromPretrained, type PretrainedModel } from "../src/model/load.js";
 import { inputOf, sampleCalibration } from "../src/quant/calibration.js";
 import { collectFisher, fisherKey } from "../src/grad/fisher.js";
-import type { LinearName } from "../src/model/llama.js";
+import type { LinearName } from "../src/model/projections.js";
 import {
   collectActivationSquares, quantizeAnyPrecisionModel, quantizeUniformModel, type QuantizeProgress,
 } from "../src/quant/quantize-model.js";
@@ -16,8 +15,7 @@ import { checkOutputDirectory, writeQuantizedModel } from "../src/quant/write-mo
 import { mixLlmQuantizationConfig, parseHighFraction } from "../src/quant/mixllm.js";
 import { quantizeMixLlmModels } from "../src/quant/mixllm-model.js";
 import { writeMultiModelConfig } from "../src/model/multi-model.js";
-import { getKernels } from "../src/native/kernels.js";
-import { addModelOptions, parseInteger, parseNumber, printJson, type ModelCliOptions } from "./options.js";
+import { addModelOptions, loadModelFromOptions, parseInteger, parseNumber, printJson, type ModelCliOptions } from "./options.js";
 import { createProgress, type ProgressReporter } from "./progress.js";
 
 interface QuantizeCliOptions extends ModelCliOptions {
@@ -81,11 +79,9 @@ export function registerQuantize(program: Command): void {
     const highFractions = o.highFraction.split(",").map(parseHighFraction);
     if (new Set(highFractions).size !== highFractions.length) throw new PmpdError(`--high-fraction lists a fraction twice: ${o.highFraction}`);
     const seed = parseInteger("--seed", o.seed, 0, 2 ** 32 - 1);
-    if (o.threads !== undefined) getKernels().setThreads(parseInteger("--threads", o.threads, 1, 1024));
-    const dir = await resolveModelDirectory(modelArg ?? bundledModelDir(), o);
-    const pm = loadModelDirectory(dir);
+    const pm = await loadModelFromOptions(modelArg, o);
     if (pm.config.raw.quantization_config !== undefined) {
-      throw new PmpdError(`${dir}: the model is already quantized (config.json has a quantization_config); quantize its float model`);
+      throw new PmpdError(`${pm.dir}: the model is already quantized (config.json has a quantization_config); quantize its float model`);
     }
     const calibFile = o.calib ?? calibrationTextFile();
     if (!existsSync(calibFile)) throw new PmpdError(`${calibFile}: calibration file not found`);
@@ -102,7 +98,7 @@ export function registerQuantize(program: Command): void {
         ? await quantizeAnyPrecision(pm, o, calib, seed, progress)
         : method === "mixllm"
           ? quantizeMixLlm(pm, o, calib, highFractions, progress)
-          : quantizeUniform(pm, o, calib, method as "gptq" | "rtn", progress);
+          : await quantizeUniform(pm, o, calib, method as "gptq" | "rtn", progress);
       progress.finish();
       const seconds = (performance.now() - started) / 1000;
       if (o.json) printJson({ ...summary, seconds });
@@ -157,10 +153,10 @@ async function quantizeAnyPrecision(
   return { method: "anyprec", outputs: [out] };
 }
 
-function quantizeUniform(
+async function quantizeUniform(
   pm: PretrainedModel, o: QuantizeCliOptions, calib: { file: string; samples: number; seqLen: number; seed: number },
   method: "gptq" | "rtn", progress: ProgressReporter,
-): { method: string; outputs: string[] } {
+): Promise<{ method: string; outputs: string[] }> {
   const bitsList = o.bits.split(",").map((b) => {
     const v = parseInteger("--bits", b.trim(), 2, 8);
     if (![2, 3, 4, 8].includes(v)) throw new PmpdError(`--bits: ${v} is not one of 2, 3, 4, 8`);
@@ -183,7 +179,7 @@ function quantizeUniform(
   const written: string[] = [];
   for (const [i, bits] of bitsList.entries()) {
     // Each bit-width starts from the float model.
-    const fresh = i === 0 ? pm : loadModelDirectory(pm.dir);
+    const fresh = i === 0 ? pm : await fromPretrained(pm.dir, { activation: pm.activation });
     const layers = quantizeUniformModel(fresh, samples, { ...options, bits }, progressAdapter(progress));
     writeQuantizedModel(fresh, layers, {
       quant_method: "pmpd-uniform",

@@ -3,6 +3,10 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { FloatLinear } from "../src/formats/float.js";
+import { LlamaModel } from "../src/model/llama.js";
+import type { PretrainedModel } from "../src/model/load.js";
+import { LINEAR_FIELDS } from "../src/model/projections.js";
 import { packageRoot } from "../src/paths.js";
 
 export function tempDir(prefix = "pmpd-test-"): { dir: string; cleanup: () => void } {
@@ -35,3 +39,16 @@ export function randomFloats(n: number, seed: number): Float32Array {
 }
 
 export const bundledModel = (): string => join(packageRoot(), "models", "tiny-llama");
+
+/** A float model whose transformer linear layers are `pm`'s dequantized at `precision` (the exact reference). */
+export function denseCopy(pm: PretrainedModel, precision: number): LlamaModel {
+  const layers = pm.model.weights.layers.map((layer) => {
+    const dense = { ...layer };
+    for (const field of Object.values(LINEAR_FIELDS)) {
+      const l = layer[field];
+      dense[field] = new FloatLinear({ dtype: "F32", shape: [l.outFeatures, l.inFeatures], data: l.dequantize(precision) }, null, l.outFeatures, l.inFeatures);
+    }
+    return dense;
+  });
+  return new LlamaModel(pm.config, { ...pm.model.weights, layers });
+}

@@ -9,6 +9,7 @@ import type { CudaKernels, DeviceBuffer } from "../native/cuda.js";
 import { getKernels } from "../native/kernels.js";
 import type { LlamaModel } from "../model/llama.js";
 import { AnyPrecisionLinear } from "./anyprec.js";
+import type { ActivationMode } from "./activation-mode.js";
 import type { LinearLayer } from "./traits.js";
 import { UniformLinear } from "./uniform.js";
 
@@ -26,6 +27,7 @@ class Staging {
 
 export class CudaOffloadLinear implements LinearLayer {
   readonly format: string;
+  readonly device = "cuda";
   readonly precisions: readonly number[];
   readonly outFeatures: number;
   readonly inFeatures: number;
@@ -50,8 +52,16 @@ export class CudaOffloadLinear implements LinearLayer {
     }
   }
 
-  matmul(x: Float32Array, y: Float32Array, M: number, precision: number): void {
-    if (M !== 1) return this.base.matmul(x, y, M, precision); // prefill: dequantize-and-GEMM on the CPU
+  get activation(): ActivationMode {
+    return this.base.activation;
+  }
+
+  get bias(): Float32Array | null {
+    return this.base.bias;
+  }
+
+  matmul(x: Float32Array, y: Float32Array, M: number, precision: number, activation?: ActivationMode): void {
+    if (M !== 1) return this.base.matmul(x, y, M, precision, activation); // prefill: dequantize-and-GEMM on the CPU
     const N = this.outFeatures, K = this.inFeatures, b = this.base;
     const { x: dx, y: dy } = this.staging.ensure(K * 4, N * 4);
     let input = x.subarray(0, K);

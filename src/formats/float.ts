@@ -47,6 +47,8 @@ export function toFloat32(t: Tensor): Float32Array {
 
 export class FloatLinear implements LinearLayer {
   readonly format = "float";
+  readonly activation = "exact";
+  readonly device = "cpu";
   readonly precisions: readonly number[];
   private readonly dtype: FloatDType;
 

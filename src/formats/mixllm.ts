@@ -27,9 +27,9 @@ import type { Tensor } from "../io/safetensors.js";
 import type { WeightStore } from "../io/weights.js";
 import { getKernels } from "../native/kernels.js";
 import { getMixLlmKernels, MIXLLM_GROUP, type MixLlmWeights } from "../native/mixllm-kernels.js";
-import { activationMode } from "./activation-mode.js";
+import type { ActivationMode } from "./activation-mode.js";
 import { checkFinite, toFloat32 } from "./float.js";
-import { registerWeightFormat, type LinearLayer } from "./traits.js";
+import { registerWeightFormat, type LayerOptions, type LinearLayer } from "./traits.js";
 import { toPrecisionLabel } from "../model/precision.js";
 
 export { MIXLLM_GROUP, type MixLlmWeights };
@@ -95,6 +95,7 @@ export function mixLlmBytes(nHigh: number, nLow: number, K: number): number {
 
 export class MixLlmLinear implements LinearLayer {
   readonly format = "mixllm";
+  readonly device = "cpu";
   private label = MIXLLM_LOW_BITS;
 
   constructor(
@@ -102,6 +103,7 @@ export class MixLlmLinear implements LinearLayer {
     readonly bias: Float32Array | null,
     readonly outFeatures: number,
     readonly inFeatures: number,
+    readonly activation: ActivationMode,
   ) {}
 
   get precisions(): readonly number[] {
@@ -132,9 +134,9 @@ export class MixLlmLinear implements LinearLayer {
   }
 
   /** y = x · Wᵀ (+ bias); int8 activations unless the activation mode is "exact". `precision` is ignored. */
-  matmul(x: Float32Array, y: Float32Array, M: number, _precision?: number): void {
+  matmul(x: Float32Array, y: Float32Array, M: number, _precision?: number, activation = this.activation): void {
     const N = this.outFeatures, K = this.inFeatures, mk = getMixLlmKernels();
-    if (activationMode() === "exact") mk.matmulExact(this.weights, x, y, M, N, K);
+    if (activation === "exact") mk.matmulExact(this.weights, x, y, M, N, K);
     else mk.matmul(this.weights, x, y, M, N, K);
     if (this.bias) getKernels().addBias(y, this.bias, M, N);
   }
@@ -193,7 +195,7 @@ registerWeightFormat({
     for (const l of mix) l.setPrecisionLabel(label);
   },
   detect: (store, prefix) => store.has(`${prefix}.high_index`) || store.has(`${prefix}.low_index`),
-  load(store: WeightStore, prefix: string, N: number, K: number): LinearLayer {
+  load(store: WeightStore, prefix: string, N: number, K: number, options: LayerOptions): LinearLayer {
     const layerDesc = `a ${N}x${K} MixLLM layer`;
     for (const s of ["high_index", "low_index"]) {
       const name = `${prefix}.${s}`;
@@ -236,6 +238,6 @@ registerWeightFormat({
       qweightHigh: qh.data as Int8Array, scalesHigh: sh.data as Float32Array, highIndex,
       qweightLow: ql.data as Uint8Array, scalesLow: sl.data as Float32Array, zerosLow: zeros, lowIndex,
     };
-    return new MixLlmLinear(weights, bias, N, K);
+    return new MixLlmLinear(weights, bias, N, K, options.activation);
   },
 });

@@ -13,12 +13,13 @@ import { getKernels } from "../native/kernels.js";
 import { getQuantKernels } from "../native/quant-kernels.js";
 import { dequantizeUniform } from "../quant/uniform.js";
 import { unpackBitPlanes } from "../quant/bitplanes.js";
-import { activationMode } from "./activation-mode.js";
+import type { ActivationMode } from "./activation-mode.js";
 import { checkFinite, toFloat32 } from "./float.js";
-import { registerWeightFormat, type LinearLayer } from "./traits.js";
+import { registerWeightFormat, type LayerOptions, type LinearLayer } from "./traits.js";
 
 export class UniformLinear implements LinearLayer {
   readonly format = "uniform";
+  readonly device = "cpu";
   readonly precisions: readonly number[];
   /** x gathered into stored column order (act-order models only). */
   private permuted: Float32Array | null = null;
@@ -33,11 +34,12 @@ export class UniformLinear implements LinearLayer {
     readonly bias: Float32Array | null,
     readonly outFeatures: number,
     readonly inFeatures: number,
+    readonly activation: ActivationMode,
   ) {
     this.precisions = [bits];
   }
 
-  matmul(x: Float32Array, y: Float32Array, M: number): void {
+  matmul(x: Float32Array, y: Float32Array, M: number, _precision?: number, activation = this.activation): void {
     const N = this.outFeatures, K = this.inFeatures, qk = getQuantKernels();
     let input = x;
     if (this.perm !== null) {
@@ -45,7 +47,7 @@ export class UniformLinear implements LinearLayer {
       input = this.permuted.subarray(0, M * K);
       for (let m = 0; m < M; m++) for (let j = 0; j < K; j++) input[m * K + j] = x[m * K + this.perm[j]!]!;
     }
-    if (activationMode() === "exact") qk.uniformMatmul(this.planes, this.bits, this.scales, this.zeros, this.groupSize, input, y, M, N, K);
+    if (activation === "exact") qk.uniformMatmul(this.planes, this.bits, this.scales, this.zeros, this.groupSize, input, y, M, N, K);
     else qk.uniformMatmulQ8(this.planes, this.bits, this.scales, this.zeros, this.groupSize, input, y, M, N, K);
     if (this.bias) getKernels().addBias(y, this.bias, M, N);
   }
@@ -65,7 +67,7 @@ export class UniformLinear implements LinearLayer {
 registerWeightFormat({
   name: "uniform",
   detect: (store, prefix) => store.has(`${prefix}.qweight`) && store.has(`${prefix}.scales`),
-  load(store: WeightStore, prefix: string, N: number, K: number): LinearLayer {
+  load(store: WeightStore, prefix: string, N: number, K: number, options: LayerOptions): LinearLayer {
     const q = store.entry(`${prefix}.qweight`);
     const bits = q.shape[0]!;
     if (q.dtype !== "U8" || q.shape.length !== 3 || q.shape[1] !== N || q.shape[2]! * 8 !== K || ![2, 3, 4, 8].includes(bits)) {
@@ -92,6 +94,6 @@ registerWeightFormat({
     }
     const bias = store.has(`${prefix}.bias`) ? toFloat32(store.readShaped(`${prefix}.bias`, [N])) : null;
     const planes = store.read(`${prefix}.qweight`).data as Uint8Array;
-    return new UniformLinear(planes, bits, toFloat32(scalesT), zerosT.data as Uint8Array, K / groups, perm, bias, N, K);
+    return new UniformLinear(planes, bits, toFloat32(scalesT), zerosT.data as Uint8Array, K / groups, perm, bias, N, K, options.activation);
   },
 });

@@ -69,7 +69,7 @@ function randomLinear(kind: RandomLinearKind, N: number, K: number, rng: Rng): L
         for (let n = 0; n < N; n++) for (let c = 0; c < e; c++) lut[n * e + c] = ((c + 0.5) / e - 0.5) * 0.05;
         luts.set(b, lut);
       }
-      return new AnyPrecisionLinear(planes, kind.parentPrecision, luts, null, N, K);
+      return new AnyPrecisionLinear(planes, kind.parentPrecision, luts, null, N, K, "int8");
     }
     case "uniform": {
       const planes = weightArray(Uint8Array, (kind.bits * N * K) / 8);
@@ -77,7 +77,7 @@ function randomLinear(kind: RandomLinearKind, N: number, K: number, rng: Rng): L
       const groups = K / kind.groupSize;
       const scales = new Float32Array(N * groups).fill(0.01);
       const zeros = new Uint8Array(N * groups).fill(1 << (kind.bits - 1));
-      return new UniformLinear(planes, kind.bits, scales, zeros, kind.groupSize, null, null, N, K);
+      return new UniformLinear(planes, kind.bits, scales, zeros, kind.groupSize, null, null, N, K, "int8");
     }
     case "mixllm":
       return randomMixLlm(kind.highFraction, N, K, rng);
@@ -114,7 +114,7 @@ function randomMixLlm(highFraction: number, N: number, K: number, rng: Rng): Mix
   const scalesHigh = new Float32Array(nH * G), scalesLow = new Float32Array(nL * G);
   for (let i = 0; i < scalesHigh.length; i++) scalesHigh[i] = (0.5 + rng.next()) * (0.025 / 127);
   for (let i = 0; i < scalesLow.length; i++) scalesLow[i] = (0.5 + rng.next()) * (0.025 / 15);
-  return new MixLlmLinear({ qweightHigh, scalesHigh, highIndex, qweightLow, scalesLow, zerosLow, lowIndex }, null, N, K);
+  return new MixLlmLinear({ qweightHigh, scalesHigh, highIndex, qweightLow, scalesLow, zerosLow, lowIndex }, null, N, K, "int8");
 }
 
 /** A model of the given config whose transformer linear layers are of `kind` (lm_head is F16). */

@@ -7,7 +7,8 @@
 import { PmpdError } from "../errors.js";
 import type { ModelTokenizer } from "../io/tokenizer.js";
 import { readTextDocuments } from "../io/text-corpus.js";
-import type { LinearName, LlamaModel } from "../model/llama.js";
+import type { LlamaModel } from "../model/llama.js";
+import type { LinearName } from "../model/projections.js";
 import { Rng } from "../util/random.js";
 
 export interface CalibrationOptions {

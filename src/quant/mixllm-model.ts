@@ -11,12 +11,12 @@
  */
 import { PmpdError } from "../errors.js";
 import { backward } from "../grad/backward.js";
-import type { PretrainedModel } from "../model/load.js";
-import { LINEAR_NAMES, type LinearName } from "../model/llama.js";
+import type { PretrainedModel } from "../model/pretrained.js";
+import { LINEAR_NAMES, linearPrefix, type LinearName } from "../model/projections.js";
 import { accumulateHessian } from "./gptq.js";
 import { accumulateChannelSalience, lowRtnDelta, mixLlmQuantizedLayer, quantizeMixLlmLayer, selectHighChannels } from "./mixllm.js";
 import { mixLlmModelLabel, type MixLlmLinear } from "../formats/mixllm.js";
-import { getLinear, linearPrefix, type QuantizedLayer, type QuantizeProgress } from "./quantize-model.js";
+import { getLinear, type QuantizedLayer, type QuantizeProgress } from "./quantize-model.js";
 import { inputOf, type LinearInput } from "./calibration.js";
 
 export interface MixLlmModelOptions {
@@ -91,7 +91,7 @@ export function quantizeMixLlmModels(pm: PretrainedModel, samples: number[][], o
         const highChannels = chosen.get(k) ?? new Int32Array(0);
         const hessian = o.gptq ? hessians.get(`${l}.${inputOf(name) as LinearInput}`)?.H : undefined;
         const q = quantizeMixLlmLayer(weights.get(k)!, N, K, highChannels, { hessian, dampPercent: o.dampPercent, blockSize: o.blockSize });
-        const ql = mixLlmQuantizedLayer(q, (lin as { bias?: Float32Array | null }).bias ?? null, N, K);
+        const ql = mixLlmQuantizedLayer(q, lin.bias, N, K, pm.activation);
         layers.set(k, ql);
         high += highChannels.length; total += N; bytes += ql.layer.bytesRead(4); weightsCount += N * K;
         progress?.advance(++done, `${Math.round(highFraction * 100)} % 8-bit: layer ${l} ${name}`);

@@ -21,6 +21,7 @@
  */
 import { PmpdError } from "../errors.js";
 import { MIXLLM_GROUP, MixLlmLinear, packNibbles, type MixLlmWeights } from "../formats/mixllm.js";
+import type { ActivationMode } from "../formats/activation-mode.js";
 import type { Tensor } from "../io/safetensors.js";
 import { quantizeGptq } from "./gptq.js";
 import { quantizeRtn } from "./rtn.js";
@@ -279,11 +280,13 @@ export function quantizeMixLlmLayer(W: Float32Array | Float64Array, N: number, K
 }
 
 /** The in-memory layer and its tensors (by name suffix) for write-model.ts's QuantizedLayer. */
-export function mixLlmQuantizedLayer(q: MixLlmWeights, bias: Float32Array | null, N: number, K: number): { tensors: Record<string, Tensor>; layer: MixLlmLinear } {
+export function mixLlmQuantizedLayer(
+  q: MixLlmWeights, bias: Float32Array | null, N: number, K: number, activation: ActivationMode = "int8",
+): { tensors: Record<string, Tensor>; layer: MixLlmLinear } {
   const layer = new MixLlmLinear({
     qweightHigh: q.qweightHigh, scalesHigh: q.scalesHigh, highIndex: q.highIndex,
     qweightLow: q.qweightLow, scalesLow: q.scalesLow, zerosLow: q.zerosLow, lowIndex: q.lowIndex,
-  }, bias, N, K);
+  }, bias, N, K, activation);
   return { tensors: layer.tensors(), layer };
 }
 

@@ -12,10 +12,11 @@
  * - rtn: round-to-nearest per group, no calibration.
  */
 import { PmpdError } from "../errors.js";
-import type { PretrainedModel } from "../model/load.js";
-import { LINEAR_NAMES, type LayerWeights, type LinearName } from "../model/llama.js";
+import type { PretrainedModel } from "../model/pretrained.js";
+import { LINEAR_FIELDS, LINEAR_NAMES, linearPrefix, type LinearName } from "../model/projections.js";
 import { AnyPrecisionLinear } from "../formats/anyprec.js";
 import { UniformLinear } from "../formats/uniform.js";
+import type { ActivationMode } from "../formats/activation-mode.js";
 import type { LinearLayer } from "../formats/traits.js";
 import type { Tensor } from "../io/safetensors.js";
 import { quantizeAnyPrecisionParallel } from "./anyprec-parallel.js";
@@ -36,22 +37,12 @@ export interface QuantizedLayer {
   layer: LinearLayer;
 }
 
-const FIELD: Record<LinearName, keyof LayerWeights> = {
-  q_proj: "qProj", k_proj: "kProj", v_proj: "vProj", o_proj: "oProj",
-  gate_proj: "gateProj", up_proj: "upProj", down_proj: "downProj",
-};
-
-export function linearPrefix(layer: number, name: LinearName): string {
-  const block = name.endsWith("_proj") && ["q_proj", "k_proj", "v_proj", "o_proj"].includes(name) ? "self_attn" : "mlp";
-  return `model.layers.${layer}.${block}.${name}`;
-}
-
 export function getLinear(pm: PretrainedModel, layer: number, name: LinearName): LinearLayer {
-  return pm.model.weights.layers[layer]![FIELD[name]] as LinearLayer;
+  return pm.model.weights.layers[layer]![LINEAR_FIELDS[name]];
 }
 
-export function setLinear(pm: PretrainedModel, layer: number, name: LinearName, lin: LinearLayer): void {
-  (pm.model.weights.layers[layer]! as unknown as Record<string, LinearLayer>)[FIELD[name]] = lin;
+function setLinear(pm: PretrainedModel, layer: number, name: LinearName, lin: LinearLayer): void {
+  pm.model.weights.layers[layer]![LINEAR_FIELDS[name]] = lin;
 }
 
 function floatWeight(pm: PretrainedModel, layer: number, name: LinearName): Float32Array {
@@ -138,9 +129,9 @@ export async function quantizeAnyPrecisionModel(
         tensors[`lut${b}`] = t;
         luts.set(b, Float32Array.from(t.data as Uint16Array, halfBitsToFloat));
       }
-      const bias = (lin as { bias?: Float32Array | null }).bias ?? null;
+      const bias = lin.bias;
       if (bias) tensors.bias = { dtype: "F32", shape: [N], data: bias };
-      const q = new AnyPrecisionLinear(planes, options.parentPrecision, luts, bias, N, K);
+      const q = new AnyPrecisionLinear(planes, options.parentPrecision, luts, bias, N, K, pm.activation);
       setLinear(pm, l, name, q);
       out.set(linearPrefix(l, name), { tensors, layer: q });
       progress?.advance(++done, `layer ${l} ${name}`);
@@ -159,7 +150,7 @@ export interface UniformOptions {
   actOrder: boolean;
 }
 
-function uniformLayer(q: UniformQuantized, bias: Float32Array | null, N: number, K: number): QuantizedLayer {
+function uniformLayer(q: UniformQuantized, bias: Float32Array | null, N: number, K: number, activation: ActivationMode): QuantizedLayer {
   const planes = packBitPlanes(q.codes, N, K, q.bits);
   const groups = K / q.groupSize;
   const tensors: Record<string, Tensor> = {
@@ -169,7 +160,7 @@ function uniformLayer(q: UniformQuantized, bias: Float32Array | null, N: number,
   };
   if (q.perm) tensors.perm = { dtype: "I32", shape: [K], data: q.perm };
   if (bias) tensors.bias = { dtype: "F32", shape: [N], data: bias };
-  return { tensors, layer: new UniformLinear(planes, q.bits, q.scales, q.zeros, q.groupSize, q.perm, bias, N, K) };
+  return { tensors, layer: new UniformLinear(planes, q.bits, q.scales, q.zeros, q.groupSize, q.perm, bias, N, K, activation) };
 }
 
 function checkGroupSize(pm: PretrainedModel, groupSize: number): void {
@@ -199,7 +190,7 @@ export function quantizeUniformModel(
         bits: options.bits, groupSize: options.groupSize, symmetric: options.symmetric,
         dampPercent: options.dampPercent, blockSize: options.blockSize, actOrder: options.actOrder,
       });
-    const ql = uniformLayer(q, (lin as { bias?: Float32Array | null }).bias ?? null, N, K);
+    const ql = uniformLayer(q, lin.bias, N, K, pm.activation);
     setLinear(pm, l, name, ql.layer);
     out.set(linearPrefix(l, name), ql);
   };

@@ -1,6 +1,6 @@
 /** Schedulers: the registry, the built-in non-learned schedulers and the PMPD loop bookkeeping. */
 export type { KvCacheView, ResetContext, ScheduleInput, Scheduler, SchedulerFactory, SchedulerOptions } from "./types.js";
-export { createScheduler, registerScheduler, schedulerDescription, schedulerNames } from "./registry.js";
+export { createScheduler, schedulerNames } from "./registry.js";
 export { SwitchPointScheduler } from "./switch-points.js";
 export { NaiveScheduler } from "./naive.js";
 export { RandomScheduler, contextSeed } from "./random.js";

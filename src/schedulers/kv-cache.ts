@@ -13,7 +13,6 @@ import { join } from "node:path";
 import { PmpdError } from "../errors.js";
 import { KVCacheClassifier, argmax } from "../learned/classifier.js";
 import { OnnxClassifierSession } from "../learned/onnx-run.js";
-import { registerScheduler } from "./registry.js";
 import { SwitchPointScheduler } from "./switch-points.js";
 import type { ScheduleInput, SchedulerOptions } from "./types.js";
 import { bucketTable, normalizePrecisions } from "./util.js";
@@ -72,5 +71,3 @@ export class KvCacheScheduler extends SwitchPointScheduler {
     return { precisions: this.precisions, classifier_path: this.options.classifierPath, buckets: this.buckets, compat: this.compat };
   }
 }
-
-registerScheduler("kv_cache", (o) => new KvCacheScheduler(o), "learned: a classifier over the last layer's KV cache picks the switch step");

@@ -1,0 +1,37 @@
+/**
+ * The seven linear projections of a LLaMA-family decoder layer, named once: their Hugging
+ * Face names (`q_proj` ...), the `LayerWeights` field that holds each (`qProj` ...), and the
+ * block its tensors live under (`model.layers.<l>.self_attn.q_proj`).
+ */
+import type { LinearLayer } from "../formats/traits.js";
+
+export const LINEAR_NAMES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
+
+/** A transformer linear layer of a decoder layer, by its Hugging Face name. */
+export type LinearName = (typeof LINEAR_NAMES)[number];
+
+/** The `LayerWeights` field of each projection. */
+export const LINEAR_FIELDS = {
+  q_proj: "qProj", k_proj: "kProj", v_proj: "vProj", o_proj: "oProj",
+  gate_proj: "gateProj", up_proj: "upProj", down_proj: "downProj",
+} as const satisfies Record<LinearName, string>;
+
+export type LinearField = (typeof LINEAR_FIELDS)[LinearName];
+
+/** The projections of one decoder layer, as `LayerWeights` holds them. */
+export type DecoderLinears = { [F in LinearField]: LinearLayer };
+
+const BLOCK: Record<LinearName, "self_attn" | "mlp"> = {
+  q_proj: "self_attn", k_proj: "self_attn", v_proj: "self_attn", o_proj: "self_attn",
+  gate_proj: "mlp", up_proj: "mlp", down_proj: "mlp",
+};
+
+/** The tensor-name prefix of a projection, e.g. "model.layers.3.mlp.down_proj". */
+export function linearPrefix(layer: number, name: LinearName): string {
+  return `model.layers.${layer}.${BLOCK[name]}.${name}`;
+}
+
+/** The seven projections of a decoder layer, in LINEAR_NAMES order. */
+export function linearsOf(layer: DecoderLinears): LinearLayer[] {
+  return LINEAR_NAMES.map((name) => layer[LINEAR_FIELDS[name]]);
+}
