@@ -1,31 +1,16 @@
 /**
- * Option parsing shared by the subcommands: numbers are checked here so that a bad value
- * is one clear line and exit code 1, and the model options (hub, threads) are declared once.
+ * Option parsing shared by the subcommands: numbers are checked (src/util/parse.ts) so that
+ * a bad value is one clear line and exit code 1, and the model options (hub, threads,
+ * activation, device) are declared once and mapped to fromPretrained's options.
  */
 import type { Command } from "commander";
-import { PmpdError } from "../src/errors.js";
 import { fromPretrained, type FromPretrainedOptions, type PretrainedModel } from "../src/model/load.js";
 import type { PrecisionChoice } from "../src/model/precision.js";
 import type { DeviceRequest } from "../src/native/cuda.js";
 import { bundledModelDir } from "../src/paths.js";
+import { parseInteger } from "../src/util/parse.js";
 
-export function parseInteger(name: string, value: string | undefined, min = -Infinity, max = Infinity): number {
-  const v = Number(value);
-  if (value === undefined || value.trim() === "" || !Number.isInteger(v)) {
-    throw new PmpdError(`${name} must be an integer, got "${value}"`);
-  }
-  if (v < min || v > max) {
-    throw new PmpdError(`${name} must be ${max === Infinity ? `>= ${min}` : `between ${min} and ${max}`}, got ${v}`);
-  }
-  return v;
-}
-
-export function parseNumber(name: string, value: string | undefined, min = -Infinity, max = Infinity): number {
-  const v = Number(value);
-  if (value === undefined || value.trim() === "" || !Number.isFinite(v)) throw new PmpdError(`${name} must be a number, got "${value}"`);
-  if (v < min || v > max) throw new PmpdError(`${name} must be between ${min} and ${max}, got ${v}`);
-  return v;
-}
+export { parseInteger, parseNumber } from "../src/util/parse.js";
 
 export interface ModelCliOptions {
   device?: string;

@@ -29,9 +29,8 @@
 import { parseArgs } from "node:util";
 import { getKernels } from "../src/native/kernels.js";
 import { weightArray } from "../src/native/weight-memory.js";
-import { bytesPerToken, randomModel, TINYLLAMA_1_1B_SHAPES, type RandomLinearKind } from "../src/model/random-model.js";
+import { bytesPerToken, randomModel, TINYLLAMA_1_1B_SHAPES, type RandomLayerSpec } from "../src/model/random-model.js";
 import { FloatLinear } from "../src/formats/float.js";
-import type { MixLlmLinear } from "../src/formats/mixllm.js";
 import type { LinearLayer } from "../src/formats/traits.js";
 import { Rng } from "../src/util/random.js";
 import { bandwidthLevels, median, type BandwidthLevel } from "./lib/bandwidth-levels.js";
@@ -244,7 +243,7 @@ function floatLayer(dtype: "F32" | "F16", N: number, K: number, seed: number): L
   return new FloatLinear({ dtype, shape: [N, K], data }, null, N, K);
 }
 
-function singleLayer(kind: RandomLinearKind, N: number, K: number, seed: number): LinearLayer {
+function singleLayer(kind: RandomLayerSpec, N: number, K: number, seed: number): LinearLayer {
   if (kind.kind === "float") return floatLayer(kind.dtype, N, K, seed);
   // gate_proj of a one-layer model has exactly the [N, K] shape wanted. One head of 128 keeps
   // q/k/v/o at [128, K] / [K, 128] instead of [K, K] (at K = 11008 those two alone would be
@@ -314,7 +313,7 @@ if (only === null || only === "gemv" || only === "quant" || only === "mixllm") {
 
 if (only === null || only === "decode" || only === "mixllm") {
   log("\nDecode and prefill of a TinyLlama-1.1B-shaped model (random weights); bound = read bandwidth / weight bytes per token");
-  const kinds: Array<[string, RandomLinearKind, number]> = [];
+  const kinds: Array<[string, RandomLayerSpec, number]> = [];
   if (only !== "mixllm") {
     kinds.push(["F16", { kind: "float", dtype: "F16" }, 16]);
     for (const b of [4, 3, 2]) kinds.push([`anyprec ${b}-bit`, { kind: "anyprec", seedPrecision: 2, parentPrecision: 4 }, b]);
@@ -325,7 +324,7 @@ if (only === null || only === "decode" || only === "mixllm") {
     const built = kind.kind === "anyprec" ? (anyprecModel ??= randomModel(TINYLLAMA_1_1B_SHAPES, kind, 5)) : randomModel(TINYLLAMA_1_1B_SHAPES, kind, 5);
     const { model } = built;
     // A MixLLM model has one precision, its label.
-    const precision = kind.kind === "mixllm" ? (model.weights.layers[0]!.qProj as MixLlmLinear).precisions[0]! : requested;
+    const precision = kind.kind === "mixllm" ? built.precisions[0]! : requested;
     // Quick runs prefill a shorter prompt (prefill is compute-bound and has no reference anyway).
     const promptLen = quick ? 64 : 128, maxStepsPerRound = 64;
     const prompt = Array.from({ length: promptLen }, (_, i) => (i * 7919) % 32000);

@@ -9,11 +9,9 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
-import "../src/formats/all.js";
 import { PmpdError } from "../src/errors.js";
 import { FloatLinear } from "../src/formats/float.js";
-import { MixLlmLinear, mixLlmBytes } from "../src/formats/mixllm.js";
-import { loadLinear } from "../src/formats/traits.js";
+import { MixLlmLinear, mixLlmBytes, mixllmFormat } from "../src/formats/mixllm.js";
 import { writeSafetensors, type Tensor } from "../src/io/safetensors.js";
 import { WeightStore } from "../src/io/weights.js";
 import { getMixLlmKernels } from "../src/native/mixllm-kernels.js";
@@ -71,7 +69,7 @@ describe("MixLLM format", () => {
     it(`loads and multiplies (${label}, with bias)`, () => {
       const store = storeWith(layerTensors(nHigh, 100 + nHigh, true));
       try {
-        const lin = loadLinear(store, "layer", N, K, INT8);
+        const lin = mixllmFormat.load(store, "layer", N, K, INT8);
         assert.ok(lin instanceof MixLlmLinear);
         assert.equal(lin.format, "mixllm");
         assert.deepEqual(lin.precisions, [4]);
@@ -129,7 +127,7 @@ describe("MixLLM format", () => {
     for (const [what, tensors, re, k] of cases) {
       const store = storeWith(tensors);
       try {
-        assert.throws(() => loadLinear(store, "layer", N, k ?? K, INT8), (e: unknown) => {
+        assert.throws(() => mixllmFormat.load(store, "layer", N, k ?? K, INT8), (e: unknown) => {
           assert.ok(e instanceof PmpdError, `${what}: ${String(e)}`);
           assert.match(e.message, re, what);
           assert.ok(!e.message.includes("\n"), `${what}: one line`);

@@ -7,7 +7,6 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import "../src/formats/all.js";
 import { fromPretrained, type PretrainedModel } from "../src/model/load.js";
 import { parsePrecisionLabel } from "../src/model/precision.js";
 import { WeightStore } from "../src/io/weights.js";

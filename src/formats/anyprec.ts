@@ -11,13 +11,15 @@
 import { PmpdError } from "../errors.js";
 import type { Tensor } from "../io/safetensors.js";
 import type { WeightStore } from "../io/weights.js";
+import { CUDA_K_MULTIPLE } from "../native/cuda.js";
 import { getKernels } from "../native/kernels.js";
 import { getQuantKernels } from "../native/quant-kernels.js";
 import { unpackBitPlanes } from "../quant/bitplanes.js";
 import { choosePrecisions } from "../model/precision.js";
 import type { ActivationMode } from "./activation-mode.js";
 import { checkFinite, toFloat32 } from "./float.js";
-import { registerWeightFormat, type LayerOptions, type LinearLayer } from "./traits.js";
+import { randomCodes } from "./random-weights.js";
+import type { LinearLayer, RandomLayerParams, WeightFormat } from "./traits.js";
 
 interface PrecisionTables {
   /** Centroids as float32 [N, 2^b] (the exact path). */
@@ -93,10 +95,18 @@ function lutPrecisions(store: WeightStore, prefix: string): number[] {
   return out;
 }
 
-registerWeightFormat({
+declare module "./traits.js" {
+  interface RandomLayerParams {
+    /** Random bit-planes of the parent precision and ascending tables for every precision from the seed up. */
+    anyprec: { seedPrecision: number; parentPrecision: number };
+  }
+}
+
+export const anyprecFormat: WeightFormat<AnyPrecisionLinear, RandomLayerParams["anyprec"]> = {
   name: "anyprec",
+  quantMethod: "pmpd-anyprec",
   detect: (store, prefix) => store.has(`${prefix}.qweight`) && lutPrecisions(store, prefix).length > 0,
-  load(store: WeightStore, prefix: string, N: number, K: number, options: LayerOptions): LinearLayer {
+  load(store, prefix, N, K, options) {
     const q = store.entry(`${prefix}.qweight`);
     const parent = q.shape[0]!;
     if (q.dtype !== "U8" || q.shape.length !== 3 || q.shape[1] !== N || q.shape[2]! * 8 !== K || parent < 1 || parent > 8) {
@@ -115,4 +125,30 @@ registerWeightFormat({
     const bias = store.has(`${prefix}.bias`) ? toFloat32(store.readShaped(`${prefix}.bias`, [N])) : null;
     return new AnyPrecisionLinear(planes, parent, luts, bias, N, K, options.activation);
   },
-});
+  random(N, K, { seedPrecision, parentPrecision }, rng, options) {
+    const planes = randomCodes(Uint8Array, (parentPrecision * N * K) / 8, rng);
+    const luts = new Map<number, Float32Array>();
+    for (let b = seedPrecision; b <= parentPrecision; b++) {
+      const e = 1 << b, lut = new Float32Array(N * e);
+      for (let n = 0; n < N; n++) for (let c = 0; c < e; c++) lut[n * e + c] = ((c + 0.5) / e - 0.5) * 0.05;
+      luts.set(b, lut);
+    }
+    return new AnyPrecisionLinear(planes, parentPrecision, luts, null, N, K, options.activation);
+  },
+  toCuda(layer, cuda) {
+    if (layer.inFeatures % CUDA_K_MULTIPLE !== 0) return null;
+    const planes = cuda.fromHost(layer.planes);
+    // The float tables: the CUDA kernel keeps float activations.
+    const tables = new Map(layer.precisions.map((b) => [b, cuda.fromHost(layer.floatTable(b))] as const));
+    return {
+      inputPerm: null,
+      run(x, y, precision) {
+        const lut = tables.get(precision);
+        if (!lut) return false;
+        cuda.anyprecGemv(planes, layer.parentBits, precision, lut, x, y, layer.outFeatures, layer.inFeatures);
+        return true;
+      },
+    };
+  },
+  quantizers: [{ method: "anyprec", load: async () => (await import("../quant/anyprec-method.js")).anyprecMethod }],
+};

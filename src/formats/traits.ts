@@ -1,13 +1,15 @@
 /**
  * Weight formats, as ggml has block types: each format is one row (a `WeightFormat`) that
  * knows how to load a linear layer's tensors, multiply by it (GEMV when M = 1, GEMM for a
- * prefill), dequantize it for tests and tools, and count the bytes a multiply reads.
+ * prefill), dequantize it for tests and tools, count the bytes a multiply reads, make one
+ * up at random, move its decode multiplies to a GPU, and which quantizers write it.
  * The model code holds `LinearLayer`s and never asks which format it has.
  */
-import { PmpdError } from "../errors.js";
 import type { WeightStore } from "../io/weights.js";
 import type { PrecisionChoice } from "../model/precision.js";
-import type { Device } from "../native/cuda.js";
+import type { CudaKernels, Device, DeviceBuffer } from "../native/cuda.js";
+import type { QuantizeMethod } from "../quant/method.js";
+import type { Rng } from "../util/random.js";
 import type { ActivationMode } from "./activation-mode.js";
 
 /** One linear layer y = x · Wᵀ (+ b) with W of shape [outFeatures, inFeatures]. */
@@ -61,47 +63,55 @@ export interface LayerOptions {
   precisions: readonly PrecisionChoice[] | null;
 }
 
-/** How a format recognises and loads the tensors stored under a layer's name prefix. */
-export interface WeightFormatTraits {
+/**
+ * The parameters of a random layer of each format, by format name. Each format file adds
+ * its entry (`declare module "./traits.js" { interface RandomLayerParams { ... } }`), so
+ * `RandomLayerSpec` knows every format without a list to keep.
+ */
+export interface RandomLayerParams {}
+
+/** A random layer of some format: `{ kind: <format name>, ...its parameters }`. */
+export type RandomLayerSpec = { [F in keyof RandomLayerParams]: { kind: F } & RandomLayerParams[F] }[keyof RandomLayerParams];
+
+/** What a format hands the GPU for one layer: its weights on the device and the M = 1 multiply on them. */
+export interface CudaGemv {
+  /** Stored column order of x (act-order models): the kernel multiplies x[perm[j]] by column j; null when none. */
+  readonly inputPerm: Int32Array | null;
+  /** y[N] = W·x on the device at `precision`; false when the layer has no such precision (the CPU layer then reports it). */
+  run(x: DeviceBuffer, y: DeviceBuffer, precision: number): boolean;
+}
+
+/** A `pmpd quantize --method` that writes models of a format. */
+export interface Quantizer {
+  readonly method: string;
+  /** The quantizing code, loaded when a model is quantized (inference never loads it). */
+  load(): Promise<QuantizeMethod>;
+}
+
+/**
+ * A weight format, whole: how its layers are recognised, loaded, made up at random, run
+ * on a GPU and produced by quantization. The layer class that multiplies, dequantizes and
+ * counts the bytes a multiply reads lives in the same file. Adding a format is one such row
+ * and its entry in src/formats/registry.ts.
+ */
+export interface WeightFormat<L extends LinearLayer = LinearLayer, R = unknown> {
+  /** The `format` of its layers. */
   readonly name: string;
+  /** `quantization_config.quant_method` in config.json of models in this format; null: float (no quantization_config). */
+  readonly quantMethod: string | null;
   /** True when the tensors under `prefix` (e.g. "model.layers.0.mlp.up_proj") are in this format. */
   detect(store: WeightStore, prefix: string): boolean;
-  load(store: WeightStore, prefix: string, outFeatures: number, inFeatures: number, options: LayerOptions): LinearLayer;
+  load(store: WeightStore, prefix: string, outFeatures: number, inFeatures: number, options: LayerOptions): L;
+  /** A layer of random weights (speed measurements; src/model/random-model.ts), in weight memory like loaded ones. */
+  random(outFeatures: number, inFeatures: number, params: R, rng: Rng, options: LayerOptions): L;
   /**
    * Formats whose precision is a property of the whole model rather than of a layer (MixLLM:
    * the share of 8-bit channels is chosen globally) label their layers here, once a model's
    * layers of this format are loaded, so every layer reports the model's precision label.
    */
-  labelModel?(layers: readonly LinearLayer[]): void;
-}
-
-const registry: WeightFormatTraits[] = [];
-
-export function registerWeightFormat(traits: WeightFormatTraits): void {
-  if (registry.some((t) => t.name === traits.name)) throw new Error(`weight format ${traits.name} registered twice`);
-  registry.push(traits);
-}
-
-/**
- * The precisions a model with these transformer linear layers runs at: each format first
- * labels its layers (labelModel), then the labels every layer supports are kept.
- */
-export function modelPrecisions(linears: readonly LinearLayer[]): number[] {
-  for (const traits of registry) {
-    const mine = linears.filter((l) => l.format === traits.name);
-    if (mine.length > 0) traits.labelModel?.(mine);
-  }
-  let precisions = linears[0]?.precisions.slice() ?? [];
-  for (const lin of linears) precisions = precisions.filter((b) => lin.precisions.includes(b));
-  return precisions;
-}
-
-/** Loads the linear layer stored under `prefix`, in whichever registered format it is. */
-export function loadLinear(store: WeightStore, prefix: string, outFeatures: number, inFeatures: number, options: LayerOptions): LinearLayer {
-  // Later registrations are more specific (quantized formats also keep a few float tensors).
-  for (let i = registry.length - 1; i >= 0; i--) {
-    const traits = registry[i]!;
-    if (traits.detect(store, prefix)) return traits.load(store, prefix, outFeatures, inFeatures, options);
-  }
-  throw new PmpdError(`${store.dir}: no weight format recognises the tensors of "${prefix}"`);
+  labelModel?(layers: readonly L[]): void;
+  /** Uploads the layer for its decode multiplies on a CUDA device; null when this layer cannot run there. */
+  toCuda?(layer: L, cuda: CudaKernels): CudaGemv | null;
+  /** The quantize methods that write this format. */
+  readonly quantizers: readonly Quantizer[];
 }

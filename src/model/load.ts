@@ -18,9 +18,9 @@ import { allocWeightMemory } from "../native/weight-memory.js";
 import { cudaAvailable, getCudaKernels, resolveDevice, type Device, type DeviceRequest } from "../native/cuda.js";
 import type { ActivationMode } from "../formats/activation-mode.js";
 import { offloadToCuda } from "../formats/cuda-offload.js";
-import { checkFinite, FloatLinear, toFloat32 } from "../formats/float.js";
-import "../formats/all.js";
-import { loadLinear, modelPrecisions, type LayerOptions } from "../formats/traits.js";
+import { checkFinite, FloatLinear, floatFormat, toFloat32 } from "../formats/float.js";
+import { formatOfConfig, loadLinear, modelPrecisions } from "../formats/registry.js";
+import type { LayerOptions } from "../formats/traits.js";
 import { LlamaModel, type LayerWeights } from "./llama.js";
 import { isMultiModelConfig, joinMultiModel, readMultiModelConfig } from "./multi-model.js";
 import { choosePrecisions, type PrecisionChoice } from "./precision.js";
@@ -82,13 +82,14 @@ function loadDirectory(dir: string, options: LayerOptions): PretrainedModel {
       q_proj: [qDim, H], k_proj: [kvDim, H], v_proj: [kvDim, H], o_proj: [H, qDim],
       gate_proj: [F, H], up_proj: [F, H], down_proj: [H, F],
     } as const;
+    const format = formatOfConfig(configFile, config.raw);
     const embed = store.readShaped("model.embed_tokens.weight", [c.vocabSize, H]);
     checkFinite(embed, "model.embed_tokens.weight");
     const embedTokens = toFloat32(embed);
     const layers: LayerWeights[] = [];
     for (let l = 0; l < c.numLayers; l++) {
       const p = `model.layers.${l}`;
-      const linear = (name: keyof typeof shapes) => loadLinear(store, linearPrefix(l, name), shapes[name][0], shapes[name][1], options);
+      const linear = (name: keyof typeof shapes) => loadLinear(format, store, linearPrefix(l, name), shapes[name][0], shapes[name][1], options);
       const inputNorm = readNorm(store, `${p}.input_layernorm.weight`, H);
       const [qProj, kProj, vProj, oProj] = [linear("q_proj"), linear("k_proj"), linear("v_proj"), linear("o_proj")];
       const postAttentionNorm = readNorm(store, `${p}.post_attention_layernorm.weight`, H);
@@ -101,7 +102,7 @@ function loadDirectory(dir: string, options: LayerOptions): PretrainedModel {
     }
     const lmHead = c.tieWordEmbeddings
       ? new FloatLinear(embed, null, c.vocabSize, H)
-      : loadLinear(store, "lm_head", c.vocabSize, H, options);
+      : loadLinear(floatFormat, store, "lm_head", c.vocabSize, H, options);
     let precisions = modelPrecisions(layers.flatMap(linearsOf));
     if (options.precisions !== null) precisions = choosePrecisions(dir, options.precisions, precisions);
     const model = new LlamaModel(config, { embedTokens, layers, finalNorm, lmHead });

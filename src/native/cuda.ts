@@ -160,6 +160,9 @@ export class DeviceBuffer {
   }
 }
 
+/** The CUDA GEMVs take K (the input width) in multiples of this. */
+export const CUDA_K_MULTIPLE = 32;
+
 type HostArray = Float32Array | Uint8Array | Int8Array | Uint16Array | Int32Array | Uint32Array;
 
 const check = new ArgumentChecks("pmpd cuda");
@@ -227,7 +230,7 @@ export class CudaKernels {
   /** y[N] = W·x with W the `bits`-bit prefix of any-precision planes [≥bits, N, K/8] and lut [N, 2^bits] float. */
   anyprecGemv(planes: DeviceBuffer, parentBits: number, bits: number, lut: DeviceBuffer, x: DeviceBuffer, y: DeviceBuffer,
     N: number, K: number): void {
-    if (!isDim(N) || !isDim(K) || K % 32 !== 0) check.fail(`anyprecGemv: N=${N}, K=${K} (K must be a positive multiple of 32)`);
+    if (!isDim(N) || !isDim(K) || K % CUDA_K_MULTIPLE !== 0) check.fail(`anyprecGemv: N=${N}, K=${K} (K must be a positive multiple of ${CUDA_K_MULTIPLE})`);
     if (!Number.isInteger(parentBits) || parentBits < 1 || parentBits > 8) check.fail(`anyprecGemv: parentBits ${parentBits} not in 1..8`);
     if (!Number.isInteger(bits) || bits < 1 || bits > parentBits) check.fail(`anyprecGemv: bits ${bits} not in 1..${parentBits}`);
     const need = (name: string, b: DeviceBuffer, bytes: number): void => {
@@ -243,7 +246,7 @@ export class CudaKernels {
   /** y[N] = W·x with W uniform: planes [bits, N, K/8], scales float / zeros uint8 [N, K/groupSize]. */
   uniformGemv(planes: DeviceBuffer, bits: number, scales: DeviceBuffer, zeros: DeviceBuffer, groupSize: number,
     x: DeviceBuffer, y: DeviceBuffer, N: number, K: number): void {
-    if (!isDim(N) || !isDim(K) || K % 32 !== 0) check.fail(`uniformGemv: N=${N}, K=${K} (K must be a positive multiple of 32)`);
+    if (!isDim(N) || !isDim(K) || K % CUDA_K_MULTIPLE !== 0) check.fail(`uniformGemv: N=${N}, K=${K} (K must be a positive multiple of ${CUDA_K_MULTIPLE})`);
     if (!Number.isInteger(bits) || bits < 1 || bits > 8) check.fail(`uniformGemv: bits ${bits} not in 1..8`);
     if (!isDim(groupSize) || K % groupSize !== 0) check.fail(`uniformGemv: groupSize ${groupSize} does not divide K=${K}`);
     const G = K / groupSize;

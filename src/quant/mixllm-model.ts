@@ -16,7 +16,8 @@ import { LINEAR_NAMES, linearPrefix, type LinearName } from "../model/projection
 import { accumulateHessian } from "./gptq.js";
 import { accumulateChannelSalience, lowRtnDelta, mixLlmQuantizedLayer, quantizeMixLlmLayer, selectHighChannels } from "./mixllm.js";
 import { mixLlmModelLabel, type MixLlmLinear } from "../formats/mixllm.js";
-import { getLinear, type QuantizedLayer, type QuantizeProgress } from "./quantize-model.js";
+import type { QuantizeProgress } from "./method.js";
+import { getLinear, type QuantizedLayer } from "./quantize-model.js";
 import { inputOf, type LinearInput } from "./calibration.js";
 
 export interface MixLlmModelOptions {

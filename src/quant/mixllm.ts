@@ -20,15 +20,14 @@
  * `{ absolute: false }` gives the signed Σ_s [t_s + ½ t_s²] instead.)
  */
 import { PmpdError } from "../errors.js";
-import { MIXLLM_GROUP, MixLlmLinear, packNibbles, type MixLlmWeights } from "../formats/mixllm.js";
+import { MIXLLM_GROUP, MixLlmLinear, mixllmFormat, packNibbles, type MixLlmWeights } from "../formats/mixllm.js";
 import type { ActivationMode } from "../formats/activation-mode.js";
 import type { Tensor } from "../io/safetensors.js";
 import { quantizeGptq } from "./gptq.js";
 import { quantizeRtn } from "./rtn.js";
 import { groupParams, quantizeValue, roundHalfEven, type UniformQuantized } from "./uniform.js";
 
-export const MIXLLM_QUANT_METHOD = "pmpd-mixllm";
-export const MIXLLM_FORMAT_VERSION = 1;
+const MIXLLM_FORMAT_VERSION = 1;
 
 /** Smallest positive normal float32, the floor of the 8-bit scales. */
 const MIN_SCALE = 1.1754943508222875e-38;
@@ -310,7 +309,7 @@ export interface MixLlmConfigOptions {
 /** The config.json `quantization_config` of a MixLLM model (docs/FORMAT.md). */
 export function mixLlmQuantizationConfig(o: MixLlmConfigOptions): Record<string, unknown> {
   return {
-    quant_method: MIXLLM_QUANT_METHOD,
+    quant_method: mixllmFormat.quantMethod,
     format_version: MIXLLM_FORMAT_VERSION,
     high_fraction: o.highFraction,
     high_bits: 8,

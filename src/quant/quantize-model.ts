@@ -23,13 +23,9 @@ import { quantizeAnyPrecisionParallel } from "./anyprec-parallel.js";
 import { packBitPlanes } from "./bitplanes.js";
 import { accumulateHessian, quantizeGptq } from "./gptq.js";
 import { quantizeRtn } from "./rtn.js";
-import { collectActivationSquares, inputOf, type LinearInput } from "./calibration.js";
+import { inputOf, type LinearInput } from "./calibration.js";
+import type { QuantizeProgress } from "./method.js";
 import type { UniformQuantized } from "./uniform.js";
-
-export interface QuantizeProgress {
-  phase(label: string, total: number): void;
-  advance(done: number, status?: string): void;
-}
 
 /** The quantized tensors of one layer, by tensor-name suffix, plus the in-memory layer. */
 export interface QuantizedLayer {
@@ -237,5 +233,3 @@ export function quantizeUniformModel(
   }
   return out;
 }
-
-export { collectActivationSquares };
