@@ -32,6 +32,7 @@ import { weightArray } from "../src/native/weight-memory.js";
 import { bytesPerToken, randomModel, TINYLLAMA_1_1B_SHAPES, type RandomLayerSpec } from "../src/model/random-model.js";
 import { FloatLinear } from "../src/formats/float.js";
 import type { LinearLayer } from "../src/formats/traits.js";
+import { argmax } from "../src/util/argmax.js";
 import { Rng } from "../src/util/random.js";
 import { bandwidthLevels, median, type BandwidthLevel } from "./lib/bandwidth-levels.js";
 
@@ -336,7 +337,7 @@ if (only === null || only === "decode" || only === "mixllm") {
     let logits = model.forward(prompt, cache, { precision });
     const prefillS = (performance.now() - t0) / 1000;
     // Two untimed steps: the first decode steps touch paths and buffers prefill did not.
-    for (let s = 0; s < 2; s++) logits = model.forward([kernels.argmax(logits)], cache, { precision });
+    for (let s = 0; s < 2; s++) logits = model.forward([argmax(logits)], cache, { precision });
     const bytes = bytesPerToken(model, precision);
     let steps = 0;
     // A block decodes for its time (whole steps, at most maxStepsPerRound); its rate in weight
@@ -346,7 +347,7 @@ if (only === null || only === "decode" || only === "mixllm") {
       let n = 0, now = t;
       if (cache.length + maxStepsPerRound > cache.capacity) cache.truncate(firstPos);
       do {
-        logits = model.forward([kernels.argmax(logits)], cache, { precision });
+        logits = model.forward([argmax(logits)], cache, { precision });
         n++;
         now = performance.now();
       } while (now < end && n < maxStepsPerRound);

@@ -195,7 +195,3 @@ export function compareQuestionIds(a: QuestionId, b: QuestionId): number {
 export function idKey(id: QuestionId): string {
   return `${typeof id}:${id}`;
 }
-
-export function invalidLine(where: string, problem: string): PmpdError {
-  return new PmpdError(`${where}: ${problem}`);
-}

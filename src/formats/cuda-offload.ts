@@ -26,7 +26,7 @@ class Staging {
   }
 }
 
-export class CudaOffloadLinear implements LinearLayer {
+class CudaOffloadLinear implements LinearLayer {
   readonly format: string;
   readonly device = "cuda";
   private readonly gathered: Float32Array | null;

@@ -12,7 +12,7 @@ import { randomHalf } from "./random-weights.js";
 import type { LinearLayer, RandomLayerParams, WeightFormat } from "./traits.js";
 
 /** Index of the first NaN or Inf in a float tensor (checked on the bit patterns), or -1. */
-export function firstNonFinite(t: Tensor): number {
+function firstNonFinite(t: Tensor): number {
   if (t.dtype === "F32") {
     const bits = new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length);
     for (let i = 0; i < bits.length; i++) if ((bits[i]! & 0x7f800000) === 0x7f800000) return i;

@@ -40,9 +40,6 @@ export { MIXLLM_GROUP, type MixLlmWeights };
 export const MIXLLM_LOW_BITS = 4;
 export const MIXLLM_HIGH_BITS = 8;
 
-/** Tensor-name suffixes of one MixLLM layer. */
-export const MIXLLM_TENSORS = ["high_index", "qweight_high", "scales_high", "low_index", "qweight_low", "scales_low", "qzeros_low"] as const;
-
 /** Packs 4-bit codes uint8 [rows, K] (values 0..15) into [rows, K/2], weight 2j in the low nibble of byte j. */
 export function packNibbles(codes: Uint8Array, rows: number, K: number): Uint8Array {
   if (K % 2 !== 0 || codes.length !== rows * K) throw new Error(`packNibbles: ${codes.length} codes do not form ${rows} rows of an even K = ${K}`);

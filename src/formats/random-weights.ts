@@ -7,7 +7,7 @@ import { weightArray } from "../native/weight-memory.js";
 import type { Rng } from "../util/random.js";
 
 /** Fills the bytes of `view` with random bytes quickly (xorshift on 32-bit words). */
-export function randomBytes(view: ArrayBufferView, rng: Rng): void {
+function randomBytes(view: ArrayBufferView, rng: Rng): void {
   const out = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
   const words = new Uint32Array(out.buffer, out.byteOffset, Math.floor(out.byteLength / 4));
   let s = rng.nextUint32() | 1;

@@ -24,7 +24,7 @@ import type { LayerOptions } from "../formats/traits.js";
 import { LlamaModel, type LayerWeights } from "./llama.js";
 import { isMultiModelConfig, joinMultiModel, readMultiModelConfig } from "./multi-model.js";
 import { choosePrecisions, type PrecisionChoice } from "./precision.js";
-import { linearPrefix, linearsOf } from "./projections.js";
+import { linearPrefix, linearShape, linearsOf, makeLinears } from "./projections.js";
 import type { GenerationDefaults, PretrainedModel } from "./pretrained.js";
 
 export type { GenerationDefaults, PretrainedModel } from "./pretrained.js";
@@ -75,13 +75,7 @@ function loadDirectory(dir: string, options: LayerOptions): PretrainedModel {
   const tokenizer = ModelTokenizer.fromDirectory(dir);
   const store = WeightStore.open(dir, allocWeightMemory);
   try {
-    const c = config, H = c.hiddenSize, F = c.intermediateSize;
-    const qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim;
-    // [out, in] of each projection.
-    const shapes = {
-      q_proj: [qDim, H], k_proj: [kvDim, H], v_proj: [kvDim, H], o_proj: [H, qDim],
-      gate_proj: [F, H], up_proj: [F, H], down_proj: [H, F],
-    } as const;
+    const c = config, H = c.hiddenSize;
     const format = formatOfConfig(configFile, config.raw);
     const embed = store.readShaped("model.embed_tokens.weight", [c.vocabSize, H]);
     checkFinite(embed, "model.embed_tokens.weight");
@@ -89,12 +83,10 @@ function loadDirectory(dir: string, options: LayerOptions): PretrainedModel {
     const layers: LayerWeights[] = [];
     for (let l = 0; l < c.numLayers; l++) {
       const p = `model.layers.${l}`;
-      const linear = (name: keyof typeof shapes) => loadLinear(format, store, linearPrefix(l, name), shapes[name][0], shapes[name][1], options);
+      const linears = makeLinears((name) => loadLinear(format, store, linearPrefix(l, name), ...linearShape(c, name), options));
       const inputNorm = readNorm(store, `${p}.input_layernorm.weight`, H);
-      const [qProj, kProj, vProj, oProj] = [linear("q_proj"), linear("k_proj"), linear("v_proj"), linear("o_proj")];
       const postAttentionNorm = readNorm(store, `${p}.post_attention_layernorm.weight`, H);
-      const [gateProj, upProj, downProj] = [linear("gate_proj"), linear("up_proj"), linear("down_proj")];
-      layers.push({ inputNorm, qProj, kProj, vProj, oProj, postAttentionNorm, gateProj, upProj, downProj });
+      layers.push({ inputNorm, postAttentionNorm, ...linears });
     }
     const finalNorm = readNorm(store, "model.norm.weight", H);
     if (!c.tieWordEmbeddings && !store.has("lm_head.weight")) {

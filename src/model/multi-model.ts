@@ -26,7 +26,7 @@ import { LINEAR_FIELDS } from "./projections.js";
 import type { PretrainedModel } from "./pretrained.js";
 
 /** A linear layer that forwards each multiply to the model of the requested bit-width. */
-export class MultiModelLinear implements LinearLayer {
+class MultiModelLinear implements LinearLayer {
   readonly format = "multi-model";
   readonly precisions: readonly number[];
   private readonly top: LinearLayer;

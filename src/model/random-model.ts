@@ -11,7 +11,7 @@ import type { LayerOptions, LinearLayer, RandomLayerSpec } from "../formats/trai
 import { parseConfig, type ModelConfig } from "../io/config.js";
 import { Rng } from "../util/random.js";
 import { LlamaModel, type LayerWeights } from "./llama.js";
-import { linearsOf } from "./projections.js";
+import { linearShape, linearsOf, makeLinears } from "./projections.js";
 
 export type { RandomLayerSpec };
 
@@ -38,22 +38,12 @@ export function randomModel(
   const config = parseConfig("<random model>", rawConfig);
   const rng = new Rng(seed);
   const options: LayerOptions = { activation, precisions: null };
-  const H = config.hiddenSize, F = config.intermediateSize;
-  const qDim = config.numHeads * config.headDim, kvDim = config.numKvHeads * config.headDim;
+  const H = config.hiddenSize;
   const ones = () => new Float32Array(H).fill(1);
   const layers: LayerWeights[] = [];
   for (let l = 0; l < config.numLayers; l++) {
-    layers.push({
-      inputNorm: ones(),
-      qProj: randomLinear(spec, qDim, H, rng, options),
-      kProj: randomLinear(spec, kvDim, H, rng, options),
-      vProj: randomLinear(spec, kvDim, H, rng, options),
-      oProj: randomLinear(spec, H, qDim, rng, options),
-      postAttentionNorm: ones(),
-      gateProj: randomLinear(spec, F, H, rng, options),
-      upProj: randomLinear(spec, F, H, rng, options),
-      downProj: randomLinear(spec, H, F, rng, options),
-    });
+    const linears = makeLinears((name) => randomLinear(spec, ...linearShape(config, name), rng, options));
+    layers.push({ inputNorm: ones(), postAttentionNorm: ones(), ...linears });
   }
   const embedTokens = new Float32Array(config.vocabSize * H);
   for (let i = 0; i < embedTokens.length; i += 97) embedTokens[i] = rng.next() - 0.5;

@@ -63,7 +63,6 @@ const DECLS = {
   softmax: "void pmpd_softmax(float *x, int M, int n)",
   siluMul: "void pmpd_silu_mul(float *gate, const float *up, int n)",
   add: "void pmpd_add(float *y, const float *x, int n)",
-  argmax: "int pmpd_argmax(const float *x, int n)",
   attention:
     "int pmpd_attention(float *out, const float *q, const float *k_cache, const float *v_cache, int M, " +
     "int n_heads, int n_kv_heads, int head_dim, int pos0, int cache_capacity)",
@@ -247,13 +246,6 @@ export class Kernels {
     check.array("add", "y", y, n);
     check.array("add", "x", x, n);
     this.#f.add(y, x, n);
-  }
-
-  /** Index of the first maximum of x[0..n) (NaNs ignored); -1 when n is 0. */
-  argmax(x: Float32Array, n: number = x.length): number {
-    check.dims("argmax", { n });
-    check.array("argmax", "x", x, n);
-    return this.#f.argmax(x, n) as number;
   }
 
   // ---- attention -----------------------------------------------------------

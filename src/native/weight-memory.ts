@@ -26,7 +26,7 @@ export const HUGE_PAGE_BYTES = 2 * 2 ** 20;
 export const MIN_HUGE_BYTES = 2 * HUGE_PAGE_BYTES;
 
 /** Whether PMPD_HUGE_PAGES allows 2 MiB pages ("1" or unset: yes; "0": no). */
-export function hugePagesEnabled(): boolean {
+function hugePagesEnabled(): boolean {
   const v = process.env.PMPD_HUGE_PAGES;
   if (v === undefined || v === "" || v === "1") return true;
   if (v === "0") return false;

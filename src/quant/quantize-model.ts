@@ -13,7 +13,7 @@
  */
 import { PmpdError } from "../errors.js";
 import type { PretrainedModel } from "../model/pretrained.js";
-import { LINEAR_FIELDS, LINEAR_NAMES, linearPrefix, type LinearName } from "../model/projections.js";
+import { firstOfInput, inputOf, LINEAR_FIELDS, LINEAR_NAMES, linearPrefix, type LinearInput, type LinearName } from "../model/projections.js";
 import { AnyPrecisionLinear } from "../formats/anyprec.js";
 import { UniformLinear } from "../formats/uniform.js";
 import type { ActivationMode } from "../formats/activation-mode.js";
@@ -23,7 +23,7 @@ import { quantizeAnyPrecisionParallel } from "./anyprec-parallel.js";
 import { packBitPlanes } from "./bitplanes.js";
 import { accumulateHessian, quantizeGptq } from "./gptq.js";
 import { quantizeRtn } from "./rtn.js";
-import { inputOf, type LinearInput } from "./calibration.js";
+
 import type { QuantizeProgress } from "./method.js";
 import type { UniformQuantized } from "./uniform.js";
 
@@ -78,7 +78,7 @@ function toHalfBits(v: number): number {
   return sign | half;
 }
 
-export function halfBitsToFloat(h: number): number {
+function halfBitsToFloat(h: number): number {
   const sign = h & 0x8000 ? -1 : 1, exp = (h >>> 10) & 0x1f, mant = h & 0x3ff;
   if (exp === 0) return sign * mant * 2 ** -24;
   if (exp === 0x1f) return mant ? NaN : sign * Infinity;
@@ -208,7 +208,7 @@ export function quantizeUniformModel(
   for (let l = 0; l < c.numLayers; l++) {
     const hessians = new Map<LinearInput, { H: Float64Array; count: number }>();
     model.observer = (layer, name, input, M) => {
-      if (layer !== l || name === "k_proj" || name === "v_proj" || name === "up_proj") return;
+      if (layer !== l || !firstOfInput(name)) return;
       const kind = inputOf(name);
       const K = input.length / M;
       let h = hessians.get(kind);

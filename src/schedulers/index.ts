@@ -7,6 +7,6 @@ export { RandomScheduler, contextSeed } from "./random.js";
 export { ConfidenceScheduler } from "./confidence.js";
 export { bucketTable, maxSoftmax, normalizePrecisions, precisionLogAverage, precisionLogEntries, type PrecisionLog } from "./util.js";
 export {
-  argmax, loadedPrecisions, pmpdDecode, prefillPrecision, runPmpdLoop, runPmpdLoopAsync,
+  loadedPrecisions, pmpdDecode, prefillPrecision, runPmpdLoop, runPmpdLoopAsync,
   type ForwardRequest, type PmpdLoopOptions, type PmpdLoopResult, type StopReason,
 } from "./pmpd-loop.js";
