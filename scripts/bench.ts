@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: kernel and decode speed, each figure a ratio against a read-bandwidth
- * reference measured right beside it (this machine's DRAM bandwidth drifts within minutes,
+ * reference measured right beside it (a machine's DRAM bandwidth can drift within minutes,
  * so an absolute GB/s alone would mean little).
  *
  *   node dist/scripts/bench.js [--json] [--quick] [--rounds N] [--threads N] [--only gemv|quant|mixllm|decode]
@@ -17,12 +17,12 @@
  * When the used rounds fall into two bandwidth levels, each level's median is shown as well
  * (`--rounds 40` gives enough rounds in both to compare a kernel across levels).
  *
- * The ratio is not the same in both bandwidth phases: near 55 GB/s the kernels that do
- * arithmetic per byte (quantized GEMV, decode) fall further behind a pure read than near
- * 33 GB/s, so a figure whose rounds land in the fast phase reads lower; the read GB/s beside
- * it says which phase that was.
+ * The ratio need not be the same in two bandwidth phases: in the fast one the kernels that do
+ * arithmetic per byte (quantized GEMV, decode) can fall further behind a pure read, so a
+ * figure whose rounds land there reads lower; the read GB/s beside it says which phase that
+ * was (the README's speed section has the levels seen so far).
  *
- * GEMV matrices are rotated (several copies, together larger than the 32 MiB L3) so every
+ * GEMV matrices are rotated (several copies, together larger than a 32 MiB L3) so every
  * call streams its weights from DRAM, as decoding does. PMPD_BENCH_ROUNDS=1 prints every
  * round's figures to stderr as they are measured.
  */
@@ -138,7 +138,7 @@ const PHASE_CHANGE = 1.15;
  * read block serves the rounds on both of its sides and lasts as long as a kernel block, so
  * reads and kernel sample the bandwidth over windows of the same length.
  *
- * The bandwidth here switches between ~33 and ~55 GB/s, at times within seconds. A round whose
+ * The bandwidth can switch between levels, at times within seconds. A round whose
  * two reads disagree by more than 15% saw a switch, and nothing tells which phase its kernel
  * block ran in, so such rounds are left out of the median (unless every round saw one). The
  * median of an even count is the lower middle round.

@@ -10,7 +10,6 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { PmpdError } from "../src/errors.js";
-import { FloatLinear } from "../src/formats/float.js";
 import { MixLlmLinear, mixLlmBytes, mixllmFormat } from "../src/formats/mixllm.js";
 import { writeSafetensors, type Tensor } from "../src/io/safetensors.js";
 import { WeightStore } from "../src/io/weights.js";

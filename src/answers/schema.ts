@@ -7,7 +7,6 @@
  * Lines are written as Python's json.dumps writes them (python-json.ts).
  */
 import { randomInt } from "node:crypto";
-import { PmpdError } from "../errors.js";
 import type { Rng } from "../util/random.js";
 import { PMPD_VERSION } from "../version.js";
 import { PyFloat, pyJsonDumps } from "./python-json.js";

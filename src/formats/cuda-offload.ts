@@ -29,31 +29,17 @@ class Staging {
 class CudaOffloadLinear implements LinearLayer {
   readonly format: string;
   readonly device = "cuda";
+  readonly precisions: readonly number[];
+  readonly outFeatures: number;
+  readonly inFeatures: number;
+  readonly activation: ActivationMode;
+  readonly bias: Float32Array | null;
   private readonly gathered: Float32Array | null;
 
   constructor(private readonly base: LinearLayer, private readonly gemv: CudaGemv, private readonly cuda: CudaKernels, private readonly staging: Staging) {
     this.format = `cuda:${base.format}`;
+    ({ precisions: this.precisions, outFeatures: this.outFeatures, inFeatures: this.inFeatures, activation: this.activation, bias: this.bias } = base);
     this.gathered = gemv.inputPerm !== null ? new Float32Array(base.inFeatures) : null;
-  }
-
-  get precisions(): readonly number[] {
-    return this.base.precisions;
-  }
-
-  get outFeatures(): number {
-    return this.base.outFeatures;
-  }
-
-  get inFeatures(): number {
-    return this.base.inFeatures;
-  }
-
-  get activation(): ActivationMode {
-    return this.base.activation;
-  }
-
-  get bias(): Float32Array | null {
-    return this.base.bias;
   }
 
   matmul(x: Float32Array, y: Float32Array, M: number, precision: number, activation?: ActivationMode): void {

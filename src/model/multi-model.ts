@@ -29,23 +29,14 @@ import type { PretrainedModel } from "./pretrained.js";
 class MultiModelLinear implements LinearLayer {
   readonly format = "multi-model";
   readonly precisions: readonly number[];
-  private readonly top: LinearLayer;
+  /** The models were loaded alike: the top one speaks for all. */
+  readonly activation: ActivationMode;
+  readonly device: Device;
+  readonly bias: Float32Array | null;
 
   constructor(private readonly byPrecision: Map<number, LinearLayer>, readonly outFeatures: number, readonly inFeatures: number) {
     this.precisions = [...byPrecision.keys()].sort((a, b) => a - b);
-    this.top = byPrecision.get(this.precisions[this.precisions.length - 1]!)!;
-  }
-
-  get activation(): ActivationMode {
-    return this.top.activation;
-  }
-
-  get device(): Device {
-    return this.top.device;
-  }
-
-  get bias(): Float32Array | null {
-    return this.top.bias;
+    ({ activation: this.activation, device: this.device, bias: this.bias } = byPrecision.get(this.precisions[this.precisions.length - 1]!)!);
   }
 
   private pick(precision: number): LinearLayer {
