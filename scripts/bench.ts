@@ -31,7 +31,7 @@ import { getKernels } from "../src/native/kernels.js";
 import { weightArray } from "../src/native/weight-memory.js";
 import { bytesPerToken, randomModel, TINYLLAMA_1_1B_SHAPES, type RandomLayerSpec } from "../src/model/random-model.js";
 import { FloatLinear } from "../src/formats/float.js";
-import type { LinearLayer } from "../src/formats/traits.js";
+import type { LinearLayer } from "../src/formats/linear.js";
 import { argmax } from "../src/util/argmax.js";
 import { Rng } from "../src/util/random.js";
 import { bandwidthLevels, median, type BandwidthLevel } from "./lib/bandwidth-levels.js";

@@ -19,7 +19,8 @@ import { choosePrecisions } from "../model/precision.js";
 import type { ActivationMode } from "./activation-mode.js";
 import { checkFinite, toFloat32 } from "./float.js";
 import { randomCodes } from "./random-weights.js";
-import type { LinearLayer, RandomLayerParams, WeightFormat } from "./traits.js";
+import type { LinearLayer } from "./linear.js";
+import type { RandomLayerParams, WeightFormat } from "./traits.js";
 
 interface PrecisionTables {
   /** Centroids as float32 [N, 2^b] (the exact path). */

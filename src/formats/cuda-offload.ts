@@ -12,7 +12,8 @@ import type { LlamaModel } from "../model/llama.js";
 import { LINEAR_FIELDS } from "../model/projections.js";
 import type { ActivationMode } from "./activation-mode.js";
 import { formatNamed } from "./registry.js";
-import type { CudaGemv, LinearLayer } from "./traits.js";
+import type { LinearLayer } from "./linear.js";
+import type { CudaGemv } from "./traits.js";
 
 /** Host-side staging shared by all offloaded layers of a model (x in, y out). */
 class Staging {

@@ -9,7 +9,8 @@ import type { Tensor } from "../io/safetensors.js";
 import { getKernels, type FloatDType } from "../native/kernels.js";
 import { weightArray } from "../native/weight-memory.js";
 import { randomHalf } from "./random-weights.js";
-import type { LinearLayer, RandomLayerParams, WeightFormat } from "./traits.js";
+import type { LinearLayer } from "./linear.js";
+import type { RandomLayerParams, WeightFormat } from "./traits.js";
 
 /** Index of the first NaN or Inf in a float tensor (checked on the bit patterns), or -1. */
 function firstNonFinite(t: Tensor): number {

@@ -31,7 +31,8 @@ import type { ActivationMode } from "./activation-mode.js";
 import { checkFinite, toFloat32 } from "./float.js";
 import type { Rng } from "../util/random.js";
 import { randomCodes } from "./random-weights.js";
-import type { LinearLayer, RandomLayerParams, WeightFormat } from "./traits.js";
+import type { LinearLayer } from "./linear.js";
+import type { RandomLayerParams, WeightFormat } from "./traits.js";
 import { toPrecisionLabel } from "../model/precision.js";
 
 export { MIXLLM_GROUP, type MixLlmWeights };

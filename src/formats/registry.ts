@@ -8,7 +8,8 @@ import type { WeightStore } from "../io/weights.js";
 import { anyprecFormat } from "./anyprec.js";
 import { floatFormat } from "./float.js";
 import { mixllmFormat } from "./mixllm.js";
-import type { LayerOptions, LinearLayer, Quantizer, WeightFormat } from "./traits.js";
+import type { LinearLayer } from "./linear.js";
+import type { LayerOptions, Quantizer, WeightFormat } from "./traits.js";
 import { uniformFormat } from "./uniform.js";
 
 // Each row is typed by its own layer class and random parameters; here they are rows alike.

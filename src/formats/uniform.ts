@@ -16,7 +16,8 @@ import { unpackBitPlanes } from "../quant/bitplanes.js";
 import type { ActivationMode } from "./activation-mode.js";
 import { checkFinite, toFloat32 } from "./float.js";
 import { randomCodes } from "./random-weights.js";
-import type { LinearLayer, RandomLayerParams, WeightFormat } from "./traits.js";
+import type { LinearLayer } from "./linear.js";
+import type { RandomLayerParams, WeightFormat } from "./traits.js";
 
 export class UniformLinear implements LinearLayer {
   readonly format = "uniform";

@@ -29,7 +29,7 @@
  *    dequantized weights whose gradient is returned. Float layers are unaffected.
  */
 import { PmpdError } from "../errors.js";
-import type { LinearLayer } from "../formats/traits.js";
+import type { LinearLayer } from "../formats/linear.js";
 import type { PretrainedModel } from "../model/pretrained.js";
 import type { LlamaModel } from "../model/llama.js";
 import { linearsOf, type LinearName } from "../model/projections.js";

@@ -12,7 +12,7 @@
  */
 import { PmpdError } from "../errors.js";
 import type { ModelConfig } from "../io/config.js";
-import { matmulSharedInput, type LinearLayer } from "../formats/traits.js";
+import { matmulSharedInput, type LinearLayer } from "../formats/linear.js";
 import { getKernels, type Kernels } from "../native/kernels.js";
 import { KVCache } from "./kv-cache.js";
 import type { LinearName } from "./projections.js";

@@ -18,7 +18,7 @@ import { PmpdError } from "../errors.js";
 import { readJsonFile } from "../io/config.js";
 import { ModelTokenizer } from "../io/tokenizer.js";
 import type { ActivationMode } from "../formats/activation-mode.js";
-import type { LinearLayer } from "../formats/traits.js";
+import type { LinearLayer } from "../formats/linear.js";
 import type { Device } from "../native/cuda.js";
 import { isPrecisionLabel, PRECISION_LABEL_RULE } from "./precision.js";
 import { LlamaModel } from "./llama.js";

@@ -3,7 +3,7 @@
  * Face names (`q_proj` ...), the `LayerWeights` field that holds each (`qProj` ...), and the
  * block its tensors live under (`model.layers.<l>.self_attn.q_proj`).
  */
-import type { LinearLayer } from "../formats/traits.js";
+import type { LinearLayer } from "../formats/linear.js";
 import type { ModelConfig } from "../io/config.js";
 
 export const LINEAR_NAMES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;

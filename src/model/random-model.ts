@@ -7,7 +7,8 @@
 import type { ActivationMode } from "../formats/activation-mode.js";
 import { floatFormat } from "../formats/float.js";
 import { formatNamed, modelPrecisions } from "../formats/registry.js";
-import type { LayerOptions, LinearLayer, RandomLayerSpec } from "../formats/traits.js";
+import type { LinearLayer } from "../formats/linear.js";
+import type { LayerOptions, RandomLayerSpec } from "../formats/traits.js";
 import { parseConfig, type ModelConfig } from "../io/config.js";
 import { Rng } from "../util/random.js";
 import { LlamaModel, type LayerWeights } from "./llama.js";

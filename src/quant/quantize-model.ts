@@ -17,7 +17,7 @@ import { firstOfInput, inputOf, LINEAR_FIELDS, LINEAR_NAMES, linearPrefix, type 
 import { AnyPrecisionLinear } from "../formats/anyprec.js";
 import { UniformLinear } from "../formats/uniform.js";
 import type { ActivationMode } from "../formats/activation-mode.js";
-import type { LinearLayer } from "../formats/traits.js";
+import type { LinearLayer } from "../formats/linear.js";
 import type { Tensor } from "../io/safetensors.js";
 import { quantizeAnyPrecisionParallel } from "./anyprec-parallel.js";
 import { packBitPlanes } from "./bitplanes.js";
