@@ -62,7 +62,7 @@ export function registerGenDataset(program: Command): void {
     if (o.stage !== "1") {
       if (stage1 === null) stage1 = readStage1(o.dir, fpHash);
       if (o.model === undefined) throw new PmpdError("stage 2 needs --model (a quantized model with the precisions of --precisions)");
-      const pm = await loadModelFromOptions(o.model, o, precisions);
+      const pm = await loadModelFromOptions(o.model, o, pairs.flat());
       if (pm.config.hiddenSize !== fp.config.hiddenSize || pm.config.vocabSize !== fp.config.vocabSize) {
         throw new PmpdError(`${o.model}: not a quantization of ${fp.dir} (shapes differ)`);
       }
