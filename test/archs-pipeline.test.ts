@@ -9,11 +9,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { copyFileSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadModelDirectory, type PretrainedModel } from "../src/model/load.js";
-import { DecoderModel, mapLinears, transformerLinears } from "../src/model/decoder.js";
-import { FloatLinear } from "../src/formats/float.js";
-import type { MixLlmLinear } from "../src/formats/mixllm.js";
-import { setActivationMode } from "../src/formats/activation-mode.js";
+import { fromPretrained, type PretrainedModel } from "../src/model/load.js";
+import { transformerLinears } from "../src/model/decoder.js";
 import { scaledDownConfig, writeRandomCheckpoint } from "../src/model/random-model.js";
 import { collectFisher, fisherKey } from "../src/grad/fisher.js";
 import { sampleCalibration } from "../src/quant/calibration.js";
@@ -25,7 +22,7 @@ import { runAnswers, type SchedulerSpec } from "../src/eval/run-answers.js";
 import { KVCacheClassifier } from "../src/learned/classifier.js";
 import { exportClassifierOnnx } from "../src/learned/onnx-export.js";
 import { calibrationTextFile, packageRoot } from "../src/paths.js";
-import { tempDir } from "./helpers.js";
+import { denseCopy, tempDir } from "./helpers.js";
 
 const FIXTURES = join(packageRoot(), "test", "fixtures", "archs");
 const work = tempDir("pmpd-archs-");
@@ -44,9 +41,9 @@ function relativeGap(a: Float32Array, b: Float32Array): number {
 }
 
 /** The model written to `out` loads with its precisions and computes what the in-memory quantized model computes. */
-function roundTrip(quantized: PretrainedModel, layers: Map<string, QuantizedLayer>, config: Record<string, unknown>, out: string, precisions: number[]): PretrainedModel {
+async function roundTrip(quantized: PretrainedModel, layers: Map<string, QuantizedLayer>, config: Record<string, unknown>, out: string, precisions: number[]): Promise<PretrainedModel> {
   writeQuantizedModel(quantized, layers, config, out, false);
-  const loaded = loadModelDirectory(out);
+  const loaded = await fromPretrained(out);
   assert.deepEqual(loaded.precisions, precisions);
   const ids = loaded.tokenizer.encode("A short test of the written model.");
   for (const p of precisions) {
@@ -62,7 +59,7 @@ for (const name of readdirSync(FIXTURES).sort()) {
   const fixture = join(FIXTURES, name);
 
   test(`${name}: Fisher any-precision, GPTQ and RTN models write, load and run; eval runs every scheduler`, async () => {
-    const pm = loadModelDirectory(fixture);
+    const pm = await fromPretrained(fixture);
     const linears = pm.config.layout.linears;
     const samples = sampleCalibration(pm.tokenizer, { file: calibrationTextFile(), samples: 2, seqLen: 40, seed: 0 });
 
@@ -78,15 +75,15 @@ for (const name of readdirSync(FIXTURES).sort()) {
       seedPrecision: 2, parentPrecision: 4, seed: 0, sensitivity: (l, n) => fisher.get(fisherKey(l, n)) ?? null,
     });
     assert.equal(anyprec.size, pm.config.numLayers * linears.length);
-    const q = roundTrip(pm, anyprec, { quant_method: "pmpd-anyprec", format_version: 1, seed_precision: 2, parent_precision: 4, precisions: [2, 3, 4] },
+    const q = await roundTrip(pm, anyprec, { quant_method: "pmpd-anyprec", format_version: 1, seed_precision: 2, parent_precision: 4, precisions: [2, 3, 4] },
       join(work.dir, `${name}-anyprec`), [2, 3, 4]);
 
     for (const [method, bits] of [["gptq", 4], ["rtn", 3]] as const) {
-      const fresh = loadModelDirectory(fixture);
+      const fresh = await fromPretrained(fixture);
       const layers = quantizeUniformModel(fresh, method === "gptq" ? samples : [], {
         method, bits, groupSize: 16, symmetric: false, dampPercent: 0.01, blockSize: 128, actOrder: method === "gptq",
       });
-      roundTrip(fresh, layers, { quant_method: "pmpd-uniform", format_version: 1, method, bits, group_size: 16, sym: false }, join(work.dir, `${name}-${method}`), [bits]);
+      await roundTrip(fresh, layers, { quant_method: "pmpd-uniform", format_version: 1, method, bits, group_size: 16, sym: false }, join(work.dir, `${name}-${method}`), [bits]);
     }
 
     // An untrained classifier of this family's KV cache shape is enough to run the learned scheduler.
@@ -103,7 +100,7 @@ for (const name of readdirSync(FIXTURES).sort()) {
       ["fp", null],
     ];
     for (const [label, scheduler] of schedulers) {
-      const model = scheduler === null ? loadModelDirectory(fixture) : q;
+      const model = scheduler === null ? await fromPretrained(fixture) : q;
       const file = join(work.dir, `${name}-answers`, `${label}.jsonl`);
       const r = await runAnswers(model, {
         label, modelPath: model.dir, modelId: name, bench: "bench-file", split: "test", questionEnd: 2,
@@ -122,14 +119,14 @@ for (const name of readdirSync(FIXTURES).sort()) {
   });
 }
 
-test("MixLLM quantizes phi and phi3 shapes (fused and biased linears) from their gradients", () => {
+test("MixLLM quantizes phi and phi3 shapes (fused and biased linears) from their gradients", async () => {
   for (const name of ["phi", "phi3"]) {
     const raw = JSON.parse(readFileSync(join(FIXTURES, name, "config.json"), "utf8")) as Record<string, unknown>;
     const dir = join(work.dir, `${name}-128`);
     mkdirSync(dir);
     writeRandomCheckpoint(scaledDownConfig(raw, { hiddenSize: 128, numHeads: 4, intermediateSize: 256, numLayers: 2, vocabSize: 98 }), dir, 5);
     addTokenizer(dir);
-    const pm = loadModelDirectory(dir);
+    const pm = await fromPretrained(dir);
     const samples = sampleCalibration(pm.tokenizer, { file: calibrationTextFile(), samples: 2, seqLen: 32, seed: 0 });
     const [r] = quantizeMixLlmModels(pm, samples, { highFractions: [0.2], gptq: true, dampPercent: 0.01, blockSize: 128 });
     const out = join(work.dir, `${name}-mixllm`);
@@ -137,26 +134,20 @@ test("MixLLM quantizes phi and phi3 shapes (fused and biased linears) from their
       highFraction: 0.2, gptq: true, highChannels: r!.highChannels, totalChannels: r!.totalChannels,
       bitsPerWeight: r!.bitsPerWeight, precisionLabel: r!.precisionLabel, sourceModel: dir,
     }), out, false);
-    const q = loadModelDirectory(out), label = r!.precisionLabel;
+    const q = await fromPretrained(out, { activation: "exact" }), label = r!.precisionLabel;
     assert.deepEqual(q.precisions, [label]);
     assert.ok(transformerLinears(q.config, q.model.weights).every((l) => l.format === "mixllm"));
-    // With float activations the model is the float model of its dequantized weights.
-    const dense = new DecoderModel(q.config, mapLinears(q.model.weights, (l) =>
-      new FloatLinear({ dtype: "F32", shape: [l.outFeatures, l.inFeatures], data: l.dequantize(label) }, (l as MixLlmLinear).bias, l.outFeatures, l.inFeatures)));
+    // With float activations the model is the float model of its dequantized weights (and biases).
+    const dense = denseCopy(q, label);
     const ids = q.tokenizer.encode("MixLLM on another family.");
-    setActivationMode("exact");
-    try {
-      const a = q.model.forward(ids, q.model.newCache(ids.length), { precision: label, allLogits: true });
-      const b = dense.forward(ids, dense.newCache(ids.length), { precision: 32, allLogits: true });
-      assert.ok(relativeGap(a, b) <= 1e-4, `${name}: MixLLM model vs its dequantized weights (gap ${relativeGap(a, b)})`);
-    } finally {
-      setActivationMode("int8");
-    }
+    const a = q.model.forward(ids, q.model.newCache(ids.length), { precision: label, allLogits: true });
+    const b = dense.forward(ids, dense.newCache(ids.length), { precision: 32, allLogits: true });
+    assert.ok(relativeGap(a, b) <= 1e-4, `${name}: MixLLM model vs its dequantized weights (gap ${relativeGap(a, b)})`);
   }
 });
 
-test("MixLLM on widths that are not multiples of 128 fails with one line naming the model and the layer", () => {
-  const pm = loadModelDirectory(join(FIXTURES, "gemma2"));
+test("MixLLM on widths that are not multiples of 128 fails with one line naming the model and the layer", async () => {
+  const pm = await fromPretrained(join(FIXTURES, "gemma2"));
   assert.throws(() => quantizeMixLlmModels(pm, [[1, 2, 3]], { highFractions: [0.1], gptq: false, dampPercent: 0.01, blockSize: 128 }),
     /gemma2: q_proj has input width 32, not a multiple of 128, which MixLLM's groups need$/);
 });

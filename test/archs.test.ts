@@ -9,8 +9,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadModelDirectory, type PretrainedModel } from "../src/model/load.js";
-import { linearPrefix } from "../src/model/architectures.js";
+import { fromPretrained, type PretrainedModel } from "../src/model/load.js";
+import { linearPrefix } from "../src/model/projections.js";
 import { generate } from "../src/engine/generate.js";
 import { perplexity } from "../src/engine/perplexity.js";
 import { tokenLogProb } from "../src/engine/sampling.js";
@@ -62,9 +62,9 @@ function onEveryPath(f: () => void): void {
 for (const name of readdirSync(ARCH_FIXTURES).sort()) {
   const dir = join(ARCH_FIXTURES, name);
   const golden = JSON.parse(readFileSync(join(dir, "golden.json"), "utf8")) as Golden;
+  const pm: PretrainedModel = await fromPretrained(dir);
 
   describe(`${name} (${golden.family}) against its PyTorch reference`, () => {
-    const pm: PretrainedModel = loadModelDirectory(dir);
     const V = pm.config.vocabSize;
 
     it("log-probs, top-5 and logits to 1e-4 on every dispatch path", () => {

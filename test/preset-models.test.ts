@@ -11,7 +11,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "
 import { join } from "node:path";
 import { loadPreset } from "../src/bench/index.js";
 import { parseConfig } from "../src/io/config.js";
-import { loadModelDirectory } from "../src/model/load.js";
+import { fromPretrained } from "../src/model/load.js";
 import { scaledDownConfig, writeRandomCheckpoint } from "../src/model/random-model.js";
 import { quantizeAnyPrecisionModel } from "../src/quant/quantize-model.js";
 import { writeQuantizedModel } from "../src/quant/write-model.js";
@@ -70,7 +70,7 @@ async function scaledModel(fpModelPath: string): Promise<{ fp: string; quantized
   const { raw } = fpConfig(fpModelPath);
   writeRandomCheckpoint(scaledDownConfig(raw, { hiddenSize: 64, numHeads: 4, intermediateSize: 128, numLayers: 2, vocabSize: 98 }), fp, 3);
   for (const f of ["tokenizer.json", "tokenizer_config.json"]) copyFileSync(join(TOKENIZER, f), join(fp, f));
-  const pm = loadModelDirectory(fp);
+  const pm = await fromPretrained(fp);
   const layers = await quantizeAnyPrecisionModel(pm, { seedPrecision: 2, parentPrecision: 4, sensitivity: null, seed: 0 });
   writeQuantizedModel(pm, layers, { quant_method: "pmpd-anyprec", format_version: 1, seed_precision: 2, parent_precision: 4, precisions: [2, 3, 4] }, quantized, false);
   const made = { fp, quantized };
@@ -88,7 +88,7 @@ for (const { name, preset } of presets) {
       answerFileDir: join(work.dir, "answers", name), questionEnd: 1, seed: 0, compat: false,
     });
     assert.equal(runs.length, 1);
-    const r = await runAnswers(loadModelDirectory(quantized), runs[0]!);
+    const r = await runAnswers(await fromPretrained(quantized), runs[0]!);
     assert.equal(r.answered, 1);
     const line = JSON.parse(readFileSync(r.file, "utf8").trim()) as { choices: Array<{ precision_log: Array<Record<string, number>> }> };
     for (const bits of Object.keys(line.choices[0]!.precision_log[0]!).map(Number)) {

@@ -27,17 +27,16 @@
  *    The attention products (Q·Kᵀ, dO·Vᵀ, dS·K, dSᵀ·Q, Pᵀ·dO) run on the same GEMM per head.
  *    Reductions that lose accuracy in float32 (norm statistics, softmax sums, the loss)
  *    are accumulated in float64.
- *  - Quantized layers (any-precision, uniform) run with float activations while gradients
- *    are taken (activation mode "exact", restored afterwards): int8 activation rounding has
- *    no gradient, and this way the loss is the function of the dequantized weights
- *    whose gradient is returned. Float layers are unaffected.
+ *  - Quantized layers (any-precision, uniform) multiply with float activations while
+ *    gradients are taken (each call asks for the "exact" mode, whatever the layer's own):
+ *    int8 activation rounding has no gradient, and this way the loss is the function of the
+ *    dequantized weights whose gradient is returned. Float layers are unaffected.
  */
 import { PmpdError } from "../errors.js";
-import { activationMode, setActivationMode } from "../formats/activation-mode.js";
-import type { LinearLayer } from "../formats/traits.js";
-import type { PretrainedModel } from "../model/load.js";
-import type { LinearRole, LinearSpec } from "../model/architectures.js";
-import { transformerLinears, type DecoderModel, type LinearName, type Norm } from "../model/decoder.js";
+import type { LinearLayer } from "../formats/linear.js";
+import { transformerLinears, type DecoderModel, type Norm } from "../model/decoder.js";
+import type { PretrainedModel } from "../model/pretrained.js";
+import type { LinearName, LinearRole, LinearSpec } from "../model/projections.js";
 import { getKernels, type Kernels } from "../native/kernels.js";
 
 /**
@@ -117,12 +116,6 @@ export function transpose(src: Float32Array, rows: number, cols: number, dst: Fl
     }
   }
   return dst;
-}
-
-/** The bias of a linear layer, if its format keeps one (every built-in format exposes `bias`). */
-function biasOf(lin: LinearLayer): Float32Array | null {
-  const b = (lin as { bias?: unknown }).bias;
-  return b instanceof Float32Array ? b : null;
 }
 
 /** [T, Σ widths] with the column blocks of `parts` [T, width] side by side (a fused projection's output gradient). */
@@ -224,13 +217,13 @@ class Tape {
     let qPre: Float32Array, kPre: Float32Array, v: Float32Array;
     if (w.linears.qkv) {
       const qkv = new Float32Array(T * (qDim + 2 * kvDim));
-      w.linears.qkv.matmul(h1, qkv, T, p);
+      w.linears.qkv.matmul(h1, qkv, T, p, "exact");
       [qPre, kPre, v] = [columns(qkv, T, qDim + 2 * kvDim, 0, qDim), columns(qkv, T, qDim + 2 * kvDim, qDim, kvDim), columns(qkv, T, qDim + 2 * kvDim, qDim + kvDim, kvDim)];
     } else {
       qPre = new Float32Array(T * qDim); kPre = new Float32Array(T * kvDim); v = new Float32Array(T * kvDim);
-      w.linears.q!.matmul(h1, qPre, T, p);
-      w.linears.k!.matmul(h1, kPre, T, p);
-      w.linears.v!.matmul(h1, v, T, p);
+      w.linears.q!.matmul(h1, qPre, T, p, "exact");
+      w.linears.k!.matmul(h1, kPre, T, p, "exact");
+      w.linears.v!.matmul(h1, v, T, p, "exact");
     }
     const qr = qPre.slice(), kr = kPre.slice();
     if (w.qNorm) m.applyHeadNorm(qr, w.qNorm, T, c.numHeads);
@@ -249,7 +242,7 @@ class Tape {
     const attn = new Float32Array(T * qDim);
     m.applyAttention(l, attn, qr, kc, vc, T, 0, T);
     const proj = new Float32Array(T * H);
-    w.linears.o!.matmul(attn, proj, T, p);
+    w.linears.o!.matmul(attn, proj, T, p, "exact");
     // Sequential: x2 = x + norm?(proj), h2 = norm(x2); parallel: the MLP reads h1.
     let x2 = x, h2 = h1;
     if (!a.parallelResidual) {
@@ -260,12 +253,12 @@ class Tape {
     const gate = new Float32Array(a.gatedMlp ? T * F : 0), up = new Float32Array(T * F);
     if (w.linears.gateUp) {
       const gu = new Float32Array(T * 2 * F);
-      w.linears.gateUp.matmul(h2, gu, T, p);
+      w.linears.gateUp.matmul(h2, gu, T, p, "exact");
       gate.set(columns(gu, T, 2 * F, 0, F));
       up.set(columns(gu, T, 2 * F, F, F));
     } else {
-      if (a.gatedMlp) w.linears.gate!.matmul(h2, gate, T, p);
-      w.linears.up!.matmul(h2, up, T, p);
+      if (a.gatedMlp) w.linears.gate!.matmul(h2, gate, T, p, "exact");
+      w.linears.up!.matmul(h2, up, T, p, "exact");
     }
     const approximate = a.activation === "gelu_tanh";
     let act: Float32Array;
@@ -278,7 +271,7 @@ class Tape {
       else K.geluMul(act, up, T * F, approximate);
     }
     const mlp = new Float32Array(T * H);
-    w.linears.down!.matmul(act, mlp, T, p);
+    w.linears.down!.matmul(act, mlp, T, p, "exact");
     let out: Float32Array;
     if (a.parallelResidual) {
       out = x.slice();
@@ -296,7 +289,7 @@ class Tape {
     const m = this.model, c = m.config, T = this.T;
     const normed = this.norm(x, m.weights.finalNorm);
     const logits = new Float32Array(T * c.vocabSize);
-    m.weights.lmHead.matmul(normed, logits, T, this.precision);
+    m.weights.lmHead.matmul(normed, logits, T, this.precision, "exact");
     if (c.layout.finalSoftcap !== null) this.K.softcap(logits, logits.length, c.layout.finalSoftcap);
     return { normed, logits };
   }
@@ -496,17 +489,6 @@ function geluDerivative(K: Kernels, g: Float32Array, approximate: boolean): Floa
   return d;
 }
 
-/** Runs `f` with quantized layers in the "exact" (float activation) mode. */
-function withExactActivations<R>(f: () => R): R {
-  const saved = activationMode();
-  setActivationMode("exact");
-  try {
-    return f();
-  } finally {
-    setActivationMode(saved);
-  }
-}
-
 /** Checks a sequence and returns its length. */
 function checkSequence(model: DecoderModel, ids: ArrayLike<number>): number {
   const T = ids.length;
@@ -544,10 +526,7 @@ function crossEntropy(logits: Float32Array, ids: ArrayLike<number>, V: number, g
 
 /** The mean next-token cross-entropy of `ids` (batch 1, positions from 0), in float64. */
 export function lossOf(m: ModelLike, ids: ArrayLike<number>, precision: number = defaultPrecision(m)): number {
-  return withExactActivations(() => lossImpl(modelOf(m), ids, precision));
-}
-
-function lossImpl(model: DecoderModel, ids: ArrayLike<number>, precision: number): number {
+  const model = modelOf(m);
   const T = checkSequence(model, ids);
   const tape = new Tape(model, T, precision);
   let x = tape.embed(ids);
@@ -562,10 +541,7 @@ function lossImpl(model: DecoderModel, ids: ArrayLike<number>, precision: number
  */
 export function backward(m: ModelLike, ids: ArrayLike<number>, options: BackwardOptions = {}): BackwardResult {
   const precision = options.precision ?? defaultPrecision(m);
-  return withExactActivations(() => backwardImpl(modelOf(m), ids, precision, options));
-}
-
-function backwardImpl(model: DecoderModel, ids: ArrayLike<number>, precision: number, options: BackwardOptions): BackwardResult {
+  const model = modelOf(m);
   const c = model.config, a = c.layout;
   const T = checkSequence(model, ids);
   const tape = new Tape(model, T, precision);
@@ -606,7 +582,7 @@ function backwardImpl(model: DecoderModel, ids: ArrayLike<number>, precision: nu
       const need = typeof wantW === "function" ? wantW(l, name) : wantW;
       const gradW = need ? tape.weightGrad(lin, input, dY) : null;
       let gradB: Float32Array | null = null;
-      if (biasOf(lin)) {
+      if (lin.bias) {
         const N = lin.outFeatures, acc = new Float64Array(N);
         for (let t = 0; t < T; t++) for (let n = 0; n < N; n++) acc[n] = acc[n]! + dY[t * N + n]!;
         gradB = Float32Array.from(acc);

@@ -23,35 +23,11 @@
  */
 import { PmpdError } from "../errors.js";
 import { flag, fraction, optionalPositiveNumber, positiveInt, positiveNumber, text, type RawConfig } from "../io/config-fields.js";
+import {
+  isMlpRole, layerPrefix, PROJECTION_NAMES, projectionSpecs, readsAttentionInput, type LinearRole, type LinearSpec, type ProjectionShape,
+} from "./projections.js";
 
 export type Family = "llama" | "mistral" | "qwen2" | "phi" | "stablelm" | "phi3" | "gemma" | "gemma2";
-
-/** What a linear layer does in the layer; `qkv` and `gateUp` are fused projections. */
-export type LinearRole = "q" | "k" | "v" | "qkv" | "o" | "gate" | "up" | "gateUp" | "down";
-
-/** The four distinct inputs of a decoder layer's linear layers (q/k/v share one, gate/up another). */
-export type LinearInput = "attn_in" | "o_in" | "mlp_in" | "down_in";
-
-/**
- * The Hugging Face module name of a transformer linear layer ("q_proj", "qkv_proj",
- * "dense", "fc1", ...): unique within a layer, it keys Fisher maps, calibration statistics
- * and gradients, and names the layer in messages.
- */
-export type LinearName = string;
-
-export interface LinearSpec {
-  name: LinearName;
-  role: LinearRole;
-  /** Tensor name prefix inside a decoder layer, e.g. "self_attn.q_proj". */
-  path: string;
-  input: LinearInput;
-  outFeatures: number;
-  inFeatures: number;
-  /** False when an earlier linear of the layer reads the same input (k/v after q, up after gate). */
-  firstOfInput: boolean;
-  /** The family's checkpoints store `<path>.bias` (the loader reads a bias wherever one is stored). */
-  bias: boolean;
-}
 
 export type NormKind = "rms" | "layer";
 
@@ -107,13 +83,8 @@ export interface DecoderLayout {
 }
 
 /** The shapes config.ts has already read (shared by every family). */
-export interface DecoderShape {
-  hiddenSize: number;
-  intermediateSize: number;
+export interface DecoderShape extends ProjectionShape {
   numLayers: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
 }
 
 /** `architectures[0]` of config.json -> family. */
@@ -185,55 +156,6 @@ function rotaryDimOf(file: string, key: string, factor: number, headDim: number)
   return dim;
 }
 
-/** The linear layers of the attention block: separate q/k/v (with o named `oName`) or phi3's fused qkv_proj. */
-type Draft = Omit<LinearSpec, "firstOfInput" | "bias">;
-
-function attentionLinears(s: DecoderShape, fused: boolean, oName: string): Draft[] {
-  const H = s.hiddenSize, qDim = s.numHeads * s.headDim, kvDim = s.numKvHeads * s.headDim;
-  const qkv: Draft[] = fused
-    ? [{ name: "qkv_proj", role: "qkv", path: "self_attn.qkv_proj", input: "attn_in", outFeatures: qDim + 2 * kvDim, inFeatures: H }]
-    : [
-      { name: "q_proj", role: "q", path: "self_attn.q_proj", input: "attn_in", outFeatures: qDim, inFeatures: H },
-      { name: "k_proj", role: "k", path: "self_attn.k_proj", input: "attn_in", outFeatures: kvDim, inFeatures: H },
-      { name: "v_proj", role: "v", path: "self_attn.v_proj", input: "attn_in", outFeatures: kvDim, inFeatures: H },
-    ];
-  return [...qkv, { name: oName, role: "o", path: `self_attn.${oName}`, input: "o_in", outFeatures: H, inFeatures: qDim }];
-}
-
-type MlpKind = "swiglu" | "fused" | "fc";
-
-function mlpLinears(s: DecoderShape, kind: MlpKind): Draft[] {
-  const H = s.hiddenSize, F = s.intermediateSize;
-  switch (kind) {
-    case "swiglu": return [
-      { name: "gate_proj", role: "gate", path: "mlp.gate_proj", input: "mlp_in", outFeatures: F, inFeatures: H },
-      { name: "up_proj", role: "up", path: "mlp.up_proj", input: "mlp_in", outFeatures: F, inFeatures: H },
-      { name: "down_proj", role: "down", path: "mlp.down_proj", input: "down_in", outFeatures: H, inFeatures: F },
-    ];
-    case "fused": return [
-      { name: "gate_up_proj", role: "gateUp", path: "mlp.gate_up_proj", input: "mlp_in", outFeatures: 2 * F, inFeatures: H },
-      { name: "down_proj", role: "down", path: "mlp.down_proj", input: "down_in", outFeatures: H, inFeatures: F },
-    ];
-    case "fc": return [
-      { name: "fc1", role: "up", path: "mlp.fc1", input: "mlp_in", outFeatures: F, inFeatures: H },
-      { name: "fc2", role: "down", path: "mlp.fc2", input: "down_in", outFeatures: H, inFeatures: F },
-    ];
-  }
-}
-
-/** Completes the specs of a layer: which linears read an input first, and which have a bias (`biased` by role). */
-function finish(specs: Draft[], biased: (role: LinearRole) => boolean): LinearSpec[] {
-  const seen = new Set<LinearInput>();
-  return specs.map((s) => {
-    const first = !seen.has(s.input);
-    seen.add(s.input);
-    return { ...s, firstOfInput: first, bias: biased(s.role) };
-  });
-}
-
-const ATTENTION_INPUT_ROLES: ReadonlySet<LinearRole> = new Set(["q", "k", "v", "qkv"]);
-const MLP_ROLES: ReadonlySet<LinearRole> = new Set(["gate", "up", "gateUp", "down"]);
-
 const norm = (path: string, bias: boolean): NormSpec => ({ path, bias });
 
 /** LLaMA's norms: RMSNorm before attention and before the MLP, and a final model.norm. */
@@ -300,13 +222,13 @@ export function describeArchitecture(file: string, family: Family, raw: RawConfi
     case "qwen2": {
       // qwen2: biased q/k/v; llama: attention_bias (q/k/v/o) and mlp_bias; mistral: none.
       const attnBias = flag(file, raw, "attention_bias", false), mlpBias = flag(file, raw, "mlp_bias", false);
-      const biased = (r: LinearRole) => family === "qwen2" ? ATTENTION_INPUT_ROLES.has(r)
-        : family === "llama" && (MLP_ROLES.has(r) ? mlpBias : attnBias);
+      const biased = (r: LinearRole) => family === "qwen2" ? readsAttentionInput(r)
+        : family === "llama" && (isMlpRole(r) ? mlpBias : attnBias);
       return {
         ...base,
         ...rmsPreNorms(file, raw, 1e-6),
         activation: activationOf(file, raw, "hidden_act", "silu"),
-        linears: finish([...attentionLinears(s, false, "o_proj"), ...mlpLinears(s, "swiglu")], biased),
+        linears: projectionSpecs(PROJECTION_NAMES.llama, s, biased),
       };
     }
     case "phi": {
@@ -323,7 +245,7 @@ export function describeArchitecture(file: string, family: Family, raw: RawConfi
         gatedMlp: false,
         activation: plainMlpActivation(file, activationOf(file, raw, "hidden_act", "gelu_new")),
         rotaryDim: rotaryDimOf(file, "partial_rotary_factor", fraction(file, raw, "partial_rotary_factor", 0.5), D),
-        linears: finish([...attentionLinears(s, false, "dense"), ...mlpLinears(s, "fc")], () => true),
+        linears: projectionSpecs(PROJECTION_NAMES.phi, s, () => true),
         lmHeadBias: true,
       };
     }
@@ -344,7 +266,7 @@ export function describeArchitecture(file: string, family: Family, raw: RawConfi
         parallelResidual: parallel,
         activation: activationOf(file, raw, "hidden_act", "silu"),
         rotaryDim: rotaryDimOf(file, rotKey, fraction(file, raw, rotKey, 0.25), D),
-        linears: finish([...attentionLinears(s, false, "o_proj"), ...mlpLinears(s, "swiglu")], (r) => qkvBias && ATTENTION_INPUT_ROLES.has(r)),
+        linears: projectionSpecs(PROJECTION_NAMES.llama, s, (r) => qkvBias && readsAttentionInput(r)),
       };
     }
     case "phi3":
@@ -353,7 +275,7 @@ export function describeArchitecture(file: string, family: Family, raw: RawConfi
         ...rmsPreNorms(file, raw, 1e-5),
         activation: activationOf(file, raw, "hidden_act", "silu"),
         rotaryDim: rotaryDimOf(file, "partial_rotary_factor", fraction(file, raw, "partial_rotary_factor", 1), D),
-        linears: finish([...attentionLinears(s, true, "o_proj"), ...mlpLinears(s, "fused")], () => false),
+        linears: projectionSpecs(PROJECTION_NAMES.phi3, s, () => false),
       };
     case "gemma":
     case "gemma2": {
@@ -366,7 +288,7 @@ export function describeArchitecture(file: string, family: Family, raw: RawConfi
         normAddsOne: true,
         activation: activationOf(file, raw, "hidden_activation", "gelu_pytorch_tanh"),
         embedScale: Math.fround(Math.sqrt(s.hiddenSize)),
-        linears: finish([...attentionLinears(s, false, "o_proj"), ...mlpLinears(s, "swiglu")], (r) => attnBias && !MLP_ROLES.has(r)),
+        linears: projectionSpecs(PROJECTION_NAMES.llama, s, (r) => attnBias && !isMlpRole(r)),
       };
       if (!g2) return common;
       return {
@@ -385,22 +307,6 @@ export function describeArchitecture(file: string, family: Family, raw: RawConfi
 /** Whether lm_head is the embedding matrix when config.json does not say (transformers' per-family default). */
 export function tiesEmbeddingsByDefault(family: Family): boolean {
   return family === "gemma" || family === "gemma2";
-}
-
-/** The spec of the linear layer `name` of a layout; a programming error if there is none. */
-export function linearSpec(layout: DecoderLayout, name: LinearName): LinearSpec {
-  const spec = layout.linears.find((s) => s.name === name);
-  if (!spec) throw new Error(`no linear layer "${name}" in a ${layout.family} layer (it has ${layout.linears.map((s) => s.name).join(", ")})`);
-  return spec;
-}
-
-/** The tensor name prefix of linear layer `name` of decoder layer `layer`, e.g. "model.layers.3.mlp.fc1". */
-export function linearPrefix(layout: DecoderLayout, layer: number, name: LinearName): string {
-  return `${layerPrefix(layer)}.${linearSpec(layout, name).path}`;
-}
-
-export function layerPrefix(layer: number): string {
-  return `model.layers.${layer}`;
 }
 
 /** The norms a q or k norm is stored as: one for all heads, or one per head at `<path>.norms.<h>` (stablelm). */

@@ -18,22 +18,17 @@
  */
 import { PmpdError } from "../errors.js";
 import type { ModelConfig } from "../io/config.js";
-import { matmulSharedInput, type LinearLayer } from "../formats/traits.js";
+import { matmulSharedInput, type LinearLayer } from "../formats/linear.js";
 import { getKernels, type Kernels } from "../native/kernels.js";
-import type { LinearName, LinearRole } from "./architectures.js";
 import { KVCache } from "./kv-cache.js";
+import { LINEAR_ROLES, linearOf, linearSpec, linearsOf, type LayerLinears, type LinearName, type LinearRole } from "./projections.js";
 import { ropeAttentionFactor, ropeDependsOnLength, ropeInvFreq } from "./rope.js";
-
-export type { LinearName } from "./architectures.js";
 
 /** A norm's weight (for gemma already 1 + w) and, for LayerNorms with one, its bias. */
 export interface Norm {
   weight: Float32Array;
   bias: Float32Array | null;
 }
-
-/** The transformer linear layers of a decoder layer, by role (which ones exist is the layout's `linears`). */
-export type LayerLinears = Partial<Record<LinearRole, LinearLayer>>;
 
 export interface LayerWeights {
   linears: LayerLinears;
@@ -58,22 +53,22 @@ export interface ModelWeights {
 
 /** The linear layer of `layer` named `name` in the model's layout. */
 export function layerLinear(config: ModelConfig, layer: LayerWeights, name: LinearName): LinearLayer {
-  const spec = config.layout.linears.find((s) => s.name === name);
-  const lin = spec && layer.linears[spec.role];
-  if (!lin) throw new Error(`a ${config.architecture} layer has no linear layer "${name}"`);
-  return lin;
+  return linearOf(layer.linears, linearSpec(config.layout, name));
 }
 
 /** Every transformer linear layer of a model, layer by layer in the layout's order. */
 export function transformerLinears(config: ModelConfig, weights: ModelWeights): LinearLayer[] {
-  return weights.layers.flatMap((layer) => config.layout.linears.map((s) => layerLinear(config, layer, s.name)));
+  return weights.layers.flatMap((layer) => linearsOf(config.layout, layer.linears));
 }
 
 /** The same weights with every transformer linear layer replaced by f(linear, role, layer index). */
 export function mapLinears(weights: ModelWeights, f: (lin: LinearLayer, role: LinearRole, layer: number) => LinearLayer): ModelWeights {
   const layers = weights.layers.map((layer, l): LayerWeights => {
     const linears: LayerLinears = {};
-    for (const [role, lin] of Object.entries(layer.linears) as [LinearRole, LinearLayer][]) linears[role] = f(lin, role, l);
+    for (const role of LINEAR_ROLES) {
+      const lin = layer.linears[role];
+      if (lin) linears[role] = f(lin, role, l);
+    }
     return { ...layer, linears };
   });
   return { ...weights, layers };

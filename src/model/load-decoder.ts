@@ -7,11 +7,12 @@
 import { PmpdError } from "../errors.js";
 import type { ModelConfig } from "../io/config.js";
 import type { WeightStore } from "../io/weights.js";
-import { checkFinite, FloatLinear, toFloat32 } from "../formats/float.js";
-import "../formats/all.js";
-import { loadLinear } from "../formats/traits.js";
-import { headNormSpecs, layerPrefix, type NormSpec } from "./architectures.js";
-import type { LayerLinears, LayerWeights, ModelWeights, Norm } from "./decoder.js";
+import { checkFinite, FloatLinear, floatFormat, toFloat32 } from "../formats/float.js";
+import { loadLinear, type AnyFormat } from "../formats/registry.js";
+import type { LayerOptions } from "../formats/traits.js";
+import { headNormSpecs, type NormSpec } from "./architectures.js";
+import type { LayerWeights, ModelWeights, Norm } from "./decoder.js";
+import { layerPrefix, makeLinears } from "./projections.js";
 
 function readVector(store: WeightStore, name: string, size: number): Float32Array {
   const t = store.readShaped(name, [size]);
@@ -39,15 +40,17 @@ function readHeadNorm(store: WeightStore, config: ModelConfig, spec: NormSpec, p
 const within = (layer: number, spec: NormSpec | null): NormSpec | null =>
   spec && { ...spec, path: `${layerPrefix(layer)}.${spec.path}` };
 
-/** Reads every weight of the model that `config` describes from `store`. */
-export function loadDecoderWeights(store: WeightStore, config: ModelConfig): ModelWeights {
+/**
+ * Reads every weight of the model that `config` describes from `store`, its transformer
+ * linear layers in `format` (the one config.json names), as `options` say.
+ */
+export function loadDecoderWeights(store: WeightStore, config: ModelConfig, format: AnyFormat, options: LayerOptions): ModelWeights {
   const c = config, a = c.layout, H = c.hiddenSize;
   const embed = store.readShaped("model.embed_tokens.weight", [c.vocabSize, H]);
   checkFinite(embed, "model.embed_tokens.weight");
   const layers: LayerWeights[] = [];
   for (let l = 0; l < c.numLayers; l++) {
-    const linears: LayerLinears = {};
-    for (const s of a.linears) linears[s.role] = loadLinear(store, `${layerPrefix(l)}.${s.path}`, s.outFeatures, s.inFeatures);
+    const linears = makeLinears(a, (s) => loadLinear(format, store, `${layerPrefix(l)}.${s.path}`, s.outFeatures, s.inFeatures, options));
     const norm = (spec: NormSpec | null) => (spec ? readNorm(store, c, within(l, spec)!, H) : null);
     const qk = a.qkNorm;
     layers.push({
@@ -66,6 +69,6 @@ export function loadDecoderWeights(store: WeightStore, config: ModelConfig): Mod
   }
   const lmHead = c.tieWordEmbeddings
     ? new FloatLinear(embed, null, c.vocabSize, H)
-    : loadLinear(store, "lm_head", c.vocabSize, H);
+    : loadLinear(floatFormat, store, "lm_head", c.vocabSize, H, options);
   return { embedTokens: toFloat32(embed), layers, finalNorm, lmHead };
 }

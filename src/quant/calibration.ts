@@ -7,8 +7,8 @@
 import { PmpdError } from "../errors.js";
 import type { ModelTokenizer } from "../io/tokenizer.js";
 import { readTextDocuments } from "../io/text-corpus.js";
-import { linearSpec, type DecoderLayout, type LinearName } from "../model/architectures.js";
 import type { DecoderModel } from "../model/decoder.js";
+import { inputKey, linearSpec } from "../model/projections.js";
 import { Rng } from "../util/random.js";
 
 export interface CalibrationOptions {
@@ -35,14 +35,6 @@ export function sampleCalibration(tokenizer: ModelTokenizer, options: Calibratio
 }
 
 /**
- * The key of a linear layer's input: "<layer>.<input>" with input one of attn_in, o_in,
- * mlp_in, down_in, so layers that share an input (q/k/v, gate/up) share its statistics.
- */
-export function inputKey(layout: DecoderLayout, layer: number, name: LinearName): string {
-  return `${layer}.${linearSpec(layout, name).input}`;
-}
-
-/**
  * Mean squared input activation of every input column of every linear layer, over all
  * calibration tokens, from float forward passes: the sensitivity proxy pmpd uses for the
  * any-precision k-means when no gradients are available (`--sensitivity activation`).
@@ -54,7 +46,7 @@ export function collectActivationSquares(
   let rows = 0;
   const layout = model.config.layout;
   model.observer = (layer, name, input, M) => {
-    if (!linearSpec(layout, name).firstOfInput) return; // the same input as an earlier linear (k/v after q)
+    if (!linearSpec(layout, name).firstOfInput) return; // k/v and up read the input of q and gate
     const key = inputKey(layout, layer, name);
     const K = input.length / M;
     let acc = sums.get(key);

@@ -11,13 +11,13 @@
  */
 import { PmpdError } from "../errors.js";
 import { backward } from "../grad/backward.js";
-import type { PretrainedModel } from "../model/load.js";
-import { linearSpec, type LinearName } from "../model/architectures.js";
+import type { PretrainedModel } from "../model/pretrained.js";
+import { inputKey, linearPrefix, linearSpec, type LinearName } from "../model/projections.js";
 import { accumulateHessian } from "./gptq.js";
 import { accumulateChannelSalience, lowRtnDelta, mixLlmQuantizedLayer, quantizeMixLlmLayer, selectHighChannels } from "./mixllm.js";
 import { mixLlmModelLabel, type MixLlmLinear } from "../formats/mixllm.js";
-import { checkInputWidths, getLinear, linearPrefix, type QuantizedLayer, type QuantizeProgress } from "./quantize-model.js";
-import { inputKey } from "./calibration.js";
+import type { QuantizeProgress } from "./method.js";
+import { checkInputWidths, getLinear, type QuantizedLayer } from "./quantize-model.js";
 
 export interface MixLlmModelOptions {
   /** One model per fraction, in this order. */
@@ -40,7 +40,7 @@ export interface MixLlmModelResult {
 export function quantizeMixLlmModels(pm: PretrainedModel, samples: number[][], o: MixLlmModelOptions, progress?: QuantizeProgress): MixLlmModelResult[] {
   const c = pm.config;
   checkInputWidths(pm, 128, "MixLLM's groups need");
-  const key = (l: number, n: LinearName) => linearPrefix(pm, l, n);
+  const key = (l: number, n: LinearName) => linearPrefix(c.layout, l, n);
   const weights = new Map<string, Float32Array>();
   const deltas = new Map<string, Float32Array>();
   const salience = new Map<string, Float64Array>();
@@ -89,7 +89,7 @@ export function quantizeMixLlmModels(pm: PretrainedModel, samples: number[][], o
         const highChannels = chosen.get(k) ?? new Int32Array(0);
         const hessian = o.gptq ? hessians.get(inputKey(c.layout, l, name))?.H : undefined;
         const q = quantizeMixLlmLayer(weights.get(k)!, N, K, highChannels, { hessian, dampPercent: o.dampPercent, blockSize: o.blockSize });
-        const ql = mixLlmQuantizedLayer(q, (lin as { bias?: Float32Array | null }).bias ?? null, N, K);
+        const ql = mixLlmQuantizedLayer(q, lin.bias, N, K, pm.activation);
         layers.set(k, ql);
         high += highChannels.length; total += N; bytes += ql.layer.bytesRead(4); weightsCount += N * K;
         progress?.advance(++done, `${Math.round(highFraction * 100)} % 8-bit: layer ${l} ${name}`);

@@ -12,24 +12,20 @@
  * - rtn: round-to-nearest per group, no calibration.
  */
 import { PmpdError } from "../errors.js";
-import type { PretrainedModel } from "../model/load.js";
-import { linearPrefix as layoutLinearPrefix, linearSpec, type LinearName } from "../model/architectures.js";
 import { layerLinear } from "../model/decoder.js";
+import type { PretrainedModel } from "../model/pretrained.js";
+import { inputKey, linearPrefix, linearSpec, type LinearName } from "../model/projections.js";
 import { AnyPrecisionLinear } from "../formats/anyprec.js";
 import { UniformLinear } from "../formats/uniform.js";
-import type { LinearLayer } from "../formats/traits.js";
+import type { ActivationMode } from "../formats/activation-mode.js";
+import type { LinearLayer } from "../formats/linear.js";
 import type { Tensor } from "../io/safetensors.js";
 import { quantizeAnyPrecisionParallel } from "./anyprec-parallel.js";
 import { packBitPlanes } from "./bitplanes.js";
 import { accumulateHessian, quantizeGptq } from "./gptq.js";
 import { quantizeRtn } from "./rtn.js";
-import { collectActivationSquares, inputKey } from "./calibration.js";
+import type { QuantizeProgress } from "./method.js";
 import type { UniformQuantized } from "./uniform.js";
-
-export interface QuantizeProgress {
-  phase(label: string, total: number): void;
-  advance(done: number, status?: string): void;
-}
 
 /** The quantized tensors of one layer, by tensor-name suffix, plus the in-memory layer. */
 export interface QuantizedLayer {
@@ -37,22 +33,12 @@ export interface QuantizedLayer {
   layer: LinearLayer;
 }
 
-/** The tensor name prefix of a linear layer in this model's family, e.g. "model.layers.3.mlp.fc1". */
-export function linearPrefix(pm: PretrainedModel, layer: number, name: LinearName): string {
-  return layoutLinearPrefix(pm.config.layout, layer, name);
-}
-
 export function getLinear(pm: PretrainedModel, layer: number, name: LinearName): LinearLayer {
   return layerLinear(pm.config, pm.model.weights.layers[layer]!, name);
 }
 
-export function setLinear(pm: PretrainedModel, layer: number, name: LinearName, lin: LinearLayer): void {
+function setLinear(pm: PretrainedModel, layer: number, name: LinearName, lin: LinearLayer): void {
   pm.model.weights.layers[layer]!.linears[linearSpec(pm.config.layout, name).role] = lin;
-}
-
-/** The input widths K of the model's transformer linear layers (each must suit the quantized layout). */
-export function linearInputWidths(pm: PretrainedModel): number[] {
-  return [...new Set(pm.config.layout.linears.map((s) => s.inFeatures))];
 }
 
 /**
@@ -104,7 +90,7 @@ function toHalfBits(v: number): number {
   return sign | half;
 }
 
-export function halfBitsToFloat(h: number): number {
+function halfBitsToFloat(h: number): number {
   const sign = h & 0x8000 ? -1 : 1, exp = (h >>> 10) & 0x1f, mant = h & 0x3ff;
   if (exp === 0) return sign * mant * 2 ** -24;
   if (exp === 0x1f) return mant ? NaN : sign * Infinity;
@@ -152,11 +138,11 @@ export async function quantizeAnyPrecisionModel(
         tensors[`lut${b}`] = t;
         luts.set(b, Float32Array.from(t.data as Uint16Array, halfBitsToFloat));
       }
-      const bias = (lin as { bias?: Float32Array | null }).bias ?? null;
+      const bias = lin.bias;
       if (bias) tensors.bias = { dtype: "F32", shape: [N], data: bias };
-      const q = new AnyPrecisionLinear(planes, options.parentPrecision, luts, bias, N, K);
+      const q = new AnyPrecisionLinear(planes, options.parentPrecision, luts, bias, N, K, pm.activation);
       setLinear(pm, l, name, q);
-      out.set(linearPrefix(pm, l, name), { tensors, layer: q });
+      out.set(linearPrefix(c.layout, l, name), { tensors, layer: q });
       progress?.advance(++done, `layer ${l} ${name}`);
     }
   }
@@ -173,7 +159,7 @@ export interface UniformOptions {
   actOrder: boolean;
 }
 
-function uniformLayer(q: UniformQuantized, bias: Float32Array | null, N: number, K: number): QuantizedLayer {
+function uniformLayer(q: UniformQuantized, bias: Float32Array | null, N: number, K: number, activation: ActivationMode): QuantizedLayer {
   const planes = packBitPlanes(q.codes, N, K, q.bits);
   const groups = K / q.groupSize;
   const tensors: Record<string, Tensor> = {
@@ -183,7 +169,7 @@ function uniformLayer(q: UniformQuantized, bias: Float32Array | null, N: number,
   };
   if (q.perm) tensors.perm = { dtype: "I32", shape: [K], data: q.perm };
   if (bias) tensors.bias = { dtype: "F32", shape: [N], data: bias };
-  return { tensors, layer: new UniformLinear(planes, q.bits, q.scales, q.zeros, q.groupSize, q.perm, bias, N, K) };
+  return { tensors, layer: new UniformLinear(planes, q.bits, q.scales, q.zeros, q.groupSize, q.perm, bias, N, K, activation) };
 }
 
 function checkGroupSize(pm: PretrainedModel, groupSize: number): void {
@@ -212,9 +198,9 @@ export function quantizeUniformModel(
         bits: options.bits, groupSize: options.groupSize, symmetric: options.symmetric,
         dampPercent: options.dampPercent, blockSize: options.blockSize, actOrder: options.actOrder,
       });
-    const ql = uniformLayer(q, (lin as { bias?: Float32Array | null }).bias ?? null, N, K);
+    const ql = uniformLayer(q, lin.bias, N, K, pm.activation);
     setLinear(pm, l, name, ql.layer);
-    out.set(linearPrefix(pm, l, name), ql);
+    out.set(linearPrefix(c.layout, l, name), ql);
   };
 
   if (options.method === "rtn") {
@@ -259,5 +245,3 @@ export function quantizeUniformModel(
   }
   return out;
 }
-
-export { collectActivationSquares };
