@@ -98,6 +98,13 @@ type NativeFns = Record<keyof typeof DECLS, NativeFn>;
 
 const check = new ArgumentChecks("pmpd kernels");
 
+/** The operands of a gated activation (gate[i] = act(gate[i]) * up[i]): two arrays of n floats. */
+function checkGated(fn: string, gate: Float32Array, up: Float32Array, n: number): void {
+  check.dims(fn, { n });
+  check.array(fn, "gate", gate, n);
+  check.array(fn, "up", up, n);
+}
+
 /** A read-only memory mapping of a file; `buffer` is a zero-copy view of it. */
 export interface MappedFile {
   readonly buffer: ArrayBuffer;
@@ -268,9 +275,7 @@ export class Kernels {
 
   /** gate[i] = silu(gate[i]) * up[i] for i < n (default: gate.length). */
   siluMul(gate: Float32Array, up: Float32Array, n: number = gate.length): void {
-    check.dims("siluMul", { n });
-    check.array("siluMul", "gate", gate, n);
-    check.array("siluMul", "up", up, n);
+    checkGated("siluMul", gate, up, n);
     this.#f.siluMul(gate, up, n);
   }
 
@@ -283,9 +288,7 @@ export class Kernels {
 
   /** gate[i] = gelu(gate[i]) * up[i] for i < n (GeGLU; GELU as in `gelu`). */
   geluMul(gate: Float32Array, up: Float32Array, n: number, approximate: boolean): void {
-    check.dims("geluMul", { n });
-    check.array("geluMul", "gate", gate, n);
-    check.array("geluMul", "up", up, n);
+    checkGated("geluMul", gate, up, n);
     this.#f.geluMul(gate, up, n, approximate ? 1 : 0);
   }
 
