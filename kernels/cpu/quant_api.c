@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "quant_internal.h"
+#include "kernel_tables.h"
 
 #define Q_PAR_MIN_MACS (1L << 18) /* below this much work a call runs on the caller only */
 #define Q_MAX_TILE_THREADS 1024   /* = pool maximum */
@@ -44,16 +44,10 @@ typedef struct {
 } qpaths;
 
 static qpaths cur_paths(void) {
-    qpaths r = {&pmpd_qops_scalar, &pmpd_ops_scalar};
+    const pmpd_isa isa = pmpd_isa_active();
+    qpaths r = {pmpd_tables.quant[isa], pmpd_tables.f[isa]};
 #if defined(PMPD_X86_PATHS)
-    const char *nm = pmpd_dispatch_name();
-    if (strcmp(nm, pmpd_ops_avx512.name) == 0) {
-        r.q = g_vbmi ? &pmpd_qops_avx512vbmi : &pmpd_qops_avx512;
-        r.f = &pmpd_ops_avx512;
-    } else if (strcmp(nm, pmpd_ops_avx2.name) == 0) {
-        r.q = &pmpd_qops_avx2;
-        r.f = &pmpd_ops_avx2;
-    }
+    if (isa == PMPD_ISA_AVX512 && g_vbmi) r.q = &pmpd_qops_avx512vbmi;
 #endif
     return r;
 }
