@@ -45,8 +45,8 @@ const DECLS: Record<keyof QuantFns, string> = {
   path: "const char *pmpd_quant_path(void)",
 };
 
-/** Variants of the quantized kernels (the AVX-512 path has a VBMI and a non-VBMI form). */
-export type QuantPath = "avx512-vbmi" | "avx512" | "avx2" | "scalar";
+/** Variants of the quantized kernels (the AVX-512 path has a VBMI form, the AVX2 path a GFNI + AVX-VNNI form). */
+export type QuantPath = "avx512-vbmi" | "avx512" | "avx2-gfni" | "avx2" | "scalar";
 
 function bad(what: string): never {
   throw new RangeError(`pmpd quant kernels: ${what}`);
