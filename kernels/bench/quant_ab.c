@@ -7,7 +7,9 @@
  * host's bandwidth drifts within seconds and other tenants share its two cores, so only
  * the paired ratio means much: reported is the median over rounds of old time / new time
  * (> 1: new is faster), with its range, each library's median GB/s of weight bytes, and
- * the median of a 256 MiB pmpd_stream_read pass after each round. */
+ * the median of a 256 MiB pmpd_stream_read pass after each round. QAB_OLD_DISPATCH /
+ * QAB_NEW_DISPATCH set a library's path (e.g. the same build twice, avx512 against avx2;
+ * dlopen needs two file names for two copies). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdint.h>
@@ -16,6 +18,11 @@
 #include <string.h>
 
 #include "pmpd_kernels.h"
+
+/* Not linked against the library: a linked copy would interpose its exported functions (the
+ * dispatch state among them) on the two loaded ones. The allocator's page advice is the old one's. */
+static size_t (*g_advise)(void *, size_t);
+#define pmpd_advise_huge_pages(p, n) g_advise(p, n)
 #include "bench_common.h"
 
 typedef void (*any_q8_fn)(const uint8_t *, int, int, const int8_t *, const float *, const float *, float *, int, int,
@@ -23,6 +30,7 @@ typedef void (*any_q8_fn)(const uint8_t *, int, int, const int8_t *, const float
 typedef void (*uni_q8_fn)(const uint8_t *, int, const float *, const uint8_t *, int, const float *, float *, int, int,
                           int);
 typedef int (*set_threads_fn)(int);
+typedef int (*set_dispatch_fn)(const char *);
 typedef double (*read_fn)(const void *, size_t, int);
 
 typedef struct {
@@ -31,15 +39,20 @@ typedef struct {
     read_fn read;
 } lib;
 
-static lib open_lib(const char *path, int threads) {
+static lib open_lib(const char *path, int threads, const char *dispatch) {
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         fprintf(stderr, "%s\n", dlerror());
         exit(1);
     }
+    if (!g_advise) g_advise = (size_t(*)(void *, size_t))dlsym(h, "pmpd_advise_huge_pages");
     lib l = {(any_q8_fn)dlsym(h, "pmpd_anyprec_matmul_q8"), (uni_q8_fn)dlsym(h, "pmpd_uniform_matmul_q8"),
              (read_fn)dlsym(h, "pmpd_stream_read")};
     ((set_threads_fn)dlsym(h, "pmpd_set_threads"))(threads);
+    if (dispatch && ((set_dispatch_fn)dlsym(h, "pmpd_set_dispatch"))(dispatch) != 0) {
+        fprintf(stderr, "%s: dispatch %s unsupported\n", path, dispatch);
+        exit(1);
+    }
     return l;
 }
 
@@ -92,7 +105,8 @@ int main(int argc, char **argv) {
     }
     const int threads = argc > 3 ? atoi(argv[3]) : 2, rounds = argc > 4 ? atoi(argv[4]) : 15;
     const int uniform = argc > 5 && strcmp(argv[5], "uni") == 0;
-    const lib L[2] = {open_lib(argv[1], threads), open_lib(argv[2], threads)};
+    const lib L[2] = {open_lib(argv[1], threads, getenv("QAB_OLD_DISPATCH")),
+                      open_lib(argv[2], threads, getenv("QAB_NEW_DISPATCH"))};
     int bits[8] = {4, 3, 2}, nb = 3;
     if (argc > 6) {
         nb = 0;
