@@ -16,9 +16,8 @@ PMPD_HIDDEN const pmpd_kernel_tables pmpd_tables = {
 };
 
 PMPD_HIDDEN pmpd_isa pmpd_isa_active(void) {
-    /* pmpd_dispatch_name() is the active float table's name pointer */
     const char *name = pmpd_dispatch_name();
     for (int i = 0; i < PMPD_ISA_COUNT; i++)
-        if (pmpd_tables.f[i] && pmpd_tables.f[i]->name == name) return (pmpd_isa)i;
+        if (pmpd_tables.f[i] && strcmp(pmpd_tables.f[i]->name, name) == 0) return (pmpd_isa)i;
     return PMPD_ISA_SCALAR;
 }
