@@ -11,19 +11,18 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { PmpdError } from "../src/errors.js";
 import { parsePrecisionLabel } from "../src/model/precision.js";
-import { getBenchmark, loadPreset, type Preset } from "../src/bench/index.js";
-import { planRuns, type EvalPlan, type JobName, type PlannedRun } from "../src/eval/jobs.js";
+import { getBenchmark, loadPreset, parsePromptTemplate, type Preset } from "../src/bench/index.js";
+import { fixtureNotices, modelLoads, planRuns, type EvalPlan, type JobName, type PlannedRun } from "../src/eval/jobs.js";
 import { describeFailure, runAnswers, runPrecisions, type AnswerRunSpec } from "../src/eval/run-answers.js";
 import { chooseStaticStep, type SearchChoice } from "../src/eval/static-search.js";
 import { primaryMetric, scoreAnswerFiles } from "../src/eval/score-answers.js";
 import type { PretrainedModel } from "../src/model/load.js";
-import type { PrecisionChoice } from "../src/model/precision.js";
 import { packageRoot } from "../src/paths.js";
-import { addModelOptions, loadModelFromOptions, parseInteger, parseNumber, printJson, type ModelCliOptions } from "./options.js";
+import { addAlias, addModelOptions, loadModelFromOptions, parseInteger, parseNumber, printJson, type ModelCliOptions } from "./options.js";
 import { createProgress, type ProgressReporter } from "./progress.js";
 
 const JOB_FLAGS: Record<string, JobName> = {
-  staticSearch: "static-search", staticScheduler: "static-scheduler", randomUniform: "random-uniform",
+  search: "search", staticSearch: "static-search", staticScheduler: "static-scheduler", randomUniform: "random-uniform",
   randomPrior: "random-prior", baseline: "baseline", fp16: "fp16", kvScheduler: "kv-scheduler",
   confidenceScheduler: "confidence-scheduler",
 };
@@ -35,8 +34,8 @@ function intList(name: string, value: string): number[] {
 }
 
 /** A value from the command line when given there, else from the preset, else the default. */
-function pick<T>(cmd: Command, key: string, preset: Preset | null, parse: (v: string) => T, fallback: T): T {
-  const cli = cmd.getOptionValue(key) as string | undefined;
+function pick<T, V = string>(cmd: Command, key: string, preset: Preset | null, parse: (v: V) => T, fallback: T): T {
+  const cli = cmd.getOptionValue(key) as V | undefined;
   if (cmd.getOptionValueSource(key) === "cli" && cli !== undefined) return parse(cli);
   const fromPreset = preset?.[key as keyof Preset];
   if (fromPreset !== undefined) return fromPreset as T;
@@ -48,6 +47,7 @@ export function registerEval(program: Command): void {
     .command("eval")
     .description("run PMPD evaluation jobs on a benchmark and write answer files")
     .option("--config <preset.json>", "preset with defaults for the options below (configs/presets/); flags override it")
+    .option("--search", "one naive-scheduler run per --steps value on the test split (the reference's --search)")
     .option("--static-search", "one naive-scheduler run per --steps value on the validation split, then choose a step")
     .option("--static-scheduler", "naive scheduler with --high-bit-steps on the test split")
     .option("--baseline", "uniform high and uniform low precision runs")
@@ -56,6 +56,10 @@ export function registerEval(program: Command): void {
     .option("--confidence-scheduler", "the confidence scheduler")
     .option("--random-uniform", "random switch step, uniform over the buckets")
     .option("--random-prior", "random switch step with --prior-distribution")
+    .option("--scheduler <name>", "one run with this scheduler (naive | random | confidence | kv_cache) over --precisions, as evaluate_generation.py runs")
+    .option("--precisions <list>", "--scheduler: its precisions, e.g. 4,3,2 (default: --precision-high,--precision-low)")
+    .option("--answer-file <file>", "--scheduler: the answer file (default <answer-file-dir>/<bench>/<id>-<scheduler>-<precisions>.jsonl)")
+    .option("--validation", "--scheduler: answer the validation split (--validation-file)")
     .option("--model-path <path>", "quantized model: any-precision directory or multi-model JSON")
     .option("--model-id <id>", "model name written to answer files and file names", "model")
     .option("--fp-model-path <path>", "the unquantized model for --fp16")
@@ -64,12 +68,16 @@ export function registerEval(program: Command): void {
     .option("--validation-file <file>", "validation-split data (default: bundled fixtures)")
     .option("--precision-high <b>", "high precision: a bit-width, or a precision label such as 4.91 (MixLLM multi-models)", "4")
     .option("--precision-low <b>", "low precision", "3")
-    .option("--prefill-bit <b>", "prefill precision (default: the highest loaded)")
+    .option("--prefill-bit <b>", "prefill precision (default, as the reference: the run's highest, e.g. 3 for a 3/2 run on a 4..2 model)")
     .option("--steps <list>", "static search switch steps", "0,85,170")
-    .option("--high-bit-steps <n>", "switch step of --static-scheduler", "0")
+    .option("--high-bit-steps <n>", "switch step of --static-scheduler (default 0, as eval.py) and --scheduler naive (default 256, as evaluate_generation.py)")
     .option("--max-new-tokens <n>", "tokens per answer (default: the benchmark's)")
-    .option("--prior-distribution <p>", "4 comma-separated probabilities for --random-prior")
-    .option("--classifier-path <dir>", "directory with classifier_<high>_<low>.onnx (from pmpd train-scheduler) for --kv-scheduler")
+    .option("--num-choices <n>", "answers per question, each generated anew (the reference's --num-choices)", "1")
+    .option("--prompt-template <t>", "reference (the claude template, as the reference) | model (the model's chat template) | none", "reference")
+    .option("--iwslt-tokenizer <dir>", "iwslt: count English tokens for the reference's >60-token filter with this tokenizer directory (default: the model's)")
+    .option("--iwslt-min-tokens <n>", "iwslt: keep pairs whose English side has more tokens than this (0: every non-empty pair)", "60")
+    .option("--prior-distribution <p...>", "4 probabilities (space- or comma-separated) for --random-prior and --scheduler random")
+    .option("--classifier-path <dir>", "directory with classifier_<high>_<low>.onnx (from pmpd train-scheduler) for --kv-scheduler and --scheduler kv_cache")
     .option("--answer-file-dir <dir>", "where answer files go (<dir>/<bench>/...)", "answers")
     .option("--question-begin <n>", "first question (index into the split)")
     .option("--question-end <n>", "end of the question range (exclusive)")
@@ -80,14 +88,28 @@ export function registerEval(program: Command): void {
     .option("--garbage-blocks <n>", "passkey: filler blocks (reference 8)")
     .option("--workers <n>", "run jobs in this many processes", "1")
     .option("--json", "print the run summary as JSON");
+  // The reference's spellings (eval.py, evaluate_generation.py), so its scripts run as written.
+  addAlias(cmd, "--bench-name <name>", "bench", "the reference's spelling of --bench");
+  addAlias(cmd, "--fp-model <path>", "fpModelPath", "the reference's spelling of --fp-model-path");
+  addAlias(cmd, "--gpus <ids>", "workers", "the reference's GPU list, e.g. 0,1,2,3: one worker per id (--workers 4)", gpuWorkers);
+  addAlias(cmd, "--random_p <p...>", "priorDistribution", "evaluate_generation.py's spelling of --prior-distribution");
+  addAlias(cmd, "--classifier_path <dir>", "classifierPath", "evaluate_generation.py's spelling of --classifier-path");
   addModelOptions(cmd).action(async (o: EvalCliOptions) => {
     const preset = typeof o.config === "string" ? loadPreset(o.config) : null;
     const jobs = new Set(Object.entries(JOB_FLAGS).filter(([flag]) => o[flag] === true).map(([, job]) => job));
-    if (jobs.size === 0) throw new PmpdError("no job selected (use --static-search, --baseline, --static-scheduler, --fp16, ...)");
+    if (o.scheduler !== undefined) jobs.add("run");
+    else for (const flag of ["precisions", "answerFile", "validation"]) {
+      if (o[flag] !== undefined) throw new PmpdError(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} goes with --scheduler (a single run)`);
+    }
+    if (jobs.size === 0) throw new PmpdError("no job selected (use --static-search, --baseline, --static-scheduler, --fp16, --scheduler, ...)");
     const bench = getBenchmark(pick(cmd, "bench", preset, (v) => v, "dsum")).name;
     const modelPath = pick<string | undefined>(cmd, "modelPath", preset, (v) => v, undefined);
     if (modelPath === undefined && [...jobs].some((j) => j !== "fp16")) throw new PmpdError("--model-path (or a --config preset) is required");
     const int = (name: string) => (v: string) => parseInteger(name, v, 0);
+    const precisionHigh = pick(cmd, "precisionHigh", preset, (v) => parsePrecisionLabel("--precision-high", v), 4);
+    const precisionLow = pick(cmd, "precisionLow", preset, (v) => parsePrecisionLabel("--precision-low", v), 3);
+    const highBitSteps = pick(cmd, "highBitSteps", preset, int("--high-bit-steps"), 0);
+    const highBitStepsGiven = cmd.getOptionValue("highBitSteps") !== undefined || preset?.highBitSteps !== undefined;
     const plan: EvalPlan = {
       jobs,
       modelPath: modelPath ?? "",
@@ -96,13 +118,14 @@ export function registerEval(program: Command): void {
       bench,
       benchFile: o.benchFile as string | undefined,
       validationFile: o.validationFile as string | undefined,
-      precisionHigh: pick(cmd, "precisionHigh", preset, (v) => parsePrecisionLabel("--precision-high", v), 4),
-      precisionLow: pick(cmd, "precisionLow", preset, (v) => parsePrecisionLabel("--precision-low", v), 3),
+      precisionHigh,
+      precisionLow,
       steps: pick(cmd, "steps", preset, (v) => intList("--steps", v), [0, 85, 170]),
-      highBitSteps: pick(cmd, "highBitSteps", preset, int("--high-bit-steps"), 0),
+      highBitSteps,
       maxNewTokens: pick(cmd, "maxNewTokens", preset, (v) => parseInteger("--max-new-tokens", v, 1), getBenchmark(bench).defaultMaxNewTokens),
-      priorDistribution: pick<number[] | undefined>(cmd, "priorDistribution", preset,
-        (v) => v.split(",").map((x) => parseNumber("--prior-distribution", x.trim(), 0, 1)), undefined),
+      numChoices: parseInteger("--num-choices", o.numChoices as string, 1, 1000),
+      promptTemplate: parsePromptTemplate(o.promptTemplate as string),
+      priorDistribution: pick<number[] | undefined>(cmd, "priorDistribution", preset, parsePrior, undefined),
       classifierPath: pick<string | undefined>(cmd, "classifierPath", preset, (v) => v, undefined),
       answerFileDir: pick(cmd, "answerFileDir", preset, (v) => v, "answers"),
       questionBegin: o.questionBegin !== undefined ? parseInteger("--question-begin", o.questionBegin as string, 0) : undefined,
@@ -112,12 +135,24 @@ export function registerEval(program: Command): void {
       compat: o.compat === true,
       passkeyDigits: o.passkeyDigits !== undefined ? parseInteger("--passkey-digits", o.passkeyDigits as string, 1) : undefined,
       garbageBlocks: o.garbageBlocks !== undefined ? parseInteger("--garbage-blocks", o.garbageBlocks as string, 0) : undefined,
+      iwsltTokenizer: o.iwsltTokenizer as string | undefined,
+      iwsltMinTokens: parseInteger("--iwslt-min-tokens", o.iwsltMinTokens as string, 0),
+      single: o.scheduler === undefined ? undefined : {
+        scheduler: o.scheduler as string,
+        precisions: o.precisions !== undefined
+          ? (o.precisions as string).split(",").map((p) => parsePrecisionLabel("--precisions", p.trim()))
+          : [precisionHigh, precisionLow],
+        highBitSteps: highBitStepsGiven ? highBitSteps : 256,
+        answerFile: o.answerFile as string | undefined,
+        validation: o.validation === true,
+      },
     };
     if (plan.priorDistribution && plan.priorDistribution.length !== 4) throw new PmpdError("--prior-distribution needs 4 probabilities");
     const tolerance = parseNumber("--tolerance", o.tolerance as string, 0, Infinity);
     const workers = parseInteger("--workers", o.workers as string, 1, 64);
     if (o.threads !== undefined) parseInteger("--threads", o.threads, 1, 1024);
     const runs = planRuns(plan);
+    for (const notice of fixtureNotices(runs)) process.stderr.write(`pmpd: ${notice}\n`);
 
     const progress = createProgress();
     const failures = workers > 1 ? await runInWorkers(runs, workers, o, progress) : await runInProcess(runs, o, progress);
@@ -144,30 +179,41 @@ export function registerEval(program: Command): void {
   });
 }
 
+/** `--prior-distribution 0.3 0.3 0.2 0.2` (the reference's form) or `0.3,0.3,0.2,0.2`. */
+function parsePrior(values: string | string[]): number[] {
+  const list = [values].flat().join(",").split(/[\s,]+/).filter((x) => x !== "");
+  return list.map((x) => parseNumber("--prior-distribution", x, 0, 1));
+}
+
+/** `--gpus 0,1,2,3`: one worker per listed GPU. */
+function gpuWorkers(value: string | string[]): string {
+  const ids = [value].flat().join(",");
+  const list = ids.split(",").map((x) => x.trim());
+  if (list.some((x) => !/^\d+$/.test(x))) throw new PmpdError(`--gpus must be a comma-separated list of GPU ids, got "${ids}"`);
+  return String(list.length);
+}
+
 interface Failure { run: PlannedRun; message: string }
 
 async function runInProcess(runs: PlannedRun[], o: EvalCliOptions, progress: ProgressReporter): Promise<Failure[]> {
   const failures: Failure[] = [];
-  // Each model is loaded once, with every precision its runs use.
-  const precisions = new Map<string, PrecisionChoice[]>();
-  for (const run of runs) precisions.set(run.modelPath, [...(precisions.get(run.modelPath) ?? []), ...runPrecisions(run)]);
-  const models = new Map<string, PretrainedModel>();
-  for (const [i, run] of runs.entries()) {
-    try {
-      let pm = models.get(run.modelPath);
-      if (!pm) {
-        pm = await loadModelFromOptions(run.modelPath, o, precisions.get(run.modelPath));
-        models.set(run.modelPath, pm);
+  let i = 0;
+  // A model is loaded once per distinct precision set, holding only what its runs use.
+  for (const load of modelLoads(runs)) {
+    let pm: PretrainedModel | null = null;
+    for (const run of load.runs) {
+      try {
+        pm ??= await loadModelFromOptions(load.modelPath, o, load.precisions);
+        progress.log(`run ${++i}/${runs.length}: ${run.label} -> ${run.answerFile}`);
+        await runAnswers(pm, run, {
+          questions: (total) => progress.start(`run ${i}/${runs.length} ${run.label}`, total),
+          question: (done, status) => progress.update(done, status),
+          warn: (w) => progress.log(`warning: ${w}`),
+        });
+      } catch (e) {
+        if (!(e instanceof PmpdError)) throw e;
+        failures.push({ run, message: describeFailure(run, e) });
       }
-      progress.log(`run ${i + 1}/${runs.length}: ${run.label} -> ${run.answerFile}`);
-      await runAnswers(pm, run, {
-        questions: (total) => progress.start(`run ${i + 1}/${runs.length} ${run.label}`, total),
-        question: (done, status) => progress.update(done, status),
-        warn: (w) => progress.log(`warning: ${w}`),
-      });
-    } catch (e) {
-      if (!(e instanceof PmpdError)) throw e;
-      failures.push({ run, message: describeFailure(run, e) });
     }
   }
   return failures;

@@ -69,7 +69,7 @@ export function registerGenDataset(program: Command): void {
       for (const [high, low] of pairs) {
         progress.start(`stage 2: labels for ${high}->${low}`, stage1.samples.length);
         runStage2(pm, o.dir, stage1, {
-          high, low, maxNewTokens, modelHash: modelHash(pm.dir),
+          high, low, maxNewTokens, modelHash: modelHash(pm.dir, [high, low]),
           onSample: (done, _total, counts) => progress.update(done, `labels ${counts.join("/")}`),
         });
         outputs.push(datasetPaths(o.dir, high, low).manifest);

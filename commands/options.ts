@@ -3,7 +3,7 @@
  * a bad value is one clear line and exit code 1, and the model options (hub, threads,
  * activation, device) are declared once and mapped to fromPretrained's options.
  */
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { fromPretrained, type FromPretrainedOptions, type PretrainedModel } from "../src/model/load.js";
 import type { PrecisionChoice } from "../src/model/precision.js";
 import type { DeviceRequest } from "../src/native/cuda.js";
@@ -32,6 +32,23 @@ export function addModelOptions(cmd: Command): Command {
     .option("--hub-url <url>", "hub endpoint (default $HF_ENDPOINT or https://huggingface.co)")
     .option("--cache-dir <dir>", "hub cache (default $HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub)")
     .option("--revision <rev>", "hub revision", "main");
+}
+
+/**
+ * Declares `flags` (e.g. "--bench-name <name>") as another spelling of the option whose
+ * attribute is `target` (e.g. "bench"): giving it sets that option as if it were given itself
+ * on the command line. `map` converts the value first (e.g. a GPU list to a worker count); a
+ * variadic alias ("<p...>") hands over every value given so far.
+ */
+export function addAlias(cmd: Command, flags: string, target: string, description: string,
+  map: (value: string | string[]) => string | string[] = (v) => v): Command {
+  const option = new Option(flags, description);
+  cmd.addOption(option);
+  // Runs after commander's own handler, so the alias already holds its (collected) value.
+  cmd.on(`option:${option.name()}`, () => {
+    cmd.setOptionValueWithSource(target, map(cmd.getOptionValue(option.attributeName()) as string | string[]), "cli");
+  });
+  return cmd;
 }
 
 /** The fromPretrained options the model flags ask for. */

@@ -28,7 +28,7 @@ export function registerPerplexity(program: Command): void {
     .option("-m, --model <dir|org/name>", "model directory or hub id (default: the bundled tiny-llama)")
     .option("--ctx <n>", "window length in tokens (default: the model's context length)")
     .option("--stride <n>", "window step (default: --ctx, i.e. disjoint windows)")
-    .option("--precision <bits>", "weight precision: a bit-width, or a MixLLM model's label such as 4.48 (quantized models)")
+    .option("--precision <bits>", "weight precision: a bit-width, or a MixLLM model's label such as 4.48 (quantized models; default: the highest stored)")
     .option("--precision-low <bits>", "with --switch-at: the precision of later positions (a PMPD schedule under teacher forcing)")
     .option("--switch-at <n>", "positions below n in each window run at --precision, the rest at --precision-low")
     .option("--max-documents <n>", "score only the first n documents")

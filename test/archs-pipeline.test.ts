@@ -104,7 +104,7 @@ for (const name of readdirSync(FIXTURES).sort()) {
       const file = join(work.dir, `${name}-answers`, `${label}.jsonl`);
       const r = await runAnswers(model, {
         label, modelPath: model.dir, modelId: name, bench: "bench-file", split: "test", questionEnd: 2,
-        answerFile: file, scheduler, maxNewTokens: 6, seed: 0,
+        answerFile: file, scheduler, maxNewTokens: 6, seed: 0, numChoices: 1, promptTemplate: "reference",
       });
       assert.equal(r.answered, 2, `${label}: answered`);
       const lines = readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { choices: Array<{ new_tokens: number[]; precision_log: Array<Record<string, number>> }> });

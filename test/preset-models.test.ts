@@ -85,7 +85,7 @@ for (const { name, preset } of presets) {
       jobs: new Set(["static-scheduler"]), modelPath: quantized, fpModelPath: fp, modelId: preset.modelId ?? "model", bench: preset.bench!,
       precisionHigh: preset.precisionHigh!, precisionLow: preset.precisionLow!, steps: preset.steps ?? [0],
       highBitSteps: preset.highBitSteps ?? 0, maxNewTokens: 3, priorDistribution: preset.priorDistribution,
-      answerFileDir: join(work.dir, "answers", name), questionEnd: 1, seed: 0, compat: false,
+      answerFileDir: join(work.dir, "answers", name), questionEnd: 1, seed: 0, compat: false, numChoices: 1, promptTemplate: "reference",
     });
     assert.equal(runs.length, 1);
     const r = await runAnswers(await fromPretrained(quantized), runs[0]!);

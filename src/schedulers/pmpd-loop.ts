@@ -70,10 +70,14 @@ export interface PmpdLoopResult {
   stoppedBy: StopReason;
 }
 
-/** The prefill precision: `prefillBit` when given, else the largest LOADED precision. */
-export function prefillPrecision(modelPrecisions: readonly number[], prefillBit?: number | null): number {
+/**
+ * The prefill precision: `prefillBit` when given, else the largest LOADED precision (pass
+ * `loadedPrecisions(...)`: the reference loads only those, so a 3/2 run on a 4..2 checkpoint
+ * prefills at 3, not 4).
+ */
+export function prefillPrecision(loaded: readonly number[], prefillBit?: number | null): number {
   if (prefillBit !== undefined && prefillBit !== null) return prefillBit;
-  return Math.max(...modelPrecisions);
+  return Math.max(...loaded);
 }
 
 /** The precisions to load: the scheduler's plus the explicit prefill precision. */
