@@ -11,22 +11,19 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { oneLineMessage, PmpdError } from "../src/errors.js";
 import { parsePrecisionLabel } from "../src/model/precision.js";
-import { getBenchmark, loadPreset, type Preset } from "../src/bench/index.js";
-import { planRuns, type EvalPlan, type JobName, type PlannedRun } from "../src/eval/jobs.js";
-import { checkRunQuestions, describeFailure, runAnswers, type AnswerRunSpec } from "../src/eval/run-answers.js";
+import { getBenchmark, loadPreset, parsePromptTemplate, type Preset } from "../src/bench/index.js";
+import { fixtureNotices, modelLoads, planRuns, type EvalPlan, type JobName, type PlannedRun } from "../src/eval/jobs.js";
+import { checkRunQuestions, describeFailure, runAnswers, runPrecisions, type AnswerRunSpec } from "../src/eval/run-answers.js";
 import { checkOutputFolder } from "../src/io/output-path.js";
 import { chooseStaticStep, type SearchChoice } from "../src/eval/static-search.js";
 import { primaryMetric, scoreAnswerFiles } from "../src/eval/score-answers.js";
-import { fromPretrained, type PretrainedModel } from "../src/model/load.js";
-import { setActivationMode } from "../src/formats/activation-mode.js";
-import { getKernels } from "../src/native/kernels.js";
+import type { PretrainedModel } from "../src/model/load.js";
 import { packageRoot } from "../src/paths.js";
-import { addModelOptions, parseInteger, parseNumber, placeOnDevice, printJson, type ModelCliOptions } from "./options.js";
-import { resolveDevice, type DeviceRequest } from "../src/native/cuda.js";
+import { addAlias, addModelOptions, loadModelFromOptions, parseInteger, parseNumber, printJson, type ModelCliOptions } from "./options.js";
 import { createProgress, type ProgressReporter } from "./progress.js";
 
 const JOB_FLAGS: Record<string, JobName> = {
-  staticSearch: "static-search", staticScheduler: "static-scheduler", randomUniform: "random-uniform",
+  search: "search", staticSearch: "static-search", staticScheduler: "static-scheduler", randomUniform: "random-uniform",
   randomPrior: "random-prior", baseline: "baseline", fp16: "fp16", kvScheduler: "kv-scheduler",
   confidenceScheduler: "confidence-scheduler",
 };
@@ -38,8 +35,8 @@ function intList(name: string, value: string): number[] {
 }
 
 /** A value from the command line when given there, else from the preset, else the default. */
-function pick<T>(cmd: Command, key: string, preset: Preset | null, parse: (v: string) => T, fallback: T): T {
-  const cli = cmd.getOptionValue(key) as string | undefined;
+function pick<T, V = string>(cmd: Command, key: string, preset: Preset | null, parse: (v: V) => T, fallback: T): T {
+  const cli = cmd.getOptionValue(key) as V | undefined;
   if (cmd.getOptionValueSource(key) === "cli" && cli !== undefined) return parse(cli);
   const fromPreset = preset?.[key as keyof Preset];
   if (fromPreset !== undefined) return fromPreset as T;
@@ -51,6 +48,7 @@ export function registerEval(program: Command): void {
     .command("eval")
     .description("run PMPD evaluation jobs on a benchmark and write answer files")
     .option("--config <preset.json>", "preset with defaults for the options below (configs/presets/); flags override it")
+    .option("--search", "one naive-scheduler run per --steps value on the test split (the reference's --search)")
     .option("--static-search", "one naive-scheduler run per --steps value on the validation split, then choose a step")
     .option("--static-scheduler", "naive scheduler with --high-bit-steps on the test split")
     .option("--baseline", "uniform high and uniform low precision runs")
@@ -59,6 +57,10 @@ export function registerEval(program: Command): void {
     .option("--confidence-scheduler", "the confidence scheduler")
     .option("--random-uniform", "random switch step, uniform over the buckets")
     .option("--random-prior", "random switch step with --prior-distribution")
+    .option("--scheduler <name>", "one run with this scheduler (naive | random | confidence | kv_cache) over --precisions, as evaluate_generation.py runs")
+    .option("--precisions <list>", "--scheduler: its precisions, e.g. 4,3,2 (default: --precision-high,--precision-low)")
+    .option("--answer-file <file>", "--scheduler: the answer file (default <answer-file-dir>/<bench>/<id>-<scheduler>-<precisions>.jsonl)")
+    .option("--validation", "--scheduler: answer the validation split (--validation-file)")
     .option("--model-path <path>", "quantized model: any-precision directory or multi-model JSON")
     .option("--model-id <id>", "model name written to answer files and file names", "model")
     .option("--fp-model-path <path>", "the unquantized model for --fp16")
@@ -67,12 +69,16 @@ export function registerEval(program: Command): void {
     .option("--validation-file <file>", "validation-split data (default: bundled fixtures)")
     .option("--precision-high <b>", "high precision: a bit-width, or a precision label such as 4.91 (MixLLM multi-models)", "4")
     .option("--precision-low <b>", "low precision", "3")
-    .option("--prefill-bit <b>", "prefill precision (default: the highest loaded)")
+    .option("--prefill-bit <b>", "prefill precision (default, as the reference: the run's highest, e.g. 3 for a 3/2 run on a 4..2 model)")
     .option("--steps <list>", "static search switch steps", "0,85,170")
-    .option("--high-bit-steps <n>", "switch step of --static-scheduler", "0")
+    .option("--high-bit-steps <n>", "switch step of --static-scheduler (default 0, as eval.py) and --scheduler naive (default 256, as evaluate_generation.py)")
     .option("--max-new-tokens <n>", "tokens per answer (default: the benchmark's)")
-    .option("--prior-distribution <p>", "4 comma-separated probabilities for --random-prior")
-    .option("--classifier-path <dir>", "directory with classifier_<high>_<low>.onnx (from pmpd train-scheduler) for --kv-scheduler")
+    .option("--num-choices <n>", "answers per question, each generated anew (the reference's --num-choices)", "1")
+    .option("--prompt-template <t>", "reference (the claude template, as the reference) | model (the model's chat template) | none", "reference")
+    .option("--iwslt-tokenizer <dir>", "iwslt: count English tokens for the reference's >60-token filter with this tokenizer directory (default: the model's)")
+    .option("--iwslt-min-tokens <n>", "iwslt: keep pairs whose English side has more tokens than this (0: every non-empty pair)", "60")
+    .option("--prior-distribution <p...>", "4 probabilities (space- or comma-separated) for --random-prior and --scheduler random")
+    .option("--classifier-path <dir>", "directory with classifier_<high>_<low>.onnx (from pmpd train-scheduler) for --kv-scheduler and --scheduler kv_cache")
     .option("--answer-file-dir <dir>", "where answer files go (<dir>/<bench>/...)", "answers")
     .option("--question-begin <n>", "first question (index into the split)")
     .option("--question-end <n>", "end of the question range (exclusive)")
@@ -83,14 +89,28 @@ export function registerEval(program: Command): void {
     .option("--garbage-blocks <n>", "passkey: filler blocks (reference 8)")
     .option("--workers <n>", "run jobs in this many processes", "1")
     .option("--json", "print the run summary as JSON");
+  // The reference's spellings (eval.py, evaluate_generation.py), so its scripts run as written.
+  addAlias(cmd, "--bench-name <name>", "bench", "the reference's spelling of --bench");
+  addAlias(cmd, "--fp-model <path>", "fpModelPath", "the reference's spelling of --fp-model-path");
+  addAlias(cmd, "--gpus <ids>", "workers", "the reference's GPU list, e.g. 0,1,2,3: one worker per id (--workers 4)", gpuWorkers);
+  addAlias(cmd, "--random_p <p...>", "priorDistribution", "evaluate_generation.py's spelling of --prior-distribution");
+  addAlias(cmd, "--classifier_path <dir>", "classifierPath", "evaluate_generation.py's spelling of --classifier-path");
   addModelOptions(cmd).action(async (o: EvalCliOptions) => {
     const preset = typeof o.config === "string" ? loadPreset(o.config) : null;
     const jobs = new Set(Object.entries(JOB_FLAGS).filter(([flag]) => o[flag] === true).map(([, job]) => job));
-    if (jobs.size === 0) throw new PmpdError("no job selected (use --static-search, --baseline, --static-scheduler, --fp16, ...)");
+    if (o.scheduler !== undefined) jobs.add("run");
+    else for (const flag of ["precisions", "answerFile", "validation"]) {
+      if (o[flag] !== undefined) throw new PmpdError(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} goes with --scheduler (a single run)`);
+    }
+    if (jobs.size === 0) throw new PmpdError("no job selected (use --static-search, --baseline, --static-scheduler, --fp16, --scheduler, ...)");
     const bench = getBenchmark(pick(cmd, "bench", preset, (v) => v, "dsum")).name;
     const modelPath = pick<string | undefined>(cmd, "modelPath", preset, (v) => v, undefined);
     if (modelPath === undefined && [...jobs].some((j) => j !== "fp16")) throw new PmpdError("--model-path (or a --config preset) is required");
     const int = (name: string) => (v: string) => parseInteger(name, v, 0);
+    const precisionHigh = pick(cmd, "precisionHigh", preset, (v) => parsePrecisionLabel("--precision-high", v), 4);
+    const precisionLow = pick(cmd, "precisionLow", preset, (v) => parsePrecisionLabel("--precision-low", v), 3);
+    const highBitSteps = pick(cmd, "highBitSteps", preset, int("--high-bit-steps"), 0);
+    const highBitStepsGiven = cmd.getOptionValue("highBitSteps") !== undefined || preset?.highBitSteps !== undefined;
     const plan: EvalPlan = {
       jobs,
       modelPath: modelPath ?? "",
@@ -99,13 +119,14 @@ export function registerEval(program: Command): void {
       bench,
       benchFile: o.benchFile as string | undefined,
       validationFile: o.validationFile as string | undefined,
-      precisionHigh: pick(cmd, "precisionHigh", preset, (v) => parsePrecisionLabel("--precision-high", v), 4),
-      precisionLow: pick(cmd, "precisionLow", preset, (v) => parsePrecisionLabel("--precision-low", v), 3),
+      precisionHigh,
+      precisionLow,
       steps: pick(cmd, "steps", preset, (v) => intList("--steps", v), [0, 85, 170]),
-      highBitSteps: pick(cmd, "highBitSteps", preset, int("--high-bit-steps"), 0),
+      highBitSteps,
       maxNewTokens: pick(cmd, "maxNewTokens", preset, (v) => parseInteger("--max-new-tokens", v, 1), getBenchmark(bench).defaultMaxNewTokens),
-      priorDistribution: pick<number[] | undefined>(cmd, "priorDistribution", preset,
-        (v) => v.split(",").map((x) => parseNumber("--prior-distribution", x.trim(), 0, 1)), undefined),
+      numChoices: parseInteger("--num-choices", o.numChoices as string, 1, 1000),
+      promptTemplate: parsePromptTemplate(o.promptTemplate as string),
+      priorDistribution: pick<number[] | undefined>(cmd, "priorDistribution", preset, parsePrior, undefined),
       classifierPath: pick<string | undefined>(cmd, "classifierPath", preset, (v) => v, undefined),
       answerFileDir: pick(cmd, "answerFileDir", preset, (v) => v, "answers"),
       questionBegin: o.questionBegin !== undefined ? parseInteger("--question-begin", o.questionBegin as string, 0) : undefined,
@@ -115,15 +136,26 @@ export function registerEval(program: Command): void {
       compat: o.compat === true,
       passkeyDigits: o.passkeyDigits !== undefined ? parseInteger("--passkey-digits", o.passkeyDigits as string, 1) : undefined,
       garbageBlocks: o.garbageBlocks !== undefined ? parseInteger("--garbage-blocks", o.garbageBlocks as string, 0) : undefined,
+      iwsltTokenizer: o.iwsltTokenizer as string | undefined,
+      iwsltMinTokens: parseInteger("--iwslt-min-tokens", o.iwsltMinTokens as string, 0),
+      single: o.scheduler === undefined ? undefined : {
+        scheduler: o.scheduler as string,
+        precisions: o.precisions !== undefined
+          ? (o.precisions as string).split(",").map((p) => parsePrecisionLabel("--precisions", p.trim()))
+          : [precisionHigh, precisionLow],
+        highBitSteps: highBitStepsGiven ? highBitSteps : 256,
+        answerFile: o.answerFile as string | undefined,
+        validation: o.validation === true,
+      },
     };
     if (plan.priorDistribution && plan.priorDistribution.length !== 4) throw new PmpdError("--prior-distribution needs 4 probabilities");
     const tolerance = parseNumber("--tolerance", o.tolerance as string, 0, Infinity);
     const workers = parseInteger("--workers", o.workers as string, 1, 64);
-    if (o.threads !== undefined) getKernels().setThreads(parseInteger("--threads", o.threads, 1, 1024));
-    setActivationMode(o.exact ? "exact" : "int8");
+    if (o.threads !== undefined) parseInteger("--threads", o.threads, 1, 1024);
     const runs = planRuns(plan);
     checkRunQuestions(runs);
     checkOutputFolder(plan.answerFileDir);
+    for (const notice of fixtureNotices(runs)) process.stderr.write(`pmpd: ${notice}\n`);
 
     const progress = createProgress();
     const failures = workers > 1 ? await runInWorkers(runs, workers, o, progress) : await runInProcess(runs, o, progress);
@@ -138,47 +170,53 @@ export function registerEval(program: Command): void {
   });
 
   // Internal: one run in a worker process (spawned by --workers); not part of the interface.
-  program
+  const worker = program
     .command("eval-worker", { hidden: true })
-    .argument("<spec.json>")
-    .option("--threads <n>")
-    .option("--exact")
-    .option("--device <d>", "", "auto")
-    .action(async (specFile: string, o: { threads?: string; exact?: boolean; device: string }) => {
-      const { readFileSync } = await import("node:fs");
-      const spec = JSON.parse(readFileSync(specFile, "utf8")) as AnswerRunSpec;
-      if (o.threads !== undefined) getKernels().setThreads(parseInteger("--threads", o.threads, 1));
-      setActivationMode(o.exact ? "exact" : "int8");
-      const pm = await fromPretrained(spec.modelPath);
-      placeOnDevice(pm, resolveDevice(o.device as DeviceRequest));
-      const r = await runAnswers(pm, spec, { questions: () => {}, question: () => {}, warn: (w) => process.stderr.write(`${w}\n`) });
-      process.stdout.write(`${JSON.stringify(r)}\n`);
-    });
+    .argument("<spec.json>");
+  addModelOptions(worker).action(async (specFile: string, o: ModelCliOptions) => {
+    const { readFileSync } = await import("node:fs");
+    const spec = JSON.parse(readFileSync(specFile, "utf8")) as AnswerRunSpec;
+    const pm = await loadModelFromOptions(spec.modelPath, o, runPrecisions(spec));
+    const r = await runAnswers(pm, spec, { questions: () => {}, question: () => {}, warn: (w) => process.stderr.write(`${w}\n`) });
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+  });
+}
+
+/** `--prior-distribution 0.3 0.3 0.2 0.2` (the reference's form) or `0.3,0.3,0.2,0.2`. */
+function parsePrior(values: string | string[]): number[] {
+  const list = [values].flat().join(",").split(/[\s,]+/).filter((x) => x !== "");
+  return list.map((x) => parseNumber("--prior-distribution", x, 0, 1));
+}
+
+/** `--gpus 0,1,2,3`: one worker per listed GPU. */
+function gpuWorkers(value: string | string[]): string {
+  const ids = [value].flat().join(",");
+  const list = ids.split(",").map((x) => x.trim());
+  if (list.some((x) => !/^\d+$/.test(x))) throw new PmpdError(`--gpus must be a comma-separated list of GPU ids, got "${ids}"`);
+  return String(list.length);
 }
 
 interface Failure { run: PlannedRun; message: string }
 
 async function runInProcess(runs: PlannedRun[], o: EvalCliOptions, progress: ProgressReporter): Promise<Failure[]> {
   const failures: Failure[] = [];
-  const device = resolveDevice((o.device ?? "auto") as DeviceRequest);
-  const models = new Map<string, PretrainedModel>();
-  for (const [i, run] of runs.entries()) {
-    try {
-      let pm = models.get(run.modelPath);
-      if (!pm) {
-        pm = await fromPretrained(run.modelPath, { offline: o.offline, hubUrl: o.hubUrl, cacheDir: o.cacheDir });
-        placeOnDevice(pm, device);
-        models.set(run.modelPath, pm);
+  let i = 0;
+  // A model is loaded once per distinct precision set, holding only what its runs use.
+  for (const load of modelLoads(runs)) {
+    let pm: PretrainedModel | null = null;
+    for (const run of load.runs) {
+      try {
+        pm ??= await loadModelFromOptions(load.modelPath, o, load.precisions);
+        progress.log(`run ${++i}/${runs.length}: ${run.label} -> ${run.answerFile}`);
+        await runAnswers(pm, run, {
+          questions: (total) => progress.start(`run ${i}/${runs.length} ${run.label}`, total),
+          question: (done, status) => progress.update(done, status),
+          warn: (w) => progress.log(`warning: ${w}`),
+        });
+      } catch (e) {
+        if (!(e instanceof PmpdError)) throw e;
+        failures.push({ run, message: describeFailure(run, e) });
       }
-      progress.log(`run ${i + 1}/${runs.length}: ${run.label} -> ${run.answerFile}`);
-      await runAnswers(pm, run, {
-        questions: (total) => progress.start(`run ${i + 1}/${runs.length} ${run.label}`, total),
-        question: (done, status) => progress.update(done, status),
-        warn: (w) => progress.log(`warning: ${w}`),
-      });
-    } catch (e) {
-      if (!(e instanceof PmpdError)) throw e;
-      failures.push({ run, message: describeFailure(run, e) });
     }
   }
   return failures;
@@ -195,8 +233,7 @@ async function runInWorkers(runs: PlannedRun[], workers: number, o: EvalCliOptio
       const run = runs[next++]!;
       const specFile = join(dir, `run-${next}.json`);
       writeFileSync(specFile, JSON.stringify(run));
-      const args = [join(packageRoot(), "bin", "pmpd.js"), "eval-worker", specFile, "--threads", threads, "--device", String(o.device ?? "auto"),
-        ...(o.exact ? ["--exact"] : [])];
+      const args = [join(packageRoot(), "bin", "pmpd.js"), "eval-worker", specFile, "--threads", threads, ...modelFlags(o)];
       const { code, stderr } = await new Promise<{ code: number; stderr: string }>((resolve) => {
         const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
         let err = "";
@@ -214,6 +251,15 @@ async function runInWorkers(runs: PlannedRun[], workers: number, o: EvalCliOptio
     rmSync(dir, { recursive: true, force: true });
   }
   return failures;
+}
+
+/** The model flags of the command line, for a worker process to load as the parent would. */
+function modelFlags(o: ModelCliOptions): string[] {
+  return [
+    "--device", o.device ?? "auto", ...(o.exact ? ["--exact"] : []), ...(o.offline ? ["--offline"] : []),
+    ...(o.hubUrl !== undefined ? ["--hub-url", o.hubUrl] : []), ...(o.cacheDir !== undefined ? ["--cache-dir", o.cacheDir] : []),
+    ...(o.revision !== undefined ? ["--revision", o.revision] : []),
+  ];
 }
 
 interface SummaryRow { run: string; file: string; avg_bits: number; new_tokens: number; tokens_per_s: number; metric: string | null; quality: number | null }

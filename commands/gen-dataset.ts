@@ -3,7 +3,6 @@ import type { Command } from "commander";
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { PmpdError } from "../src/errors.js";
-import { fromPretrained } from "../src/model/load.js";
 import { modelHash } from "../src/model/hash.js";
 import { packageRoot } from "../src/paths.js";
 import { readStage1, runStage1, runStage2, stage1Settings, storedStage1Settings, type Stage1 } from "../src/learned/gen-dataset.js";
@@ -91,17 +90,14 @@ async function generateDataset(o: GenDatasetOptions, { pairs, stored, size, maxN
   if (stage1 !== null) outputs.push({ file: join(o.dir, "stage1.json"), existed: stage1.existed });
   if (o.stage !== "1") {
     if (stage1 === null) stage1 = readStage1(o.dir, fpHash);
-    const pm = await fromPretrained(o.model!);
+    const pm = await loadModelFromOptions(o.model!, o, pairs.flat());
     if (pm.config.hiddenSize !== fp.config.hiddenSize || pm.config.vocabSize !== fp.config.vocabSize) {
       throw new PmpdError(`${o.model}: not a quantization of ${fp.dir} (shapes differ)`);
     }
     for (const [high, low] of pairs) {
-      for (const p of [high, low]) if (!pm.precisions.includes(p)) throw new PmpdError(`${pm.dir}: the model has no ${p}-bit weights (it has ${pm.precisions.join(", ")})`);
-    }
-    for (const [high, low] of pairs) {
       progress.start(`stage 2: labels for ${high}->${low}`, stage1.samples.length);
       const made = runStage2(pm, o.dir, stage1, {
-        high, low, maxNewTokens, modelHash: modelHash(pm.dir),
+        high, low, maxNewTokens, modelHash: modelHash(pm.dir, [high, low]),
         onSample: (done, _total, counts) => progress.update(done, `labels ${counts.join("/")}`),
       });
       outputs.push({ file: datasetPaths(o.dir, high, low).manifest, existed: !made });

@@ -4,7 +4,8 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PmpdError } from "../src/errors.js";
 import {
-  NO_CHAT_TEMPLATE, benchmarkNames, claudePrompt, cleanMtBenchAnswer, defaultFixtureFile, getBenchmark, gsm8kFinalAnswer, mtBenchPromptId,
+  NO_TEMPLATE, REFERENCE_TEMPLATE, benchmarkNames, claudePrompt, cleanMtBenchAnswer, defaultFixtureFile, getBenchmark, gsm8kFinalAnswer, mtBenchPromptId,
+  promptFormatter,
   type ChatFormatter, type ChatMessage, type Split,
 } from "../src/bench/index.js";
 import { ModelTokenizer } from "../src/io/tokenizer.js";
@@ -14,6 +15,7 @@ const PREFIX = "Play the role of assistant and answer the question from human. "
 
 /** A stand-in for a model's chat template. */
 const FAKE_CHAT: ChatFormatter = {
+  template: "model",
   render: (messages: ChatMessage[]) => messages.map((m) => `<|${m.role}|>\n${m.content}</s>\n`).join("") + "<|assistant|>\n",
 };
 
@@ -58,7 +60,7 @@ test("cnn_dm: CSV test split, JSONL validation, exact claude and chat-template p
   const article = raw[0]!.article as string;
   assert.equal(val[0]!.turns[0], `\n\nFor the following article: ${article} \n\nReturn a summary comprising of around 3 sentences.\n\n`);
   assert.equal(val[0]!.reference, raw[0]!.highlights);
-  assert.equal(b.buildPrompt(val[0]!, 0, [], NO_CHAT_TEMPLATE),
+  assert.equal(b.buildPrompt(val[0]!, 0, [], REFERENCE_TEMPLATE),
     `${PREFIX}\n\nHuman: \n\nFor the following article: ${article} \n\nReturn a summary comprising of around 3 sentences.\n\n\n\nAssistant:`);
   assert.equal(b.buildPrompt(val[0]!, 0, [], FAKE_CHAT),
     `<|user|>\n${PREFIX}\n\nFor the following article: ${article} \n\nReturn a summary comprising of around 3 sentences.\n\n</s>\n<|assistant|>\n`);
@@ -88,7 +90,7 @@ test("dsum: user text and prompt exactly as the reference", () => {
   assert.equal(qs[2]!.questionId, 2);
   assert.equal(qs[2]!.reference, raw[2]!.summary);
   assert.deepEqual(qs[2]!.extra, { id: raw[2]!.id, topic: raw[2]!.topic });
-  assert.equal(b.buildPrompt(qs[2]!, 0, [], NO_CHAT_TEMPLATE),
+  assert.equal(b.buildPrompt(qs[2]!, 0, [], REFERENCE_TEMPLATE),
     `${PREFIX}\n\nHuman: \nFor the following dialogue: ${dialogue} \n\nReturn a summary comprising of 1 or 2 sentences.\n\n\n\nAssistant:`);
   assert.deepEqual(load("dsum", "validation").map((q) => q.questionId), [0, 1, 2, 3]);
 });
@@ -99,7 +101,7 @@ test("iwslt: translation records, reference in the answer line, optional token-l
   const qs = b.load({ split: "test", seed: 0 });
   const t = raw[1]!.translation as { en: string; fr: string };
   assert.equal(qs[1]!.turns[0], `Translate the following text from French to English: ${t.fr}`);
-  assert.equal(b.buildPrompt(qs[1]!, 0, [], NO_CHAT_TEMPLATE),
+  assert.equal(b.buildPrompt(qs[1]!, 0, [], REFERENCE_TEMPLATE),
     `${PREFIX}\n\nHuman: Translate the following text from French to English: ${t.fr}\n\nAssistant:`);
   assert.deepEqual(b.answerFields(qs[1]!), { reference: t.en });
   // Filter: keep pairs whose English side has MORE than the threshold; ids stay row indices.
@@ -135,14 +137,14 @@ test("mt_bench: prompt_id, two turns, multi-turn claude template, validation ign
   assert.equal(qs[0]!.questionId, mtBenchPromptId(raw[0]!.prompt as string[]), "the fixture ids follow the HF derivation");
   assert.deepEqual(qs[0]!.extra, { category: raw[0]!.category, reference: [] });
   const [q1, q2] = qs[0]!.turns as [string, string];
-  assert.equal(b.buildPrompt(qs[0]!, 0, [], NO_CHAT_TEMPLATE), `\n\nHuman: ${q1}\n\nAssistant:`);
-  assert.equal(b.buildPrompt(qs[0]!, 1, ["First answer."], NO_CHAT_TEMPLATE),
+  assert.equal(b.buildPrompt(qs[0]!, 0, [], REFERENCE_TEMPLATE), `\n\nHuman: ${q1}\n\nAssistant:`);
+  assert.equal(b.buildPrompt(qs[0]!, 1, ["First answer."], REFERENCE_TEMPLATE),
     `\n\nHuman: ${q1}\n\nAssistant: First answer.\n\nHuman: ${q2}\n\nAssistant:`);
   // FastChat renders an empty earlier answer as a bare "Assistant:" with no separator.
-  assert.equal(b.buildPrompt(qs[0]!, 1, [""], NO_CHAT_TEMPLATE), `\n\nHuman: ${q1}\n\nAssistant:Human: ${q2}\n\nAssistant:`);
+  assert.equal(b.buildPrompt(qs[0]!, 1, [""], REFERENCE_TEMPLATE), `\n\nHuman: ${q1}\n\nAssistant:Human: ${q2}\n\nAssistant:`);
   assert.equal(b.buildPrompt(qs[0]!, 1, ["A."], FAKE_CHAT),
     `<|user|>\n${q1}</s>\n<|assistant|>\nA.</s>\n<|user|>\n${q2}</s>\n<|assistant|>\n`);
-  assert.throws(() => b.buildPrompt(qs[0]!, 1, [], NO_CHAT_TEMPLATE), RangeError);
+  assert.throws(() => b.buildPrompt(qs[0]!, 1, [], REFERENCE_TEMPLATE), RangeError);
   assert.equal(cleanMtBenchAnswer("  The answer.</s><pad>\n", ["</s>", "<pad>", "<s>"]), "The answer.");
 });
 
@@ -169,7 +171,7 @@ test("gsm8k: test file, validation = first 100 of train, template only", () => {
   assert.equal(qs[0]!.reference, raw[0]!.answer);
   assert.match(qs[0]!.reference!, /\n#### \d+$/);
   assert.deepEqual(qs.map((q) => gsm8kFinalAnswer(q.reference!)), ["14", "15", "131", "19", "270", "1225"]);
-  assert.equal(b.buildPrompt(qs[0]!, 0, [], NO_CHAT_TEMPLATE), `\n\nHuman: ${raw[0]!.question}\n\nAssistant:`);
+  assert.equal(b.buildPrompt(qs[0]!, 0, [], REFERENCE_TEMPLATE), `\n\nHuman: ${raw[0]!.question}\n\nAssistant:`);
   assert.equal(load("gsm8k", "validation")[0]!.turns[0], jsonl(defaultFixtureFile("gsm8k", "validation")!)[0]!.question);
   const { dir, cleanup } = tempDir();
   try {
@@ -187,7 +189,7 @@ test("strategyqa: qid ids, no template, facts + newline + question", () => {
   const qs = load("strategyqa", "test");
   assert.equal(qs[0]!.questionId, raw[0]!.qid);
   assert.equal(b.buildPrompt(qs[0]!, 0, [], FAKE_CHAT), `${raw[0]!.facts}\n${raw[0]!.question}`);
-  assert.equal(b.buildPrompt(qs[0]!, 0, [], NO_CHAT_TEMPLATE), `${raw[0]!.facts}\n${raw[0]!.question}`);
+  assert.equal(b.buildPrompt(qs[0]!, 0, [], REFERENCE_TEMPLATE), `${raw[0]!.facts}\n${raw[0]!.question}`);
   assert.equal(qs[0]!.reference, raw[0]!.answer ? "true" : "false");
   assert.equal(load("strategyqa", "validation").length, 4);
 });
@@ -199,7 +201,7 @@ test("bench-file: prompt or turns, optional ids and references", () => {
   assert.equal(qs[1]!.turns.length, 2);
   assert.ok(qs[0]!.reference);
   assert.equal(qs[2]!.reference, undefined);
-  assert.equal(b.buildPrompt(qs[2]!, 0, [], NO_CHAT_TEMPLATE), `\n\nHuman: ${qs[2]!.turns[0]}\n\nAssistant:`);
+  assert.equal(b.buildPrompt(qs[2]!, 0, [], REFERENCE_TEMPLATE), `\n\nHuman: ${qs[2]!.turns[0]}\n\nAssistant:`);
   const { dir, cleanup } = tempDir();
   try {
     const file = join(dir, "p.jsonl");
@@ -251,7 +253,7 @@ test("claudePrompt renders FastChat's claude template", () => {
 
 test("fixture prompts stay well inside the bundled model's 512-token context", { skip: !existsSync(join(bundledModel(), "tokenizer.json")) }, () => {
   const tok = ModelTokenizer.fromDirectory(bundledModel());
-  const chat: ChatFormatter = { render: (m) => tok.applyChatTemplate(m) };
+  const chat = promptFormatter("model", (m) => tok.applyChatTemplate(m), bundledModel());
   for (const name of benchmarkNames()) {
     if (name === "passkey") continue;
     for (const split of ["test", "validation"] as const) {
@@ -259,7 +261,7 @@ test("fixture prompts stay well inside the bundled model's 512-token context", {
       for (const q of b.load({ split, seed: 0 })) {
         const answers = q.turns.map(() => "An answer of a few short sentences, about as long as the model writes in thirty tokens.");
         for (let t = 0; t < q.turns.length; t++) {
-          for (const f of [NO_CHAT_TEMPLATE, chat]) {
+          for (const f of [REFERENCE_TEMPLATE, chat, NO_TEMPLATE]) {
             const n = tok.encode(b.buildPrompt(q, t, answers, f)).length;
             assert.ok(n < 250, `${name}/${split} question ${q.questionId} turn ${t}: ${n} tokens`);
           }

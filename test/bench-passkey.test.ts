@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { PmpdError } from "../src/errors.js";
-import { NO_CHAT_TEMPLATE, PASSKEY_GARBAGE, getBenchmark, passkeyText } from "../src/bench/index.js";
+import { REFERENCE_TEMPLATE, PASSKEY_GARBAGE, getBenchmark, passkeyText } from "../src/bench/index.js";
 
 const INSTRUCTION = "There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. I will quiz you about the important information there.";
 const GARBAGE = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again.";
@@ -42,7 +42,7 @@ test("seeded: same seed same prompts, other seed other prompts; validation equal
   assert.notDeepEqual(b.load({ split: "test", seed: 8, passkeyCount: 5, passkeyDigits: 12, garbageBlocks: 2 }), a);
   assert.ok(a.every((q) => /^\d{12}$/.test(q.passKey!)));
   assert.deepEqual(b.answerFields(a[0]!), { pass_key: a[0]!.passKey });
-  assert.equal(b.buildPrompt(a[0]!, 0, [], NO_CHAT_TEMPLATE), `\n\nHuman: ${a[0]!.turns[0]}\n\nAssistant:`);
+  assert.equal(b.buildPrompt(a[0]!, 0, [], REFERENCE_TEMPLATE), `\n\nHuman: ${a[0]!.turns[0]}\n\nAssistant:`);
   assert.deepEqual(b.load({ split: "test", seed: 7, passkeyCount: 5, passkeyDigits: 12, garbageBlocks: 2, questionBegin: 3 }), a.slice(3));
 });
 

@@ -1,8 +1,11 @@
-/** Shared test utilities: temporary directories, running the CLI, seeded random data. */
+/** Shared test utilities: temporary directories, running the CLI, seeded random data, reference models. */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { FloatLinear } from "../src/formats/float.js";
+import { DecoderModel, mapLinears } from "../src/model/decoder.js";
+import type { PretrainedModel } from "../src/model/load.js";
 import { packageRoot } from "../src/paths.js";
 
 export function tempDir(prefix = "pmpd-test-"): { dir: string; cleanup: () => void } {
@@ -31,6 +34,36 @@ export function randomFloats(n: number, seed: number): Float32Array {
     s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
     const v = s / 2 ** 31 - 1;
     out[i] = v === 0 ? 0.5 : v;
+  }
+  return out;
+}
+
+/** A seeded uniform stream in [0, 1) (mulberry32). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** One standard normal value from the uniform stream `r` (Box-Muller). */
+export function normal(r: () => number): number {
+  const u = Math.max(r(), 1e-12), v = r();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+}
+
+/** `n` normal values times `scale` as float32, never zero (|z| >= 1e-3 · scale). */
+export function randn(n: number, seed: number, scale = 1): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let z = normal(r) * scale;
+    if (Math.abs(z) < 1e-3 * scale) z = (z < 0 ? -1e-3 : 1e-3) * scale;
+    out[i] = z;
   }
   return out;
 }
@@ -73,4 +106,31 @@ export function onSmallDisk(mountPoint: string, kb: number, steps: DiskStep[]): 
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
+}
+
+/**
+ * erfc(x) in float64 to ~1e-13 relative: the Maclaurin series of erf below 2.5 (erfc >= 4e-4
+ * there, so 1 - erf loses little) and the continued fraction of erfc above; erfc(-x) = 2 - erfc(x).
+ */
+export function erfc64(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  if (x < 0) return 2 - erfc64(-x);
+  if (x < 2.5) {
+    let term = x, sum = x;
+    for (let n = 1; n < 200 && Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
+      term *= (-x * x) / n;
+      sum += term / (2 * n + 1);
+    }
+    return 1 - (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  // erfc(x) = exp(-x²)/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))), evaluated from the tail.
+  let f = x;
+  for (let k = 120; k >= 1; k--) f = x + k / 2 / f;
+  return Math.exp(-x * x) / Math.sqrt(Math.PI) / f;
+}
+
+/** A float model whose transformer linear layers are `pm`'s dequantized at `precision`, biases kept (the exact reference). */
+export function denseCopy(pm: PretrainedModel, precision: number): DecoderModel {
+  return new DecoderModel(pm.config, mapLinears(pm.model.weights, (l) =>
+    new FloatLinear({ dtype: "F32", shape: [l.outFeatures, l.inFeatures], data: l.dequantize(precision) }, l.bias, l.outFeatures, l.inFeatures)));
 }

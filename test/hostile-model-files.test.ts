@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { oneLineMessage, PmpdError } from "../src/errors.js";
 import { SafetensorsFile, writeSafetensors, type Tensor } from "../src/io/safetensors.js";
 import { ModelTokenizer } from "../src/io/tokenizer.js";
-import { loadModelDirectory } from "../src/model/load.js";
+import { fromPretrained } from "../src/model/load.js";
 import { bundledModel, runCli, tempDir } from "./helpers.js";
 
 const work = tempDir("pmpd-hostile-model-");
@@ -35,11 +35,11 @@ function editJson(file: string, edit: (json: Record<string, unknown>) => void): 
  * Expects `work` to throw a PmpdError whose message, as the CLI prints it, is one
  * terminal-safe line matching `pattern`, within `maxMs`.
  */
-function expectError(work: () => unknown, pattern: RegExp, maxMs = 10_000): string {
+async function expectError(work: () => unknown, pattern: RegExp, maxMs = 10_000): Promise<string> {
   const started = performance.now();
   let message: string | null = null;
   try {
-    work();
+    await work();
   } catch (e) {
     assert.ok(e instanceof PmpdError, `a PmpdError expected, got ${(e as Error).stack}`);
     message = oneLineMessage(e.message);
@@ -54,10 +54,10 @@ function expectError(work: () => unknown, pattern: RegExp, maxMs = 10_000): stri
   return message;
 }
 
-const load = (dir: string) => () => loadModelDirectory(dir);
+const load = (dir: string) => () => fromPretrained(dir);
 const chat = (dir: string) => () => ModelTokenizer.fromDirectory(dir).applyChatTemplate([{ role: "user", content: "hi" }]);
 
-test("a config.json with fewer layers than the weights is refused, listing the unused tensors", () => {
+test("a config.json with fewer layers than the weights is refused, listing the unused tensors", async () => {
   const m = copyModel("fewer-layers");
   editJson(join(m, "config.json"), (c) => { c.num_hidden_layers = 3; });
   // Through the CLI once: exit 1, one line.
@@ -74,35 +74,35 @@ test("a config.json with fewer layers than the weights is refused, listing the u
   f.close();
   tensors["model.layers.0.self_attn.rotary_emb.inv_freq"] = { dtype: "F32", shape: [16], data: new Float32Array(16).fill(0.5) };
   writeSafetensors(join(extra, "model.safetensors"), tensors);
-  assert.equal(loadModelDirectory(extra).config.numLayers, 4, "inv_freq is ignorable");
+  assert.equal((await fromPretrained(extra)).config.numLayers, 4, "inv_freq is ignorable");
   tensors["model.extra_head.weight"] = { dtype: "F32", shape: [4], data: new Float32Array([1, 2, 3, 4]) };
   writeSafetensors(join(extra, "model.safetensors"), tensors);
-  expectError(load(extra), /1 tensor is not used by the model its config\.json describes \("model\.extra_head\.weight"\)/);
+  await expectError(load(extra), /1 tensor is not used by the model its config\.json describes \("model\.extra_head\.weight"\)/);
 });
 
-test("generation_config.json with a bad max_new_tokens or eos_token_id names the file", () => {
+test("generation_config.json with a bad max_new_tokens or eos_token_id names the file", async () => {
   const m = copyModel("gen-config");
   editJson(join(m, "generation_config.json"), (g) => { g.max_new_tokens = -5; });
-  expectError(load(m), /generation_config\.json: "max_new_tokens" must be a positive integer, got -5/);
+  await expectError(load(m), /generation_config\.json: "max_new_tokens" must be a positive integer, got -5/);
   editJson(join(m, "generation_config.json"), (g) => { g.max_new_tokens = 4; g.eos_token_id = "two"; });
-  expectError(load(m), /generation_config\.json: "eos_token_id" must be a token id or a list of them, got "two"/);
+  await expectError(load(m), /generation_config\.json: "eos_token_id" must be a token id or a list of them, got "two"/);
 });
 
-test("JSON files are read within a size limit: tokenizer.json linked to /dev/zero fails, and nothing of /etc/passwd is echoed", () => {
+test("JSON files are read within a size limit: tokenizer.json linked to /dev/zero fails, and nothing of /etc/passwd is echoed", async () => {
   const m = copyModel("dev-zero");
   rmSync(join(m, "tokenizer.json"));
   symlinkSync("/dev/zero", join(m, "tokenizer.json"));
-  expectError(() => ModelTokenizer.fromDirectory(m), /tokenizer\.json: larger than the 256 MiB limit for a tokenizer\.json \(is it the right file\?\)/);
+  await expectError(() => ModelTokenizer.fromDirectory(m), /tokenizer\.json: larger than the 256 MiB limit for a tokenizer\.json \(is it the right file\?\)/);
 
   const p = copyModel("passwd");
   writeFileSync(join(p, "secret.txt"), "root:x:0:0:root:/root:/bin/bash\n\u001b[2J\u001b[31mdaemon:x:1:1\n");
   rmSync(join(p, "config.json"));
   symlinkSync(join(p, "secret.txt"), join(p, "config.json"));
-  const line = expectError(load(p), /config\.json: not valid JSON \(unexpected character "r"\)/);
+  const line = await expectError(load(p), /config\.json: not valid JSON \(unexpected character "r"\)/);
   assert.ok(!line.includes("root:x"), line);
 
   writeFileSync(join(p, "secret.txt"), JSON.stringify({ architectures: [`\u001b[2J\u009b31m${"X".repeat(5000)}`] }));
-  const escaped = expectError(load(p), /config\.json: unsupported architecture "\\x1b\[2J\\x9b31mXXX+…"/);
+  const escaped = await expectError(load(p), /config\.json: unsupported architecture "\\x1b\[2J\\x9b31mXXX+…"/);
   assert.ok(escaped.length < 400, `the quoted content is cut: ${escaped.length} characters`);
   // Through the CLI: the escape sequences arrive escaped.
   const r = runCli(["generate", "-m", p, "-n", "1", "hi"]);
@@ -110,34 +110,34 @@ test("JSON files are read within a size limit: tokenizer.json linked to /dev/zer
   assert.match(r.stderr, /^pmpd: .*config\.json: unsupported architecture "\\x1b\[2J\\x9b31mXXX+…" \(supported/);
 
   writeFileSync(join(p, "secret.txt"), `${"[".repeat(100_000)}${"]".repeat(100_000)}`);
-  expectError(load(p), /config\.json: JSON nested more than 256 levels deep/);
+  await expectError(load(p), /config\.json: JSON nested more than 256 levels deep/);
 });
 
-test("chat templates: errors name the file they live in; endless loops and huge outputs stop within the limits", () => {
+test("chat templates: errors name the file they live in; endless loops and huge outputs stop within the limits", async () => {
   const m = copyModel("templates");
   const config = join(m, "tokenizer_config.json");
   const original = readFileSync(config, "utf8");
   const withTemplate = (template: string) => editJson(config, (c) => { c.chat_template = template; });
 
   withTemplate("{% for m in messages %}{{ m.content }");
-  expectError(chat(m), /tokenizer_config\.json: chat_template does not parse \(/);
+  await expectError(chat(m), /tokenizer_config\.json: chat_template does not parse \(/);
 
   withTemplate("{% for i in range(100000000) %}x{% endfor %}");
-  expectError(chat(m), /tokenizer_config\.json: chat_template stopped: range\(\) of 100000000 numbers exceeds the limit of 100000/);
+  await expectError(chat(m), /tokenizer_config\.json: chat_template stopped: range\(\) of 100000000 numbers exceeds the limit of 100000/);
 
   withTemplate("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}");
-  expectError(chat(m), /tokenizer_config\.json: chat_template stopped: rendering takes longer than 2000 ms/, 6000);
+  await expectError(chat(m), /tokenizer_config\.json: chat_template stopped: rendering takes longer than 2000 ms/, 6000);
 
   withTemplate("{% set ns = namespace(s='xxxxxxxxxxxxxxxx') %}{% for i in range(30) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}");
-  expectError(chat(m), /tokenizer_config\.json: chat_template stopped: rendering produces more than 1000000 characters/);
+  await expectError(chat(m), /tokenizer_config\.json: chat_template stopped: rendering produces more than 1000000 characters/);
 
   withTemplate("{{ raise_exception('no system role') }}");
-  expectError(chat(m), /tokenizer_config\.json: chat_template failed to render: the template raised: no system role/);
+  await expectError(chat(m), /tokenizer_config\.json: chat_template failed to render: the template raised: no system role/);
 
   // chat_template.jinja, as transformers saves it, takes precedence and is named in errors.
   writeFileSync(config, original);
   writeFileSync(join(m, "chat_template.jinja"), "{{ messages[0].content | upper }}{% if %}");
-  expectError(chat(m), /chat_template\.jinja: chat_template does not parse/);
+  await expectError(chat(m), /chat_template\.jinja: chat_template does not parse/);
   writeFileSync(join(m, "chat_template.jinja"), "<<{{ messages[0].content | upper }}>>{{ strftime_now('%Y') | length }}");
   assert.equal(chat(m)(), "<<HI>>4");
 });

@@ -18,30 +18,15 @@
  *          the bound read bandwidth / weight bytes per token.
  *  gemm    M = 4..256 GEMM GFLOP/s at 4096x4096 (compute, no reference). */
 #define _GNU_SOURCE
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "pmpd_kernels.h"
-#include "bench_alloc.h"
+#include "bench_common.h"
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-
-static uint32_t rng = 12345u;
-static uint32_t urand(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 17;
-    rng ^= rng << 5;
-    return rng;
-}
-static float frand(void) { return ((float)(urand() >> 8) / 16777216.0f - 0.5f) * 0.2f; }
 
 static int cmp_double(const void *a, const void *b) {
     const double x = *(const double *)a, y = *(const double *)b;
@@ -256,13 +241,13 @@ static void dmodel_step(dmodel *m, int pos) {
         pmpd_rmsnorm(m->h, m->x, m->norm, 1, D_H, 1e-5f);
         pmpd_matmul_shared_input(dt, m->h, 1, D_H, m->w[l][0], m->q, D_H, m->w[l][1], m->k, D_NKV * D_HD, m->w[l][2],
                                  m->v, D_NKV * D_HD);
-        pmpd_rope(m->q, 1, D_NH, D_HD, &pos, m->inv_freq);
-        pmpd_rope(m->k, 1, D_NKV, D_HD, &pos, m->inv_freq);
+        pmpd_rope(m->q, 1, D_NH, D_HD, D_HD, &pos, m->inv_freq, 1.0f);
+        pmpd_rope(m->k, 1, D_NKV, D_HD, D_HD, &pos, m->inv_freq, 1.0f);
         for (int hh = 0; hh < D_NKV; hh++) {
             memcpy(kc + ((size_t)hh * D_CAP + pos) * D_HD, m->k + hh * D_HD, D_HD * 4);
             memcpy(vc + ((size_t)hh * D_CAP + pos) * D_HD, m->v + hh * D_HD, D_HD * 4);
         }
-        pmpd_attention(m->att, m->q, kc, vc, 1, D_NH, D_NKV, D_HD, pos, D_CAP);
+        pmpd_attention(m->att, m->q, kc, vc, 1, D_NH, D_NKV, D_HD, pos, D_CAP, 1.0f / sqrtf((float)D_HD), 0.0f, 0);
         matmul(dt, m->w[l][3], m->att, m->proj, 1, D_H, D_H);
         pmpd_add(m->x, m->proj, D_H);
         pmpd_rmsnorm(m->h, m->x, m->norm, 1, D_H, 1e-5f);

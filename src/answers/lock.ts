@@ -6,11 +6,11 @@
  * over renames the stale lock aside first and checks it is still the one that was judged
  * stale, so two processes racing for one stale lock cannot both win.
  */
-import { closeSync, existsSync, fsyncSync, linkSync, openSync, renameSync, unlinkSync } from "node:fs";
+import { existsSync, linkSync, renameSync, unlinkSync } from "node:fs";
 import { hostname } from "node:os";
 import { osErrorCause, PmpdError } from "../errors.js";
 import { readTextFile } from "../io/bounded-read.js";
-import { writeAll } from "../io/output-path.js";
+import { writeFileSynced } from "../io/synced-write.js";
 import { processAlive } from "../util/process.js";
 
 export { processAlive };
@@ -52,17 +52,7 @@ export function acquireLock(target: string, warnings: string[] = []): FileLock {
   let unreadable = 0;
   for (let attempt = 0; attempt < 50; attempt++) {
     try {
-      const fd = openSync(file, "wx");
-      try {
-        writeAll(fd, content);
-        fsyncSync(fd);
-      } catch (e) {
-        // A lock we could not fill in (disk full) would look abandoned to the next run: remove it.
-        closeSync(fd);
-        try { unlinkSync(file); } catch { /* gone */ }
-        throw e;
-      }
-      closeSync(fd);
+      writeFileSynced(file, content, "wx");
       return makeLock(file, content);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") {

@@ -7,7 +7,8 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileSystemError, PmpdError } from "../errors.js";
 import { parseJsonText, readTextFile, READ_LIMITS } from "../io/bounded-read.js";
-import { writeAll, writeFileAtomic } from "../io/output-path.js";
+import { writeFileAtomic } from "../io/output-path.js";
+import { writeAll } from "../io/synced-write.js";
 import type { Rng } from "../util/random.js";
 import { acquireLock, type FileLock } from "./lock.js";
 import {

@@ -4,11 +4,11 @@
  * object, or plain `en` and `fr` columns).
  *
  * The reference keeps only pairs whose English side is longer than 60 tokens of the
- * lmsys/vicuna-7b-v1.5 tokenizer (BOS included), whatever model is evaluated. pmpd applies
- * that filter only when the caller passes `countTokens` (and `minReferenceTokens`, default
- * 60): the tokenizer is a separate download, and the bundled fixtures are short sentences
- * that the filter would remove entirely. The question id is the record's index in the
- * whole file (before filtering), as in the reference; the English side is the reference
+ * lmsys/vicuna-7b-v1.5 tokenizer (BOS included), whatever model is evaluated. The loader
+ * applies that filter when the caller passes `countTokens` (the eval harness does, with the
+ * evaluated model's tokenizer or the one `--iwslt-tokenizer` names, see run-answers.ts);
+ * without it nothing is filtered. The question id is the record's index in the whole file
+ * (before filtering), as in the reference; the English side is the reference
  * and is also written into the answer line.
  */
 import { PmpdError } from "../errors.js";
@@ -16,6 +16,9 @@ import { dataFile } from "./fixtures.js";
 import { ROLE_PLAY_PREFIX, conversation, renderChat } from "./prompt.js";
 import { extraFields, readRecords, requireNonEmpty, type SourceRecord, sliceQuestions } from "./records.js";
 import type { Benchmark, Question } from "./types.js";
+
+/** The reference keeps pairs whose English side has more tokens than this. */
+export const IWSLT_MIN_REFERENCE_TOKENS = 60;
 
 export function iwsltUserText(french: string): string {
   return `Translate the following text from French to English: ${french}`;
@@ -47,7 +50,7 @@ export const iwslt: Benchmark = {
   load(options) {
     const file = dataFile("iwslt", options.file, options.split);
     const records = requireNonEmpty(file, readRecords(file));
-    const min = options.minReferenceTokens ?? 60;
+    const min = options.minReferenceTokens ?? IWSLT_MIN_REFERENCE_TOKENS;
     const questions: Question[] = [];
     for (const r of records) {
       const { en, fr } = pair(r);
@@ -59,6 +62,7 @@ export const iwslt: Benchmark = {
         extra: extraFields(r, ["translation", "en", "fr"]),
       });
     }
+    if (options.countTokens) options.onFilter?.(questions.length, records.length);
     return sliceQuestions(questions, options, file);
   },
   buildPrompt(question, turnIndex, previousAnswers, chat) {

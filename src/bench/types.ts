@@ -23,13 +23,13 @@ export interface ChatMessage {
   content: string;
 }
 
-/**
- * Renders a conversation with the model's own chat template, ending with the generation
- * prompt. `render` returns null when the model has no chat template; the benchmarks then
- * use the reference's FastChat "claude" template (see prompt.ts).
- */
+/** Which template prompts use: the reference's claude template, the model's chat template, or none. */
+export type PromptTemplate = "reference" | "model" | "none";
+
+/** Renders a conversation in one template, ending with the generation prompt (see prompt.ts). */
 export interface ChatFormatter {
-  render(messages: ChatMessage[]): string | null;
+  readonly template: PromptTemplate;
+  render(messages: ChatMessage[]): string;
 }
 
 export type Split = "test" | "validation";
@@ -57,6 +57,8 @@ export interface LoadOptions {
   countTokens?: (text: string) => number;
   /** iwslt: the filter's threshold (reference 60). */
   minReferenceTokens?: number;
+  /** iwslt: told how many pairs the filter kept, of how many. */
+  onFilter?: (kept: number, total: number) => void;
 }
 
 export interface Benchmark {

@@ -7,13 +7,16 @@
  */
 import { PmpdError } from "../errors.js";
 import type { PretrainedModel } from "../model/load.js";
-import { runPmpdLoopAsync, type PmpdLoopResult } from "../schedulers/pmpd-loop.js";
+import { loadedPrecisions, prefillPrecision, runPmpdLoopAsync, type PmpdLoopResult } from "../schedulers/pmpd-loop.js";
 import type { KvCacheView, ResetContext, Scheduler } from "../schedulers/types.js";
 
 export interface PmpdGenerateOptions {
   scheduler: Scheduler;
   maxNewTokens: number;
-  /** Prefill bit-width; default the highest the model has loaded. */
+  /**
+   * Prefill bit-width; default, as in the reference, the highest precision the run loads
+   * (its scheduler's precisions and this bit), not the highest the checkpoint stores.
+   */
   prefillBit?: number;
   /** Default: the model's EOS ids. */
   eosTokenIds?: number[];
@@ -30,7 +33,7 @@ export interface PmpdGenerateResult extends PmpdLoopResult {
 }
 
 /** Checks that every precision a run needs is loaded, naming what the model has. */
-export function checkPrecisions(pm: PretrainedModel, needed: Iterable<number>): void {
+function checkPrecisions(pm: PretrainedModel, needed: Iterable<number>): void {
   for (const p of needed) {
     if (!pm.precisions.includes(p)) {
       throw new PmpdError(`${pm.dir}: the model has no ${p}-bit weights (it has ${pm.precisions.join(", ")})`);
@@ -40,8 +43,8 @@ export function checkPrecisions(pm: PretrainedModel, needed: Iterable<number>): 
 
 export async function pmpdGenerate(pm: PretrainedModel, promptIds: number[], options: PmpdGenerateOptions): Promise<PmpdGenerateResult> {
   const { model } = pm;
-  const prefillPrecision = options.prefillBit ?? Math.max(...pm.precisions);
-  checkPrecisions(pm, [prefillPrecision, ...options.scheduler.precisions]);
+  const prefill = prefillPrecision(loadedPrecisions(options.scheduler.precisions, options.prefillBit), options.prefillBit);
+  checkPrecisions(pm, [prefill, ...options.scheduler.precisions]);
   const capacity = promptIds.length + options.maxNewTokens + 1;
   if (capacity > model.contextLength) {
     throw new PmpdError(`prompt of ${promptIds.length} tokens plus ${options.maxNewTokens + 1} new tokens exceeds the context length ${model.contextLength}`);
@@ -53,7 +56,7 @@ export async function pmpdGenerate(pm: PretrainedModel, promptIds: number[], opt
     return { keys, values, numKvHeads: cache.numKvHeads, length: cache.length, headDim: cache.headDim };
   };
   const t0 = performance.now();
-  const prefillLogits = model.forward(promptIds, cache, { precision: prefillPrecision });
+  const prefillLogits = model.forward(promptIds, cache, { precision: prefill });
   const result = await runPmpdLoopAsync(prefillLogits, (token, precision) => model.forward([token], cache, { precision }), {
     scheduler: options.scheduler,
     maxNewTokens: options.maxNewTokens,
@@ -63,5 +66,5 @@ export async function pmpdGenerate(pm: PretrainedModel, promptIds: number[], opt
     maxSteps: options.maxSteps,
     onToken: options.onToken,
   });
-  return { ...result, prefillPrecision, wallTime: (performance.now() - t0) / 1000 };
+  return { ...result, prefillPrecision: prefill, wallTime: (performance.now() - t0) / 1000 };
 }

@@ -7,14 +7,15 @@
 import { PmpdError } from "../errors.js";
 import { AnswerWriter, makeProvenance } from "../answers/index.js";
 import type { AnswerChoice } from "../answers/schema.js";
-import { getBenchmark, type ChatFormatter, type Question, type Split } from "../bench/index.js";
+import { getBenchmark, IWSLT_MIN_REFERENCE_TOKENS, promptFormatter, type LoadOptions, type PromptTemplate, type Question, type Split } from "../bench/index.js";
 import { cleanMtBenchAnswer } from "../bench/mt-bench.js";
 import { benchFileRecord } from "../bench/file-record.js";
 import { pmpdGenerate } from "../engine/pmpd.js";
-import type { PretrainedModel } from "../model/load.js";
+import { ModelTokenizer } from "../io/tokenizer.js";
+import type { PretrainedModel } from "../model/pretrained.js";
+import type { PrecisionChoice } from "../model/precision.js";
 import { modelHash } from "../model/hash.js";
-import { createScheduler, type Scheduler } from "../schedulers/index.js";
-import "../schedulers/kv-cache.js";
+import { createScheduler, loadedPrecisions, prefillPrecision, type Scheduler } from "../schedulers/index.js";
 
 export interface SchedulerSpec {
   name: string;
@@ -40,9 +41,16 @@ export interface AnswerRunSpec {
   scheduler: SchedulerSpec | null;
   prefillBit?: number;
   maxNewTokens: number;
+  /** Choices per question (the reference's --num-choices; each is generated anew). */
+  numChoices: number;
+  promptTemplate: PromptTemplate;
   seed: number;
   passkeyDigits?: number;
   garbageBlocks?: number;
+  /** iwslt: a tokenizer directory to count the English side with (default: the model's). */
+  iwsltTokenizer?: string;
+  /** iwslt: keep pairs whose English side has more tokens than this (default 60). */
+  iwsltMinTokens?: number;
 }
 
 export interface AnswerRunProgress {
@@ -59,7 +67,20 @@ export interface AnswerRunResult {
   seconds: number;
 }
 
-/** Builds the scheduler of a run; `kv_cache` is registered by the learned-scheduler module. */
+/**
+ * The bit-widths a run uses, to load only those: as the reference loads them, its
+ * scheduler's and the explicit prefill bit (the float run: the model's one precision).
+ */
+export function runPrecisions(spec: AnswerRunSpec): PrecisionChoice[] {
+  return spec.scheduler === null ? ["highest"] : loadedPrecisions(spec.scheduler.precisions, spec.prefillBit);
+}
+
+/** The prompt's precision: --prefill-bit, else the highest the run loads (null: the float run's). */
+export function runPrefillPrecision(spec: AnswerRunSpec): number | null {
+  return spec.scheduler === null ? null : prefillPrecision(loadedPrecisions(spec.scheduler.precisions, spec.prefillBit), spec.prefillBit);
+}
+
+/** Builds the scheduler of a run. */
 export function schedulerFor(spec: SchedulerSpec, maxNewTokens: number, seed: number, pm?: PretrainedModel): Scheduler {
   return createScheduler(spec.name, {
     numKvHeads: pm?.config.numKvHeads,
@@ -80,8 +101,13 @@ export function encodePrompt(pm: PretrainedModel, prompt: string): number[] {
   return bos !== null && prompt.startsWith(bos) ? pm.tokenizer.encode(prompt, false) : pm.tokenizer.encode(prompt);
 }
 
-export function loadQuestions(spec: AnswerRunSpec): Question[] {
-  return getBenchmark(spec.bench).load({
+/**
+ * The questions of a run. iwslt keeps, as the reference does, only pairs whose English side
+ * is longer than 60 tokens; the reference counts with Vicuna's tokenizer whatever the model,
+ * pmpd with the evaluated model's (`pm`) unless the run names a tokenizer directory.
+ */
+export function loadQuestions(spec: AnswerRunSpec, pm?: PretrainedModel, progress?: AnswerRunProgress): Question[] {
+  const options: LoadOptions = {
     file: spec.benchFile,
     split: spec.split,
     questionBegin: spec.questionBegin,
@@ -89,13 +115,27 @@ export function loadQuestions(spec: AnswerRunSpec): Question[] {
     seed: spec.seed,
     passkeyDigits: spec.passkeyDigits,
     garbageBlocks: spec.garbageBlocks,
-  });
+  };
+  if (spec.bench === "iwslt" && pm !== undefined) {
+    const tokenizer = spec.iwsltTokenizer !== undefined ? ModelTokenizer.fromDirectory(spec.iwsltTokenizer) : pm.tokenizer;
+    const min = spec.iwsltMinTokens ?? IWSLT_MIN_REFERENCE_TOKENS;
+    const source = spec.benchFile ?? `the bundled ${spec.split} fixture`;
+    options.countTokens = (text) => tokenizer.encode(text).length;
+    options.minReferenceTokens = min;
+    options.onFilter = (kept, total) => {
+      const what = `English side over ${min} tokens of ${tokenizer.tokenizerFile}`;
+      if (kept === 0) throw new PmpdError(`${source}: no iwslt pair has an ${what} (lower --iwslt-min-tokens)`);
+      progress?.warn(`iwslt: ${kept} of ${total} pairs of ${source} kept (${what}, as the reference filters)`);
+    };
+  }
+  return getBenchmark(spec.bench).load(options);
 }
 
 /**
  * Loads the questions of every run once before any model is loaded, so that a bad data
  * file or a question range that selects nothing fails in one line up front, not once per
- * run after hours of work.
+ * run after hours of work. (iwslt's token-count filter needs the model's tokenizer: what it
+ * leaves is checked when the run starts.)
  */
 export function checkRunQuestions(specs: readonly AnswerRunSpec[]): void {
   const seen = new Set<string>();
@@ -107,63 +147,71 @@ export function checkRunQuestions(specs: readonly AnswerRunSpec[]): void {
   }
 }
 
+type Choice = AnswerChoice<Map<number, number> | Record<string, number>>;
+
 export async function runAnswers(pm: PretrainedModel, spec: AnswerRunSpec, progress?: AnswerRunProgress): Promise<AnswerRunResult> {
   const bench = getBenchmark(spec.bench);
-  const questions = loadQuestions(spec);
+  const questions = loadQuestions(spec, pm, progress);
   const scheduler = spec.scheduler === null ? null : schedulerFor(spec.scheduler, spec.maxNewTokens, spec.seed, pm);
   const floatBits = Math.max(...pm.precisions);
+  const prefill = runPrefillPrecision(spec) ?? floatBits;
+  const chat = promptFormatter(spec.promptTemplate, (messages) => pm.tokenizer.applyChatTemplate(messages), pm.dir);
   const quantization = (pm.config.raw.quantization_config as Record<string, unknown> | undefined) ?? null;
   const provenance = makeProvenance({
-    model: { path: pm.dir, hash: modelHash(pm.dir) },
+    model: { path: pm.dir, hash: modelHash(pm.dir, pm.precisions) },
     quantization,
     scheduler: scheduler === null ? { name: "fp", params: { max_steps: 256 } } : { name: scheduler.name, params: scheduler.params() },
     seed: spec.seed,
     options: {
       bench: bench.name, ...benchFileRecord(spec.benchFile), split: spec.split, max_new_tokens: spec.maxNewTokens,
       prefill_bit: spec.prefillBit ?? null, passkey_digits: spec.passkeyDigits ?? null, garbage_blocks: spec.garbageBlocks ?? null,
+      prefill_precision: prefill,
+      prompt_template: spec.promptTemplate,
+      num_choices: spec.numChoices,
+      ...(bench.name === "iwslt" ? { iwslt_tokenizer: spec.iwsltTokenizer ?? null, iwslt_min_tokens: spec.iwsltMinTokens ?? IWSLT_MIN_REFERENCE_TOKENS } : {}),
     },
   });
   const writer = AnswerWriter.open(spec.answerFile, { provenance });
   for (const w of writer.warnings) progress?.warn(w);
-  const chat: ChatFormatter = { render: (messages) => pm.tokenizer.applyChatTemplate(messages) };
   const specialTokens = [pm.tokenizer.bosToken, pm.tokenizer.eosToken].filter((t): t is string => t !== null);
   const todo = questions.filter((q) => !writer.answered.has(q.questionId));
   progress?.questions(questions.length);
   let newTokens = 0, seconds = 0, done = questions.length - todo.length;
   try {
     for (const q of todo) {
-      const choice: AnswerChoice<Map<number, number> | Record<string, number>> = {
-        index: 0, turns: [], idxs: [], new_tokens: [], wall_time: [], precision_log: [],
-      };
-      const answers: string[] = [];
-      for (let turn = 0; turn < q.turns.length; turn++) {
-        // Each turn starts from an empty cache; turn 2 re-prefills the whole conversation.
-        const prompt = bench.buildPrompt(q, turn, answers, chat);
-        const ids = encodePrompt(pm, prompt);
-        const r = scheduler === null
-          ? await pmpdGenerate(pm, ids, {
-            scheduler: createScheduler("naive", { precisions: [floatBits], highBitSteps: 0 }),
-            maxNewTokens: spec.maxNewTokens, maxSteps: 256,
-          })
-          : await pmpdGenerate(pm, ids, {
-            scheduler, maxNewTokens: spec.maxNewTokens, prefillBit: spec.prefillBit,
-            resetContext: { questionId: q.questionId, turn, choice: 0 },
-          });
-        const raw = pm.tokenizer.decode(r.tokens, false);
-        const text = bench.name === "mt_bench" ? cleanMtBenchAnswer(raw, specialTokens) : raw;
-        answers.push(text);
-        choice.turns.push(text);
-        choice.idxs.push(r.newTokens - 1);
-        choice.new_tokens.push(r.newTokens);
-        choice.wall_time.push(r.wallTime);
-        // The reference's fp loop logs every generated token at the float width.
-        choice.precision_log.push(scheduler === null ? { [String(floatBits)]: r.newTokens } : r.precisionLog);
-        newTokens += r.newTokens;
-        seconds += r.wallTime;
-        const last = r.forwardPrecisions[r.forwardPrecisions.length - 1];
-        progress?.question(done, `${(newTokens / Math.max(seconds, 1e-9)).toFixed(1)} tok/s, ${last}-bit`);
+      const choices: Choice[] = [];
+      for (let index = 0; index < spec.numChoices; index++) {
+        const choice: Choice = { index, turns: [], idxs: [], new_tokens: [], wall_time: [], precision_log: [] };
+        const answers: string[] = [];
+        for (let turn = 0; turn < q.turns.length; turn++) {
+          // Each turn starts from an empty cache; turn 2 re-prefills the whole conversation.
+          const ids = encodePrompt(pm, bench.buildPrompt(q, turn, answers, chat));
+          const r = scheduler === null
+            ? await pmpdGenerate(pm, ids, {
+              scheduler: createScheduler("naive", { precisions: [floatBits], highBitSteps: 0 }),
+              maxNewTokens: spec.maxNewTokens, maxSteps: 256,
+            })
+            : await pmpdGenerate(pm, ids, {
+              scheduler, maxNewTokens: spec.maxNewTokens, prefillBit: prefill,
+              resetContext: { questionId: q.questionId, turn, choice: index },
+            });
+          const raw = pm.tokenizer.decode(r.tokens, false);
+          const text = bench.name === "mt_bench" ? cleanMtBenchAnswer(raw, specialTokens) : raw;
+          answers.push(text);
+          choice.turns.push(text);
+          choice.idxs.push(r.newTokens - 1);
+          choice.new_tokens.push(r.newTokens);
+          choice.wall_time.push(r.wallTime);
+          // The reference's fp loop logs every generated token at the float width.
+          choice.precision_log.push(scheduler === null ? { [String(floatBits)]: r.newTokens } : r.precisionLog);
+          newTokens += r.newTokens;
+          seconds += r.wallTime;
+          const last = r.forwardPrecisions[r.forwardPrecisions.length - 1];
+          progress?.question(done, `${(newTokens / Math.max(seconds, 1e-9)).toFixed(1)} tok/s, ${last}-bit`);
+        }
+        choices.push(choice);
       }
-      writer.append({ question_id: q.questionId, model_id: spec.modelId, choices: [choice], ...bench.answerFields(q) });
+      writer.append({ question_id: q.questionId, model_id: spec.modelId, choices, ...bench.answerFields(q) });
       progress?.question(++done, `${(newTokens / Math.max(seconds, 1e-9)).toFixed(1)} tok/s`);
     }
     writer.finish();

@@ -24,17 +24,21 @@ function sizeText(bytes: number): string {
   return bytes >= MiB ? `${Math.round(bytes / MiB)} MiB` : `${bytes} bytes`;
 }
 
+/** A file descriptor of `file` opened for reading, or a PmpdError naming the file and the cause. */
+export function openForReading(file: string): number {
+  try {
+    return openSync(file, "r");
+  } catch (e) {
+    throw fileSystemError(file, e, "read");
+  }
+}
+
 /**
  * The text of `file` (UTF-8), or a PmpdError naming the file when it cannot be read, is a
  * directory, or holds more than `maxBytes` (`what` names the expected content in messages).
  */
 export function readTextFile(file: string, maxBytes: number = READ_LIMITS.data, what = "file"): string {
-  let fd: number;
-  try {
-    fd = openSync(file, "r");
-  } catch (e) {
-    throw fileSystemError(file, e, "read");
-  }
+  const fd = openForReading(file);
   try {
     const stat = fstatSync(fd);
     const a = /^[aeiou]/i.test(what) ? "an" : "a";

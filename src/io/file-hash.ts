@@ -1,16 +1,11 @@
 /** SHA-256 of files, streamed in 4 MiB reads (weights and datasets are too large to read whole). */
 import { createHash, type Hash } from "node:crypto";
-import { closeSync, openSync, readSync } from "node:fs";
-import { fileSystemError } from "../errors.js";
+import { closeSync, readSync } from "node:fs";
+import { openForReading } from "./bounded-read.js";
 
 /** Feeds the bytes of `file` into `hash`. */
 export function hashFileInto(hash: Hash, file: string): void {
-  let fd: number;
-  try {
-    fd = openSync(file, "r");
-  } catch (e) {
-    throw fileSystemError(file, e, "read");
-  }
+  const fd = openForReading(file);
   try {
     const buf = Buffer.allocUnsafe(1 << 22);
     let pos = 0;

@@ -10,10 +10,11 @@
  * file where a folder is expected or a folder where a file is expected fails in the first
  * second with one line, not after hours of work.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, realpathSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { fileSystemError, osErrorCause, PmpdError } from "../errors.js";
 import { processAlive } from "../util/process.js";
+import { writeFileSynced } from "./synced-write.js";
 
 /** The temporary sibling a write of `target` goes through: `.NAME.tmp-PID` in the same folder. */
 export function tempSibling(target: string): string {
@@ -80,27 +81,9 @@ export function replaceAtomically(target: string, write: (tmp: string) => void):
   }
 }
 
-/**
- * Writes all of `data` at the file position: a single write(2) may write less than asked
- * (on a nearly full disk the rest then fails with ENOSPC), which must not pass silently.
- */
-export function writeAll(fd: number, data: string | Uint8Array): void {
-  const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
-  let done = 0;
-  while (done < bytes.length) done += writeSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30));
-}
-
 /** Writes `data` to `target` atomically (temporary sibling, fsync, rename). */
 export function writeFileAtomic(target: string, data: string | Uint8Array): void {
-  replaceAtomically(target, (tmp) => {
-    const fd = openSync(tmp, "w");
-    try {
-      writeAll(fd, data);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  });
+  replaceAtomically(target, (tmp) => writeFileSynced(tmp, data));
   try {
     const dfd = openSync(dirname(target), "r");
     try { fsyncSync(dfd); } finally { closeSync(dfd); }

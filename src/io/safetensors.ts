@@ -11,7 +11,8 @@
  */
 import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
 import { PmpdError, quote } from "../errors.js";
-import { replaceAtomically, writeAll } from "./output-path.js";
+import { replaceAtomically } from "./output-path.js";
+import { writeAll } from "./synced-write.js";
 
 export type DType = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "U16" | "U32" | "BOOL";
 

@@ -73,6 +73,12 @@ export class WeightStore {
     return { ...f.read(name, this.allocate), file: f.path };
   }
 
+  /** Marks a tensor a loader leaves unread on purpose (a precision the run does not use), so `checkAllUsed` accepts it. */
+  skip(name: string): void {
+    this.entry(name);
+    this.used.add(name);
+  }
+
   /**
    * Refuses weights that hold tensors nothing read: a config.json that describes fewer
    * layers (or a smaller model) than the weights would otherwise run a truncated model

@@ -1,7 +1,8 @@
 /**
  * A content hash of a model, for provenance records: SHA-256 over config.json and the
- * weight files (for a multi-model JSON, over the JSON and every model it lists). Two runs
- * with the same hash used the same weights, whatever the paths.
+ * weight files (for a multi-model JSON, over the JSON and the models it lists: those of the
+ * precisions a run loaded, when given, and the float model). Two runs with the same hash
+ * used the same weights, whatever the paths.
  */
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, statSync } from "node:fs";
@@ -23,8 +24,8 @@ function modelFiles(dir: string): string[] {
   return files.filter((f) => names.has(f)).sort();
 }
 
-export function modelHash(path: string): string {
-  const key = `${path}:${existsSync(path) ? statSync(path).mtimeMs : 0}`;
+export function modelHash(path: string, precisions?: readonly number[]): string {
+  const key = `${path}:${existsSync(path) ? statSync(path).mtimeMs : 0}:${precisions?.join(",") ?? "all"}`;
   const hit = cache.get(key);
   if (hit) return hit;
   const hash = createHash("sha256");
@@ -32,7 +33,8 @@ export function modelHash(path: string): string {
     hashFileInto(hash, path);
     const json = readJsonFile(path);
     for (const [k, v] of Object.entries(json).sort(([a], [b]) => (a < b ? -1 : 1))) {
-      if (typeof v !== "string") continue;
+      // A checkpoint the run did not load is not part of what made its outputs.
+      if (typeof v !== "string" || (precisions !== undefined && k !== "model_path" && !precisions.includes(Number(k)))) continue;
       hash.update(`${k}=`);
       hash.update(modelHash(isAbsolute(v) ? v : join(dirname(path), v)));
     }

@@ -12,23 +12,20 @@
  * - rtn: round-to-nearest per group, no calibration.
  */
 import { PmpdError } from "../errors.js";
-import type { PretrainedModel } from "../model/load.js";
-import { LINEAR_NAMES, type LayerWeights, type LinearName } from "../model/llama.js";
+import { layerLinear } from "../model/decoder.js";
+import type { PretrainedModel } from "../model/pretrained.js";
+import { inputKey, linearPrefix, linearSpec, type LinearName } from "../model/projections.js";
 import { AnyPrecisionLinear } from "../formats/anyprec.js";
 import { UniformLinear } from "../formats/uniform.js";
-import type { LinearLayer } from "../formats/traits.js";
+import type { ActivationMode } from "../formats/activation-mode.js";
+import type { LinearLayer } from "../formats/linear.js";
 import type { Tensor } from "../io/safetensors.js";
 import { quantizeAnyPrecisionParallel } from "./anyprec-parallel.js";
 import { packBitPlanes } from "./bitplanes.js";
 import { accumulateHessian, quantizeGptq } from "./gptq.js";
 import { quantizeRtn } from "./rtn.js";
-import { collectActivationSquares, inputOf, type LinearInput } from "./calibration.js";
+import type { QuantizeProgress } from "./method.js";
 import type { UniformQuantized } from "./uniform.js";
-
-export interface QuantizeProgress {
-  phase(label: string, total: number): void;
-  advance(done: number, status?: string): void;
-}
 
 /** The quantized tensors of one layer, by tensor-name suffix, plus the in-memory layer. */
 export interface QuantizedLayer {
@@ -36,22 +33,24 @@ export interface QuantizedLayer {
   layer: LinearLayer;
 }
 
-const FIELD: Record<LinearName, keyof LayerWeights> = {
-  q_proj: "qProj", k_proj: "kProj", v_proj: "vProj", o_proj: "oProj",
-  gate_proj: "gateProj", up_proj: "upProj", down_proj: "downProj",
-};
-
-export function linearPrefix(layer: number, name: LinearName): string {
-  const block = name.endsWith("_proj") && ["q_proj", "k_proj", "v_proj", "o_proj"].includes(name) ? "self_attn" : "mlp";
-  return `model.layers.${layer}.${block}.${name}`;
-}
-
 export function getLinear(pm: PretrainedModel, layer: number, name: LinearName): LinearLayer {
-  return pm.model.weights.layers[layer]![FIELD[name]] as LinearLayer;
+  return layerLinear(pm.config, pm.model.weights.layers[layer]!, name);
 }
 
-export function setLinear(pm: PretrainedModel, layer: number, name: LinearName, lin: LinearLayer): void {
-  (pm.model.weights.layers[layer]! as unknown as Record<string, LinearLayer>)[FIELD[name]] = lin;
+function setLinear(pm: PretrainedModel, layer: number, name: LinearName, lin: LinearLayer): void {
+  pm.model.weights.layers[layer]!.linears[linearSpec(pm.config.layout, name).role] = lin;
+}
+
+/**
+ * Fails with one line when an input width K of the model is not a multiple of `multiple`,
+ * naming the layers and what needs it (e.g. 8 for bit-planes, 128 for MixLLM's groups).
+ */
+export function checkInputWidths(pm: PretrainedModel, multiple: number, needs: string): void {
+  for (const s of pm.config.layout.linears) {
+    if (s.inFeatures % multiple !== 0) {
+      throw new PmpdError(`${pm.dir}: ${s.name} has input width ${s.inFeatures}, not a multiple of ${multiple}, which ${needs}`);
+    }
+  }
 }
 
 function floatWeight(pm: PretrainedModel, layer: number, name: LinearName): Float32Array {
@@ -91,7 +90,7 @@ function toHalfBits(v: number): number {
   return sign | half;
 }
 
-export function halfBitsToFloat(h: number): number {
+function halfBitsToFloat(h: number): number {
   const sign = h & 0x8000 ? -1 : 1, exp = (h >>> 10) & 0x1f, mant = h & 0x3ff;
   if (exp === 0) return sign * mant * 2 ** -24;
   if (exp === 0x1f) return mant ? NaN : sign * Infinity;
@@ -114,11 +113,12 @@ export async function quantizeAnyPrecisionModel(
   pm: PretrainedModel, options: AnyPrecisionOptions, progress?: QuantizeProgress,
 ): Promise<Map<string, QuantizedLayer>> {
   const c = pm.config, out = new Map<string, QuantizedLayer>();
-  const total = c.numLayers * LINEAR_NAMES.length;
+  checkInputWidths(pm, 8, "the bit-plane layout needs");
+  const total = c.numLayers * c.layout.linears.length;
   progress?.phase("quantizing (any-precision)", total);
   let done = 0;
   for (let l = 0; l < c.numLayers; l++) {
-    for (const name of LINEAR_NAMES) {
+    for (const { name } of c.layout.linears) {
       const lin = getLinear(pm, l, name);
       const N = lin.outFeatures, K = lin.inFeatures;
       const W = floatWeight(pm, l, name);
@@ -138,11 +138,11 @@ export async function quantizeAnyPrecisionModel(
         tensors[`lut${b}`] = t;
         luts.set(b, Float32Array.from(t.data as Uint16Array, halfBitsToFloat));
       }
-      const bias = (lin as { bias?: Float32Array | null }).bias ?? null;
+      const bias = lin.bias;
       if (bias) tensors.bias = { dtype: "F32", shape: [N], data: bias };
-      const q = new AnyPrecisionLinear(planes, options.parentPrecision, luts, bias, N, K);
+      const q = new AnyPrecisionLinear(planes, options.parentPrecision, luts, bias, N, K, pm.activation);
       setLinear(pm, l, name, q);
-      out.set(linearPrefix(l, name), { tensors, layer: q });
+      out.set(linearPrefix(c.layout, l, name), { tensors, layer: q });
       progress?.advance(++done, `layer ${l} ${name}`);
     }
   }
@@ -159,7 +159,7 @@ export interface UniformOptions {
   actOrder: boolean;
 }
 
-function uniformLayer(q: UniformQuantized, bias: Float32Array | null, N: number, K: number): QuantizedLayer {
+function uniformLayer(q: UniformQuantized, bias: Float32Array | null, N: number, K: number, activation: ActivationMode): QuantizedLayer {
   const planes = packBitPlanes(q.codes, N, K, q.bits);
   const groups = K / q.groupSize;
   const tensors: Record<string, Tensor> = {
@@ -169,15 +169,14 @@ function uniformLayer(q: UniformQuantized, bias: Float32Array | null, N: number,
   };
   if (q.perm) tensors.perm = { dtype: "I32", shape: [K], data: q.perm };
   if (bias) tensors.bias = { dtype: "F32", shape: [N], data: bias };
-  return { tensors, layer: new UniformLinear(planes, q.bits, q.scales, q.zeros, q.groupSize, q.perm, bias, N, K) };
+  return { tensors, layer: new UniformLinear(planes, q.bits, q.scales, q.zeros, q.groupSize, q.perm, bias, N, K, activation) };
 }
 
 function checkGroupSize(pm: PretrainedModel, groupSize: number): void {
-  const widths = new Set([pm.config.hiddenSize, pm.config.numHeads * pm.config.headDim, pm.config.intermediateSize]);
-  for (const K of widths) {
-    if (K % groupSize !== 0) throw new PmpdError(`--group-size ${groupSize} does not divide the input width ${K} of ${pm.dir}`);
-    if (K % 8 !== 0) throw new PmpdError(`${pm.dir}: input width ${K} is not a multiple of 8, which the bit-plane layout needs`);
+  for (const s of pm.config.layout.linears) {
+    if (s.inFeatures % groupSize !== 0) throw new PmpdError(`--group-size ${groupSize} does not divide the input width ${s.inFeatures} of ${s.name} in ${pm.dir}`);
   }
+  checkInputWidths(pm, 8, "the bit-plane layout needs");
 }
 
 /**
@@ -199,15 +198,15 @@ export function quantizeUniformModel(
         bits: options.bits, groupSize: options.groupSize, symmetric: options.symmetric,
         dampPercent: options.dampPercent, blockSize: options.blockSize, actOrder: options.actOrder,
       });
-    const ql = uniformLayer(q, (lin as { bias?: Float32Array | null }).bias ?? null, N, K);
+    const ql = uniformLayer(q, lin.bias, N, K, pm.activation);
     setLinear(pm, l, name, ql.layer);
-    out.set(linearPrefix(l, name), ql);
+    out.set(linearPrefix(c.layout, l, name), ql);
   };
 
   if (options.method === "rtn") {
     progress?.phase(`quantizing (rtn ${options.bits}-bit)`, c.numLayers);
     for (let l = 0; l < c.numLayers; l++) {
-      for (const name of LINEAR_NAMES) quantizeOne(l, name, null);
+      for (const { name } of c.layout.linears) quantizeOne(l, name, null);
       progress?.advance(l + 1);
     }
     return out;
@@ -219,13 +218,13 @@ export function quantizeUniformModel(
   const streams = samples.map((ids) => model.embed(ids).slice());
   const cache = model.newCache(Math.max(...samples.map((s) => s.length)));
   for (let l = 0; l < c.numLayers; l++) {
-    const hessians = new Map<LinearInput, { H: Float64Array; count: number }>();
+    const hessians = new Map<string, { H: Float64Array; count: number }>();
     model.observer = (layer, name, input, M) => {
-      if (layer !== l || name === "k_proj" || name === "v_proj" || name === "up_proj") return;
-      const kind = inputOf(name);
+      if (layer !== l || !linearSpec(c.layout, name).firstOfInput) return; // k/v, up: the same input as q, gate
+      const key = inputKey(c.layout, layer, name);
       const K = input.length / M;
-      let h = hessians.get(kind);
-      if (!h) { h = { H: new Float64Array(K * K), count: 0 }; hessians.set(kind, h); }
+      let h = hessians.get(key);
+      if (!h) { h = { H: new Float64Array(K * K), count: 0 }; hessians.set(key, h); }
       h.count = accumulateHessian(h.H, input, M, K, h.count);
     };
     try {
@@ -236,7 +235,7 @@ export function quantizeUniformModel(
     } finally {
       model.observer = null;
     }
-    for (const name of LINEAR_NAMES) quantizeOne(l, name, hessians.get(inputOf(name))!.H);
+    for (const { name } of c.layout.linears) quantizeOne(l, name, hessians.get(inputKey(c.layout, l, name))!.H);
     // The next layer sees this layer's quantized outputs.
     for (const x of streams) {
       cache.length = 0;
@@ -246,5 +245,3 @@ export function quantizeUniformModel(
   }
   return out;
 }
-
-export { collectActivationSquares };

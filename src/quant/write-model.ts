@@ -7,12 +7,14 @@
  */
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { checkReplaceableFolder, replaceAtomically } from "../io/output-path.js";
+import { PmpdError } from "../errors.js";
+import { checkNotAnInput, checkOutputFile, checkReplaceableFolder, replaceAtomically } from "../io/output-path.js";
 import type { Tensor } from "../io/safetensors.js";
 import { writeSafetensors } from "../io/safetensors.js";
 import { WeightStore } from "../io/weights.js";
 import type { PretrainedModel } from "../model/load.js";
 import { PMPD_VERSION } from "../version.js";
+import type { QuantizePlan } from "./method.js";
 import type { QuantizedLayer } from "./quantize-model.js";
 
 const COPIED_FILES = ["tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json"];
@@ -23,6 +25,20 @@ const COPIED_FILES = ["tokenizer.json", "tokenizer_config.json", "generation_con
  */
 export function checkOutputDirectory(out: string, force: boolean): void {
   checkReplaceableFolder(out, force);
+}
+
+/**
+ * Checks every output of a quantize run before the model loads: none may be one of its
+ * `inputs` (the model, the calibration file), model folders must be replaceable and the
+ * multi-model JSON new (or `force`) and writable.
+ */
+export function checkPlannedOutputs(plan: QuantizePlan, inputs: readonly string[], force: boolean): void {
+  for (const out of [...plan.dirs, ...(plan.json !== null ? [plan.json] : [])]) checkNotAnInput(out, inputs);
+  for (const d of plan.dirs) checkOutputDirectory(d, force);
+  if (plan.json !== null) {
+    if (existsSync(plan.json) && !force) throw new PmpdError(`${plan.json}: already exists (pass --force to replace it)`);
+    checkOutputFile(plan.json, "multi-model JSON");
+  }
 }
 
 export function writeQuantizedModel(

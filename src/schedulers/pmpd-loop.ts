@@ -19,6 +19,7 @@
  * bookkeeping drives a synchronous engine (`runPmpdLoop`) or an asynchronous one
  * (`runPmpdLoopAsync`, e.g. to keep a progress display alive).
  */
+import { argmax } from "../util/argmax.js";
 import type { KvCacheView, ResetContext, Scheduler } from "./types.js";
 
 export interface ForwardRequest {
@@ -69,10 +70,14 @@ export interface PmpdLoopResult {
   stoppedBy: StopReason;
 }
 
-/** The prefill precision: `prefillBit` when given, else the largest LOADED precision. */
-export function prefillPrecision(modelPrecisions: readonly number[], prefillBit?: number | null): number {
+/**
+ * The prefill precision: `prefillBit` when given, else the largest LOADED precision (pass
+ * `loadedPrecisions(...)`: the reference loads only those, so a 3/2 run on a 4..2 checkpoint
+ * prefills at 3, not 4).
+ */
+export function prefillPrecision(loaded: readonly number[], prefillBit?: number | null): number {
   if (prefillBit !== undefined && prefillBit !== null) return prefillBit;
-  return Math.max(...modelPrecisions);
+  return Math.max(...loaded);
 }
 
 /** The precisions to load: the scheduler's plus the explicit prefill precision. */
@@ -80,17 +85,6 @@ export function loadedPrecisions(schedulerPrecisions: readonly number[], prefill
   const set = new Set(schedulerPrecisions);
   if (prefillBit !== undefined && prefillBit !== null) set.add(prefillBit);
   return [...set].sort((a, b) => b - a);
-}
-
-/** Index of the largest logit (the first one on ties; NaN never wins). */
-export function argmax(logits: Float32Array): number {
-  let best = 0;
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) {
-    const v = logits[i]!;
-    if (v > max) { max = v; best = i; }
-  }
-  return best;
 }
 
 export function* pmpdDecode(prefillLogits: Float32Array, options: PmpdLoopOptions): Generator<LoopRequest, PmpdLoopResult, Float32Array | number> {
