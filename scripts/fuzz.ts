@@ -29,7 +29,7 @@ try {
   const targets = fuzzTargets(join(dir, "seeds")).filter((t) => values.target === undefined || t.name === values.target);
   if (targets.length === 0) throw new Error(`no target named ${values.target}`);
   for (const target of targets) {
-    const r = runFuzz(target, { seed, iterations, firstCase: values.case !== undefined ? Number(values.case) : 0, dir: join(dir, "cases") });
+    const r = await runFuzz(target, { seed, iterations, firstCase: values.case !== undefined ? Number(values.case) : 0, dir: join(dir, "cases") });
     process.stdout.write(`${target.name}: ${r.cases} cases in ${(r.ms / 1000).toFixed(1)} s, ${r.errors} clean errors, ${r.failures.length} failures\n`);
     for (const f of r.failures) process.stdout.write(`  case ${f.caseIndex}: ${f.problem}\n    ${reproduce(f)}\n`);
     failed += r.failures.length;

@@ -61,6 +61,17 @@ test("rejects unknown architectures and missing or bad fields with the file name
     [{ ...phi3, rope_scaling: { type: "longrope", short_factor: [1, 1], long_factor: [2, 2] } }, /rope_scaling.short_factor must be a list of 4 positive numbers/],
     [{ ...phi3, original_max_position_embeddings: undefined }, /missing field "original_max_position_embeddings"/],
     [{ ...base, rms_norm_eps: -1 }, /"rms_norm_eps" must be a positive number/],
+    // Values from the file are quoted and checked as own entries, counts bounded before tables are built.
+    [{ ...base, architectures: [7] }, /"architectures" must be a list of names, got \[7\]/],
+    [{ ...base, architectures: ["constructor"] }, /unsupported architecture "constructor"/],
+    [{ ...base, architectures: undefined, model_type: "__proto__" }, /unsupported model_type "__proto__"/],
+    [{ ...gemma2, hidden_activation: "toString" }, /unsupported hidden_activation "toString"/],
+    [{ ...base, hidden_act: "\u001b[2J" }, /unsupported hidden_act "\\x1b\[2J"/],
+    [{ ...base, num_hidden_layers: 2 ** 40 }, /"num_hidden_layers" is 1099511627776, above the limit of 10000/],
+    [{ ...base, num_attention_heads: 2 ** 31, num_key_value_heads: 1, head_dim: 8 }, /"num_attention_heads" is 2147483648, above the limit of 100000/],
+    [{ ...base, vocab_size: 2 ** 53 }, /"vocab_size" must be a positive integer, got 9007199254740992/],
+    [{ ...gemma2, sliding_window: 2 ** 31 }, /"sliding_window" is 2147483648, above the limit of 2147483647/],
+    [{ ...phi3, sliding_window: "wide" }, /"sliding_window" must be a positive integer, got "wide"/],
   ];
   for (const [raw, pattern] of bad) {
     assert.throws(() => parseConfig("/m/config.json", raw), (e: unknown) =>

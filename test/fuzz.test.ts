@@ -15,8 +15,8 @@ const work = tempDir("pmpd-fuzz-");
 test.after(() => work.cleanup());
 
 for (const target of fuzzTargets(join(work.dir, "seeds"))) {
-  test(`fuzz ${target.name}: ${ITERATIONS} mutations, only clean one-line errors`, () => {
-    const report = runFuzz(target, { seed: SEED, iterations: ITERATIONS, dir: join(work.dir, "cases") });
+  test(`fuzz ${target.name}: ${ITERATIONS} mutations, only clean one-line errors`, async () => {
+    const report = await runFuzz(target, { seed: SEED, iterations: ITERATIONS, dir: join(work.dir, "cases") });
     assert.deepEqual(report.failures.slice(0, 5).map((f) => `${f.problem}\n  (${reproduce(f)})`), [],
       `${report.failures.length} of ${ITERATIONS} cases failed`);
     // The mutations must reach the parser's checks, not only be refused at the door.

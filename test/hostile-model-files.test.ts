@@ -11,6 +11,7 @@ import { oneLineMessage, PmpdError } from "../src/errors.js";
 import { SafetensorsFile, writeSafetensors, type Tensor } from "../src/io/safetensors.js";
 import { ModelTokenizer } from "../src/io/tokenizer.js";
 import { fromPretrained } from "../src/model/load.js";
+import { packageRoot } from "../src/paths.js";
 import { bundledModel, runCli, tempDir } from "./helpers.js";
 
 const work = tempDir("pmpd-hostile-model-");
@@ -78,6 +79,27 @@ test("a config.json with fewer layers than the weights is refused, listing the u
   tensors["model.extra_head.weight"] = { dtype: "F32", shape: [4], data: new Float32Array([1, 2, 3, 4]) };
   writeSafetensors(join(extra, "model.safetensors"), tensors);
   await expectError(load(extra), /1 tensor is not used by the model its config\.json describes \("model\.extra_head\.weight"\)/);
+});
+
+test("unused tensors in every family: RoPE's inv_freq and a tied lm_head.weight are accepted, a stray tensor is not", async () => {
+  for (const family of ["phi", "stablelm2", "phi3", "gemma", "gemma2"]) {
+    const from = join(packageRoot(), "test", "fixtures", "archs", family);
+    const to = join(work.dir, `unused-${family}`);
+    mkdirSync(to, { recursive: true });
+    for (const f of ["config.json", "tokenizer.json", "tokenizer_config.json"]) copyFileSync(join(from, f), join(to, f));
+    const f = SafetensorsFile.open(join(from, "model.safetensors"));
+    const tensors: Record<string, Tensor> = {};
+    for (const name of f.entries.keys()) tensors[name] = f.read(name);
+    f.close();
+    const tied = tensors["lm_head.weight"] === undefined;
+    tensors["model.layers.1.self_attn.rotary_emb.inv_freq"] = { dtype: "F32", shape: [4], data: new Float32Array([1, 0.5, 0.25, 0.125]) };
+    if (tied) tensors["lm_head.weight"] = tensors["model.embed_tokens.weight"]!;
+    writeSafetensors(join(to, "model.safetensors"), tensors);
+    assert.equal((await fromPretrained(to)).config.numLayers, 2, `${family}: inv_freq${tied ? " and the tied lm_head.weight" : ""} are ignorable`);
+    tensors["model.layers.1.mlp.extra_proj.weight"] = { dtype: "F32", shape: [2], data: new Float32Array([1, 2]) };
+    writeSafetensors(join(to, "model.safetensors"), tensors);
+    await expectError(load(to), /model\.safetensors: 1 tensor is not used by the model its config\.json describes \("model\.layers\.1\.mlp\.extra_proj\.weight"\)/);
+  }
 });
 
 test("generation_config.json with a bad max_new_tokens or eos_token_id names the file", async () => {

@@ -7,12 +7,17 @@ import { PmpdError, quote } from "../errors.js";
 
 export type RawConfig = Record<string, unknown>;
 
-export function positiveInt(file: string, raw: RawConfig, key: string, fallback?: number): number {
+/** The kernels take sizes, positions and windows as 32-bit integers. */
+export const MAX_CONFIG_INT = 2 ** 31 - 1;
+
+/** A positive integer up to `max` (default: what the kernels can take). */
+export function positiveInt(file: string, raw: RawConfig, key: string, fallback?: number, max = MAX_CONFIG_INT): number {
   const v = raw[key] ?? fallback;
   if (v === undefined || v === null) throw new PmpdError(`${file}: missing field "${key}"`);
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v <= 0) {
     throw new PmpdError(`${file}: field "${key}" must be a positive integer, got ${quote(v)}`);
   }
+  if (v > max) throw new PmpdError(`${file}: field "${key}" is ${v}, above the limit of ${max}`);
   return v;
 }
 

@@ -96,11 +96,18 @@ function tokenIds(value: unknown): number[] {
   return [];
 }
 
+/**
+ * Tables with an entry per layer or per head are built from these counts before any tensor
+ * is read, so a wrong count must fail here, not as an allocation of gigabytes; no model
+ * comes near them.
+ */
+const MAX_LAYERS = 10_000, MAX_HEADS = 100_000;
+
 /** Parses an already-read config object; `file` names it in errors. */
 export function parseConfig(file: string, raw: Record<string, unknown>): ModelConfig {
   const architecture = familyOf(file, raw);
   const hiddenSize = positiveInt(file, raw, "hidden_size");
-  const numHeads = positiveInt(file, raw, "num_attention_heads");
+  const numHeads = positiveInt(file, raw, "num_attention_heads", undefined, MAX_HEADS);
   const numKvHeads = positiveInt(file, raw, "num_key_value_heads", numHeads);
   if (numHeads % numKvHeads !== 0) {
     throw new PmpdError(`${file}: num_attention_heads (${numHeads}) is not a multiple of num_key_value_heads (${numKvHeads})`);
@@ -113,7 +120,7 @@ export function parseConfig(file: string, raw: Record<string, unknown>): ModelCo
   const shape = {
     hiddenSize, numHeads, numKvHeads, headDim,
     intermediateSize: positiveInt(file, raw, "intermediate_size"),
-    numLayers: positiveInt(file, raw, "num_hidden_layers"),
+    numLayers: positiveInt(file, raw, "num_hidden_layers", undefined, MAX_LAYERS),
   };
   const layout = describeArchitecture(file, architecture, raw, shape);
   const maxPositionEmbeddings = positiveInt(file, raw, "max_position_embeddings", 2048);

@@ -27,7 +27,7 @@ export interface FuzzOptions {
 
 export interface FuzzReport { target: string; cases: number; errors: number; failures: FuzzFailure[]; ms: number }
 
-export function runFuzz(target: FuzzTarget, o: FuzzOptions): FuzzReport {
+export async function runFuzz(target: FuzzTarget, o: FuzzOptions): Promise<FuzzReport> {
   const failures: FuzzFailure[] = [];
   let errors = 0;
   const started = performance.now();
@@ -42,7 +42,7 @@ export function runFuzz(target: FuzzTarget, o: FuzzOptions): FuzzReport {
     target.write(rng, dir);
     const t0 = performance.now();
     try {
-      target.run(dir);
+      await target.run(dir);
     } catch (e) {
       if (!(e instanceof PmpdError)) fail(`${(e as Error)?.constructor?.name ?? typeof e}: ${String((e as Error)?.stack ?? e).slice(0, 600)}`);
       else if (e.message.length > MAX_FUZZ_MESSAGE) fail(`a ${e.message.length}-character message: ${e.message.slice(0, 200)}…`);

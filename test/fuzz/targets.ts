@@ -11,6 +11,7 @@ import { readAnswerLines } from "../../src/answers/writer.js";
 import { getBenchmark } from "../../src/bench/index.js";
 import { scoreAnswerFiles } from "../../src/eval/score-answers.js";
 import { loadConfig } from "../../src/io/config.js";
+import { fromPretrained } from "../../src/model/load.js";
 import { SafetensorsFile, writeSafetensors } from "../../src/io/safetensors.js";
 import { ModelTokenizer } from "../../src/io/tokenizer.js";
 import { KVCacheClassifier } from "../../src/learned/classifier.js";
@@ -26,11 +27,15 @@ export interface FuzzTarget {
   /** Writes one mutated input into the empty folder `dir`. */
   write(rng: Rng, dir: string): void;
   /** Parses what `write` put in `dir`, as a command would. */
-  run(dir: string): void;
+  run(dir: string): void | Promise<void>;
 }
 
 const fixtures = () => join(packageRoot(), "datasets", "fixtures");
 const bundled = () => join(packageRoot(), "models", "tiny-llama");
+/** The small checkpoints of the other decoder families (phi, stablelm, phi3, gemma, gemma2). */
+const ARCH_FIXTURES = ["phi", "stablelm", "stablelm2", "phi3", "gemma", "gemma2"];
+const archFixture = (name: string) => join(packageRoot(), "test", "fixtures", "archs", name);
+const ARCH_FILES = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"];
 
 /** Seed files are made once per process, in memory. */
 function once<T>(make: () => T): () => T {
@@ -149,8 +154,11 @@ export function fuzzTargets(scratch: string): FuzzTarget[] {
       JSON.stringify(base, null, 2),
       JSON.stringify({ ...base, architectures: ["Qwen2ForCausalLM"], model_type: "qwen2", rope_scaling: { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 256 } }),
       JSON.stringify({ ...base, architectures: ["MistralForCausalLM"], sliding_window: 128, eos_token_id: [1, 2], head_dim: 32 }),
+      ...ARCH_FIXTURES.map((name) => readFileSync(join(archFixture(name), "config.json"), "utf8")),
     ];
   });
+  const archFolders = once(() => ARCH_FIXTURES.map((name) =>
+    Object.fromEntries(ARCH_FILES.map((f) => [f, readFileSync(join(archFixture(name), f))]))));
   return [
     {
       name: "safetensors-header",
@@ -162,8 +170,25 @@ export function fuzzTargets(scratch: string): FuzzTarget[] {
     },
     {
       name: "config-json",
-      write: (rng, dir) => writeFileSync(join(dir, "config.json"), asJson(rng, Buffer.from(configs()[rng.int(3)]!))),
+      write: (rng, dir) => writeFileSync(join(dir, "config.json"), asJson(rng, Buffer.from(configs()[rng.int(configs().length)]!))),
       run: (dir) => { loadConfig(join(dir, "config.json")); },
+    },
+    {
+      // A whole model folder of one family, its config.json (or, less often, its weights)
+      // mutated: loaded as a command loads it, then run for a few tokens.
+      name: "decoder-folder",
+      write: (rng, dir) => {
+        const files = archFolders()[rng.int(ARCH_FIXTURES.length)]!;
+        const victim = rng.int(5) === 0 ? "model.safetensors" : "config.json";
+        for (const [name, bytes] of Object.entries(files)) {
+          writeFileSync(join(dir, name), name !== victim ? bytes : name === "config.json" ? asJson(rng, bytes) : mutateSafetensors(rng, bytes));
+        }
+      },
+      run: async (dir) => {
+        const pm = await fromPretrained(dir);
+        const tokens = [1, 2, 3].map((t) => t % pm.config.vocabSize);
+        pm.model.forward(tokens, pm.model.newCache(tokens.length), { precision: pm.precisions[0]! });
+      },
     },
     {
       name: "tokenizer-json",
