@@ -157,7 +157,7 @@ export function registerEval(program: Command): void {
     checkOutputFolder(plan.answerFileDir);
     for (const notice of fixtureNotices(runs)) process.stderr.write(`pmpd: ${notice}\n`);
 
-    const progress = createProgress();
+    const progress = await createProgress();
     const failures = workers > 1 ? await runInWorkers(runs, workers, o, progress) : await runInProcess(runs, o, progress);
     progress.finish();
 

@@ -69,7 +69,7 @@ interface GenDatasetPlan {
 
 /** Both stages as planned, inside the folder's lock. */
 async function generateDataset(o: GenDatasetOptions, { pairs, stored, size, maxNewTokens, seed, dataFile, fpDir }: GenDatasetPlan): Promise<void> {
-  const progress = createProgress();
+  const progress = await createProgress();
   const fp = await loadModelFromOptions(fpDir, o);
   const fpHash = modelHash(fp.dir);
   if (stored !== null && stored.settings.model_hash !== fpHash) {

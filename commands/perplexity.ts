@@ -46,7 +46,7 @@ export function registerPerplexity(program: Command): void {
     const stride = o.stride !== undefined ? parseInteger("--stride", o.stride, 1, ctx) : ctx;
     const switchAt = o.switchAt !== undefined ? parseInteger("--switch-at", o.switchAt, 0, ctx) : undefined;
     const ids = docs.map((d) => pm.tokenizer.encode(d));
-    const progress = createProgress({ quiet: false });
+    const progress = await createProgress({ quiet: false });
     progress.start("perplexity", ids.length);
     let done = 0;
     const result = perplexity(pm, ids, { ctx, stride, precision, lowPrecision, switchAt, onDocument: () => progress.update(++done) });

@@ -65,7 +65,7 @@ export function registerQuantize(program: Command): void {
       seqLen: parseInteger("--calib-seqlen", o.calibSeqlen, 2, pm.model.contextLength),
       seed,
     };
-    const progress = createProgress();
+    const progress = await createProgress();
     const started = performance.now();
     try {
       const summary = await method.quantize(pm, plan, { calibration, force }, {

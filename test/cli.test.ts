@@ -1,6 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { runCli } from "./helpers.js";
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { packageRoot } from "../src/paths.js";
+import { runCli, tempDir } from "./helpers.js";
 
 test("--help lists exactly the implemented subcommands and exits 0", () => {
   const r = runCli(["--help"]);
@@ -9,6 +13,32 @@ test("--help lists exactly the implemented subcommands and exits 0", () => {
   const listed = [...commands.matchAll(/^ {2}([a-z-]+) /gm)].map((m) => m[1]).filter((c) => c !== "help");
   assert.deepEqual(listed.sort(), ["eval", "gen-dataset", "generate", "hypertune", "perplexity", "quantize", "score", "train-scheduler"]);
   assert.ok(!r.stdout.includes("eval-worker"), "internal commands stay hidden");
+});
+
+test("start-up loads neither ink nor onnxruntime: only a terminal's progress view and ONNX runs import them", () => {
+  const work = tempDir("pmpd-startup-");
+  try {
+    // A module hook that names every package a process resolves.
+    const hook = join(work.dir, "hook.mjs");
+    writeFileSync(hook, "export async function resolve(s, c, next) { const r = await next(s, c); " +
+      "const m = /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(r.url); if (m) console.error(`package ${m[1]}`); return r; }\n");
+    const packagesOf = (...args: string[]) => {
+      const r = spawnSync(process.execPath, ["--no-warnings", "--loader", hook, ...args], { encoding: "utf8", cwd: packageRoot() });
+      assert.equal(r.status, 0, r.stderr);
+      return new Set([...r.stderr.matchAll(/^package (.+)$/gm)].map((m) => m[1]));
+    };
+    const bin = join(packageRoot(), "bin", "pmpd.js");
+    for (const args of [["--help"], ["quantize", "--help"], ["generate", "-n", "2", "hi"]]) {
+      const loaded = packagesOf(bin, ...args);
+      assert.ok(loaded.has("commander"), `the hook sees packages (${[...loaded].join(", ")})`);
+      for (const heavy of ["ink", "react", "onnxruntime-node"]) assert.ok(!loaded.has(heavy), `pmpd ${args.join(" ")} loaded ${heavy}`);
+    }
+    // The modules that need them still do.
+    const ink = packagesOf("--input-type=module", "-e", `await import(${JSON.stringify(join(packageRoot(), "dist", "commands", "ink-progress.js"))})`);
+    assert.ok(ink.has("ink") && ink.has("react"), [...ink].join(", "));
+  } finally {
+    work.cleanup();
+  }
 });
 
 test("usage errors exit 2, user errors exit 1 with one line and no stack", () => {

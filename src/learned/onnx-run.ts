@@ -3,13 +3,14 @@
  * onnxruntime validates the graph when the session is created, so a malformed export
  * fails at `create`.
  */
-import * as ort from "onnxruntime-node";
 import { PmpdError } from "../errors.js";
+import { onnxRuntime, type Ort } from "../native/onnxruntime.js";
 import type { KvInput } from "./classifier.js";
 
 export class OnnxClassifierSession {
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly ort: typeof Ort,
+    private readonly session: Ort.InferenceSession,
     readonly path: string,
     /** The head dim D (from the model's input shape). */
     readonly headDim: number,
@@ -18,7 +19,8 @@ export class OnnxClassifierSession {
   ) {}
 
   static async create(path: string, options: { threads?: number } = {}): Promise<OnnxClassifierSession> {
-    let session: ort.InferenceSession;
+    const ort = await onnxRuntime();
+    let session: Ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(path, {
         executionProviders: ["cpu"],
@@ -36,7 +38,7 @@ export class OnnxClassifierSession {
       await session.release();
       throw new PmpdError(`${path}: not a pmpd classifier model (inputs keys/values [1, H_c, T, D], output probs)`);
     }
-    return new OnnxClassifierSession(session, path, D, typeof shape[1] === "number" ? shape[1] : null);
+    return new OnnxClassifierSession(ort, session, path, D, typeof shape[1] === "number" ? shape[1] : null);
   }
 
   /** Class probabilities for one KV input (any layout; converted to [1, H_c, T, D]). */
@@ -63,8 +65,8 @@ export class OnnxClassifierSession {
     }
     const dims = [1, hc, T, D];
     const out = await this.session.run({
-      keys: new ort.Tensor("float32", keys, dims),
-      values: new ort.Tensor("float32", values, dims),
+      keys: new this.ort.Tensor("float32", keys, dims),
+      values: new this.ort.Tensor("float32", values, dims),
     });
     const probs = out["probs"];
     if (!probs) throw new PmpdError(`${this.path}: the model produced no "probs" output`);

@@ -12,9 +12,9 @@
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import * as ort from "onnxruntime-node";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { PmpdError } from "../../errors.js";
+import { onnxRuntime, type Ort } from "../../native/onnxruntime.js";
 import { jsonSyntaxProblem, readTextFile, READ_LIMITS } from "../../io/bounded-read.js";
 
 export type MetricKind = "bertscore" | "bleurt";
@@ -288,7 +288,8 @@ export class MetricModel {
     readonly dir: string,
     readonly config: MetricConfig,
     readonly tokenizer: MetricTokenizer,
-    private readonly session: ort.InferenceSession,
+    private readonly ort: typeof Ort,
+    private readonly session: Ort.InferenceSession,
     /** The output tensor read. */
     readonly output: string,
     private readonly inputs: Partial<Record<InputRole, ResolvedInput>>,
@@ -303,7 +304,8 @@ export class MetricModel {
     const modelFile = join(dir, MODEL_FILE);
     if (!existsSync(modelFile)) throw new PmpdError(`${dir}: no ${MODEL_FILE}`);
     const tokenizer = MetricTokenizer.fromDirectory(dir);
-    let session: ort.InferenceSession;
+    const ort = await onnxRuntime();
+    let session: Ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(modelFile, {
         executionProviders: ["cpu"],
@@ -316,7 +318,7 @@ export class MetricModel {
     }
     try {
       const { output, inputs, fixedLength } = resolveModelIo(dir, config, session);
-      return new MetricModel(dir, config, tokenizer, session, output, inputs, fixedLength);
+      return new MetricModel(dir, config, tokenizer, ort, session, output, inputs, fixedLength);
     } catch (e) {
       await session.release();
       throw e;
@@ -331,17 +333,17 @@ export class MetricModel {
   /** Runs one sequence ([1, T] inputs) and returns the configured output as floats. */
   async run(seq: { inputIds: ArrayLike<number>; attentionMask: ArrayLike<number>; tokenTypeIds?: ArrayLike<number> }): Promise<ModelOutput> {
     const T = seq.inputIds.length;
-    const feeds: Record<string, ort.Tensor> = {};
+    const feeds: Record<string, Ort.Tensor> = {};
     const feed = (role: InputRole, values: ArrayLike<number>) => {
       const input = this.inputs[role];
       if (input === undefined) return;
       const data = input.type === "int64" ? BigInt64Array.from(Array.from(values, (v) => BigInt(v))) : Int32Array.from(values);
-      feeds[input.name] = new ort.Tensor(input.type, data, [1, T]);
+      feeds[input.name] = new this.ort.Tensor(input.type, data, [1, T]);
     };
     feed("input_ids", seq.inputIds);
     feed("attention_mask", seq.attentionMask);
     feed("token_type_ids", seq.tokenTypeIds ?? new Array<number>(T).fill(0));
-    let out: ort.InferenceSession.OnnxValueMapType;
+    let out: Ort.InferenceSession.OnnxValueMapType;
     try {
       out = await this.session.run(feeds, [this.output]);
     } catch (e) {
@@ -357,7 +359,7 @@ export class MetricModel {
   }
 }
 
-function resolveModelIo(dir: string, config: MetricConfig, session: ort.InferenceSession):
+function resolveModelIo(dir: string, config: MetricConfig, session: Ort.InferenceSession):
   { output: string; inputs: Partial<Record<InputRole, ResolvedInput>>; fixedLength: number | null } {
   const modelFile = join(dir, MODEL_FILE);
   const configFile = join(dir, METRIC_CONFIG_FILE);
@@ -425,7 +427,7 @@ function halfToFloat(h: number): number {
   return s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
-function floatData(dir: string, name: string, t: ort.Tensor): Float32Array | Float64Array {
+function floatData(dir: string, name: string, t: Ort.Tensor): Float32Array | Float64Array {
   if (t.type === "float32") return t.data as Float32Array;
   if (t.type === "float64") return t.data as Float64Array;
   if (t.type === "float16") {
