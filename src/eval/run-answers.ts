@@ -13,6 +13,7 @@ import { pmpdGenerate } from "../engine/pmpd.js";
 import type { PretrainedModel } from "../model/load.js";
 import { modelHash } from "../model/hash.js";
 import { createScheduler, type Scheduler } from "../schedulers/index.js";
+import { checkProvenance, readCompleteLines } from "../launch/merge.js";
 import "../schedulers/kv-cache.js";
 
 export interface SchedulerSpec {
@@ -42,6 +43,11 @@ export interface AnswerRunSpec {
   seed: number;
   passkeyDigits?: number;
   garbageBlocks?: number;
+  /**
+   * An answer file these answers will be merged into (a shard of a launch): refused before
+   * any generation when its lines were written with another provenance.
+   */
+  mergeTarget?: string;
 }
 
 export interface AnswerRunProgress {
@@ -107,6 +113,7 @@ export async function runAnswers(pm: PretrainedModel, spec: AnswerRunSpec, progr
       prefill_bit: spec.prefillBit ?? null, passkey_digits: spec.passkeyDigits ?? null, garbage_blocks: spec.garbageBlocks ?? null,
     },
   });
+  if (spec.mergeTarget !== undefined) checkProvenance(readCompleteLines(spec.mergeTarget).slice(0, 1), provenance, `this run (${spec.label})`);
   const writer = AnswerWriter.open(spec.answerFile, { provenance });
   for (const w of writer.warnings) progress?.warn(w);
   const chat: ChatFormatter = { render: (messages) => pm.tokenizer.applyChatTemplate(messages) };
