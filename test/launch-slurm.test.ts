@@ -1,0 +1,138 @@
+/**
+ * The slurm launcher against a real Slurm (a single-node cluster will do:
+ * ../shared/slurm/start-local-cluster.sh starts one). Skipped when no Slurm answers.
+ */
+import { test, type TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { cancelTasks } from "../src/launch/slurm.js";
+import { packageRoot } from "../src/paths.js";
+import { bundledModel, runCli, tempDir } from "./helpers.js";
+import { comparable, readLines, shardAnswers, writeLongBench } from "./launch-helpers.js";
+
+function slurmProblem(): string | null {
+  const q = spawnSync("squeue", ["-h", "-o", "%i"], { encoding: "utf8", timeout: 20_000 });
+  if (q.error) return `no Slurm here (${q.error.message})`;
+  if (q.status !== 0) return `Slurm does not answer (${q.stderr.trim().split("\n")[0]})`;
+  const s = spawnSync("sbatch", ["--version"], { encoding: "utf8" });
+  return s.status === 0 ? null : "sbatch does not run";
+}
+
+const problem = slurmProblem();
+const work = tempDir("pmpd-launch-slurm-");
+const model = join(work.dir, "anyprec");
+const jobs = new Set<string>();
+test.after(() => {
+  for (const job of jobs) cancelTasks(job);
+  work.cleanup();
+});
+
+const env = { PMPD_SLURM_POLL_SECONDS: "0.5" };
+const base = (dir: string) => ["eval", "--model-path", model, "--model-id", "tiny", "--bench", "dsum", "--answer-file-dir", dir];
+const slurm = ["--launcher", "slurm", "--shards", "2"];
+
+function noteJobs(stderr: string): string[] {
+  const ids = [...stderr.matchAll(/submitted slurm job (\d+)/g)].map((m) => m[1]!);
+  for (const id of ids) jobs.add(id);
+  return ids;
+}
+
+function skipWithoutSlurm(t: TestContext): boolean {
+  if (problem === null) return false;
+  t.skip(`needs Slurm: ${problem}`);
+  return true;
+}
+
+test("setup: a 2..4-bit any-precision model", (t) => {
+  if (skipWithoutSlurm(t)) return;
+  const r = runCli(["quantize", bundledModel(), "--method", "anyprec", "--sensitivity", "uniform", "-o", model]);
+  assert.equal(r.status, 0, r.stderr);
+});
+
+test("slurm: a 2-shard array job (--no-wait, then the same command waits and merges) writes the answers of one local process", (t) => {
+  if (skipWithoutSlurm(t)) return;
+  const one = join(work.dir, "one"), two = join(work.dir, "two");
+  const args = ["--static-scheduler", "--high-bit-steps", "4", "--baseline", "--max-new-tokens", "12", "--question-end", "5"];
+  assert.equal(runCli([...base(one), ...args]).status, 0);
+  const submitted = runCli([...base(two), ...args, ...slurm, "--no-wait"], env);
+  assert.equal(submitted.status, 0, submitted.stderr);
+  const [job] = noteJobs(submitted.stderr);
+  assert.equal(submitted.stdout.trim(), job, "--no-wait prints the job id");
+  const r = runCli([...base(two), ...args, ...slurm], env);
+  noteJobs(r.stderr);
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /submitted/, "nothing is submitted again");
+  assert.match(r.stderr, new RegExp(`slurm job ${job}: 15/15`));
+  for (const f of ["tiny-static-4-3.jsonl", "tiny-4bit.jsonl", "tiny-3bit.jsonl"]) {
+    assert.deepEqual(readLines(join(two, "dsum", f)).map(comparable), readLines(join(one, "dsum", f)).map(comparable), f);
+  }
+  assert.ok(!existsSync(join(two, ".pmpd-launch")), "the launch folder is removed");
+});
+
+test("slurm: a task cancelled mid-run is reported with its log, and the rerun resubmits only it and completes the merge", async (t) => {
+  if (skipWithoutSlurm(t)) return;
+  const dir = join(work.dir, "cancel"), bench = join(work.dir, "long.jsonl");
+  writeLongBench(bench, 24);
+  const args = [...base(dir), "--static-scheduler", "--bench-file", bench, "--max-new-tokens", "200", ...slurm];
+  const launcher = spawn(process.execPath, [join(packageRoot(), "bin", "pmpd.js"), ...args], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env } });
+  let stderr = "";
+  launcher.stderr.on("data", (d) => { stderr += d; });
+  let ended = false;
+  const exit = new Promise<number | null>((resolve) => launcher.on("close", (code) => { ended = true; resolve(code); }));
+  const root = join(dir, ".pmpd-launch");
+  const shard1 = () => {
+    if (!existsSync(root)) return 0;
+    const folder = readdirSync(root)[0];
+    const file = folder === undefined ? undefined : join(root, folder, "shard-1", "0-tiny-static-4-3.jsonl");
+    return file !== undefined && existsSync(file) ? readFileSync(file, "utf8").split("\n").filter((l) => l.endsWith("}")).length : 0;
+  };
+  const end = Date.now() + 120_000;
+  while (shard1() < 1 || noteJobs(stderr).length === 0) {
+    assert.ok(Date.now() < end && !ended, `shard 1 never answered: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const [job] = noteJobs(stderr);
+  cancelTasks(job!, [1]);
+  assert.equal(await exit, 1, stderr);
+  const folder = join(root, readdirSync(root)[0]!);
+  const log = join(folder, "logs", `${job}_1.out`);
+  const failures = stderr.split("\n").filter((l) => l.startsWith("pmpd: shard"));
+  assert.equal(failures.length, 1, stderr);
+  assert.ok(failures[0]!.startsWith(`pmpd: shard 1 (static-4-3 questions 12-23) did not finish (CANCELLED`), failures[0]);
+  assert.ok(failures[0]!.includes(`log ${log}`), failures[0]);
+  const script = readFileSync(join(folder, "submit-1.sbatch"), "utf8");
+  assert.match(script, /^#SBATCH --array=0-1$/m);
+  assert.ok(script.includes(`exec ${process.execPath} ${join(packageRoot(), "bin", "pmpd.js")} shard-worker ${join(folder, "plan.json")} `), script);
+  const file = join(dir, "dsum", "tiny-static-4-3.jsonl");
+  const partial = readLines(file);
+  assert.ok(partial.length >= 13 && partial.length < 24, `shard 0 and the first answers of shard 1 are merged: ${partial.length}`);
+  assert.equal(shardAnswers(dir).filter((l) => l.question_id >= 12).length, partial.length - 12, "the cancelled shard's answers stay for the rerun");
+
+  const merged = runCli([...args, "--merge"], env);
+  assert.equal(merged.status, 1, merged.stderr);
+  assert.match(merged.stderr, /shard 1 \(static-4-3 questions 12-23\) did not finish/);
+  assert.doesNotMatch(merged.stderr, /submitted/);
+
+  const r = runCli(args, env);
+  assert.equal(r.status, 0, r.stderr);
+  const [again] = noteJobs(r.stderr);
+  assert.match(r.stderr, new RegExp(`submitted slurm job ${again}: shard 1 \\(`));
+  const lines = readLines(file);
+  assert.deepEqual(lines.map((l) => l.question_id), Array.from({ length: 24 }, (_, i) => i));
+  const ids = new Map(lines.map((l) => [l.question_id, l.answer_id]));
+  for (const l of partial) assert.equal(ids.get(l.question_id), l.answer_id, `question ${l.question_id} is kept, not answered again`);
+  assert.ok(!existsSync(root), "the launch folder is removed");
+});
+
+test("slurm: a --slurm-arg that sbatch refuses gives one line from sbatch's error and leaves nothing behind", (t) => {
+  if (skipWithoutSlurm(t)) return;
+  const dir = join(work.dir, "bad");
+  const r = runCli([...base(dir), "--static-scheduler", "--max-new-tokens", "12", ...slurm, "--slurm-arg=--partition=pmpd-no-such-partition"], env);
+  assert.equal(r.status, 1);
+  const lines = r.stderr.trim().split("\n");
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0]!, /^pmpd: sbatch refused \S+submit-1\.sbatch: invalid partition specified: pmpd-no-such-partition$/);
+  assert.ok(!existsSync(join(dir, ".pmpd-launch")));
+});
