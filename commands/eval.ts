@@ -20,7 +20,7 @@ import { getKernels } from "../src/native/kernels.js";
 import { addModelOptions, parseInteger, parseNumber, placeOnDevice, printJson, type ModelCliOptions } from "./options.js";
 import { resolveDevice, type DeviceRequest } from "../src/native/cuda.js";
 import { createProgress, type ProgressReporter } from "./progress.js";
-import { launch } from "../src/launch/launch.js";
+import { launch, launchLeftOver } from "../src/launch/launch.js";
 import { absoluteRun, checkSharedAnswerDir, evalWork, runComplete } from "../src/launch/eval-shards.js";
 import { addLaunchOptions, launchRequest, parseLaunchOptions, reportSubmitted, type LaunchCliOptions } from "./launch-options.js";
 
@@ -124,14 +124,16 @@ export function registerEval(program: Command): void {
 
     const progress = createProgress();
     let failures: string[], finished: PlannedRun[];
-    if (launchChoice.launcher === "local" && launchChoice.shards === 1 && !launchChoice.merge) {
+    const absolute = runs.map(absoluteRun);
+    const work = evalWork(absolute, plan.answerFileDir);
+    // One process answers in place, unless an earlier launch of these runs left shard answers to merge.
+    if (launchChoice.launcher === "local" && launchChoice.shards === 1 && !launchChoice.merge && !launchLeftOver(work)) {
       const failed = await runInProcess(runs, o, progress);
       progress.finish();
       failures = failed.map((f) => `run failed: ${f.message}`);
       finished = runs.filter((r) => !failed.some((f) => f.run === r));
     } else {
-      const absolute = runs.map(absoluteRun);
-      const result = await launch(evalWork(absolute, plan.answerFileDir), launchRequest(launchChoice, o, progress));
+      const result = await launch(work, launchRequest(launchChoice, o, progress));
       progress.finish();
       if (!result.waited) return reportSubmitted(result, o.json === true);
       failures = [...result.failures, ...result.running.map((r) => `still running: ${r}`)];

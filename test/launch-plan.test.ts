@@ -2,12 +2,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync, appendFileSync, mkdirSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { makeProvenance, serializeAnswerLine, type Provenance, type QuestionId } from "../src/answers/index.js";
 import { cutIntoShards, describeRanges, toRanges } from "../src/launch/plan.js";
 import { checkSlurmArg, sbatchScript, shellQuote, slurmErrorLine } from "../src/launch/slurm.js";
 import { mergeAnswerFiles, readCompleteLines } from "../src/launch/merge.js";
 import { checkSharedAnswerDir } from "../src/launch/eval-shards.js";
+import { dropLockOfEndedTask } from "../src/launch/requeue.js";
 import { Rng } from "../src/util/random.js";
 import { tempDir } from "./helpers.js";
 
@@ -161,4 +163,27 @@ test("merge: lines of another provenance are refused with file and line; nothing
   assert.equal(mergeAnswerFiles(target, [join(dir, "missing.jsonl")]), 0);
   assert.ok(!existsSync(target));
   assert.equal(readFileSync(a, "utf8").split("\n").length, 3, "sources are not changed");
+});
+
+test("a Slurm task takes over its shard's lock from another node (requeue), never outside Slurm or from its own node", () => {
+  const target = join(work.dir, "shard.jsonl");
+  const lockOf = (host: string, pid: number) => writeFileSync(`${target}.lock`, JSON.stringify({ pid, hostname: host }));
+  const saved = process.env.SLURM_JOB_ID;
+  try {
+    delete process.env.SLURM_JOB_ID;
+    lockOf("node-that-was-preempted", 4242);
+    const warnings: string[] = [];
+    dropLockOfEndedTask(target, warnings);
+    assert.ok(existsSync(`${target}.lock`) && warnings.length === 0, "outside Slurm a foreign lock stays");
+    process.env.SLURM_JOB_ID = "77";
+    dropLockOfEndedTask(target, warnings);
+    assert.ok(!existsSync(`${target}.lock`));
+    assert.match(warnings[0]!, /removed the lock of process 4242 on node-that-was-preempted, an earlier task of this shard/);
+    lockOf(hostname(), process.pid);
+    dropLockOfEndedTask(target, warnings);
+    assert.ok(existsSync(`${target}.lock`), "a lock of this node is judged by its process, as always");
+  } finally {
+    if (saved === undefined) delete process.env.SLURM_JOB_ID;
+    else process.env.SLURM_JOB_ID = saved;
+  }
 });

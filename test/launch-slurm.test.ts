@@ -64,16 +64,19 @@ test("slurm: a 2-shard array job (--no-wait, then the same command waits and mer
   noteJobs(r.stderr);
   assert.equal(r.status, 0, r.stderr);
   assert.doesNotMatch(r.stderr, /submitted/, "nothing is submitted again");
-  assert.match(r.stderr, new RegExp(`slurm job ${job}: 15/15`));
+  assert.match(r.stderr, new RegExp(`slurm job ${job}: (\\d+)/\\1 `), "it waits for the submitted job");
   for (const f of ["tiny-static-4-3.jsonl", "tiny-4bit.jsonl", "tiny-3bit.jsonl"]) {
     assert.deepEqual(readLines(join(two, "dsum", f)).map(comparable), readLines(join(one, "dsum", f)).map(comparable), f);
   }
   assert.ok(!existsSync(join(two, ".pmpd-launch")), "the launch folder is removed");
 });
 
-test("slurm: a task cancelled mid-run is reported with its log, and the rerun resubmits only it and completes the merge", async (t) => {
-  if (skipWithoutSlurm(t)) return;
-  const dir = join(work.dir, "cancel"), bench = join(work.dir, "long.jsonl");
+/**
+ * Starts a waiting 2-shard launch of 24 long questions and resolves once shard 1 has answered
+ * its first question, with the job id and how the launcher ends.
+ */
+async function launchUntilShard1Answers(dir: string): Promise<{ args: string[]; job: string; exit: Promise<number | null>; stderr: () => string }> {
+  const bench = join(work.dir, "long.jsonl");
   writeLongBench(bench, 24);
   const args = [...base(dir), "--static-scheduler", "--bench-file", bench, "--max-new-tokens", "200", ...slurm];
   const launcher = spawn(process.execPath, [join(packageRoot(), "bin", "pmpd.js"), ...args], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env } });
@@ -81,21 +84,21 @@ test("slurm: a task cancelled mid-run is reported with its log, and the rerun re
   launcher.stderr.on("data", (d) => { stderr += d; });
   let ended = false;
   const exit = new Promise<number | null>((resolve) => launcher.on("close", (code) => { ended = true; resolve(code); }));
-  const root = join(dir, ".pmpd-launch");
-  const shard1 = () => {
-    if (!existsSync(root)) return 0;
-    const folder = readdirSync(root)[0];
-    const file = folder === undefined ? undefined : join(root, folder, "shard-1", "0-tiny-static-4-3.jsonl");
-    return file !== undefined && existsSync(file) ? readFileSync(file, "utf8").split("\n").filter((l) => l.endsWith("}")).length : 0;
-  };
   const end = Date.now() + 120_000;
-  while (shard1() < 1 || noteJobs(stderr).length === 0) {
+  while (shardAnswers(dir).filter((l) => l.question_id >= 12).length < 1 || noteJobs(stderr).length === 0) {
     assert.ok(Date.now() < end && !ended, `shard 1 never answered: ${stderr}`);
     await new Promise((r) => setTimeout(r, 20));
   }
-  const [job] = noteJobs(stderr);
-  cancelTasks(job!, [1]);
-  assert.equal(await exit, 1, stderr);
+  return { args, job: noteJobs(stderr)[0]!, exit, stderr: () => stderr };
+}
+
+test("slurm: a task cancelled mid-run is reported with its log, and the rerun resubmits only it and completes the merge", async (t) => {
+  if (skipWithoutSlurm(t)) return;
+  const dir = join(work.dir, "cancel"), root = join(dir, ".pmpd-launch");
+  const { args, job, exit, stderr: output } = await launchUntilShard1Answers(dir);
+  cancelTasks(job, [1]);
+  const code = await exit, stderr = output();
+  assert.equal(code, 1, stderr);
   const folder = join(root, readdirSync(root)[0]!);
   const log = join(folder, "logs", `${job}_1.out`);
   const failures = stderr.split("\n").filter((l) => l.startsWith("pmpd: shard"));
@@ -135,4 +138,27 @@ test("slurm: a --slurm-arg that sbatch refuses gives one line from sbatch's erro
   assert.equal(lines.length, 1, r.stderr);
   assert.match(lines[0]!, /^pmpd: sbatch refused \S+submit-1\.sbatch: invalid partition specified: pmpd-no-such-partition$/);
   assert.ok(!existsSync(join(dir, ".pmpd-launch")));
+});
+
+test("slurm: a requeued task (preemption) resumes its shard file and the launcher merges everything", async (t) => {
+  if (skipWithoutSlurm(t)) return;
+  const dir = join(work.dir, "requeue");
+  const { job, exit, stderr } = await launchUntilShard1Answers(dir);
+  const before = shardAnswers(dir).filter((l) => l.question_id >= 12);
+  const task1 = () => spawnSync("squeue", ["-h", "-r", "-j", job, "-o", "%K %T"], { encoding: "utf8" }).stdout.split("\n").find((l) => l.startsWith("1 "))?.split(" ")[1];
+  assert.equal(task1(), "RUNNING");
+  assert.equal(spawnSync("scontrol", ["requeue", `${job}_1`]).status, 0);
+  // A requeued task waits (BeginTime) before it may start again; once it is pending, start it now.
+  const end = Date.now() + 30_000;
+  while (task1() !== "PENDING") {
+    assert.ok(Date.now() < end, "the requeued task never became pending");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(spawnSync("scontrol", ["update", `JobId=${job}_1`, "StartTime=now"]).status, 0);
+  assert.equal(await exit, 0, stderr());
+  assert.equal(noteJobs(stderr()).length, 1, "nothing is resubmitted");
+  const lines = readLines(join(dir, "dsum", "tiny-static-4-3.jsonl"));
+  assert.deepEqual(lines.map((l) => l.question_id), Array.from({ length: 24 }, (_, i) => i));
+  const ids = new Map(lines.map((l) => [l.question_id, l.answer_id]));
+  for (const l of before) assert.equal(ids.get(l.question_id), l.answer_id, `question ${l.question_id}, answered before the requeue, is kept`);
 });

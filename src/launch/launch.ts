@@ -141,6 +141,11 @@ function removeFolder(folder: string): void {
   try { rmdirSync(dirname(folder)); } catch { /* other launches are there */ }
 }
 
+/** True when an earlier launch of this work left its folder (killed, failed, or still running on Slurm). */
+export function launchLeftOver<Unit>(work: ShardedWork<Unit>): boolean {
+  return existsSync(launchFolder(work.base, work.kind, launchId(work.kind, work.units)));
+}
+
 export async function launch<Unit>(work: ShardedWork<Unit>, req: LaunchRequest): Promise<LaunchResult> {
   const warnings: string[] = [];
   const result: LaunchResult = { submittedJob: null, waited: true, failures: [], running: [], warnings };
