@@ -148,12 +148,15 @@ test("slurm: a requeued task (preemption) resumes its shard file and the launche
   const task1 = () => spawnSync("squeue", ["-h", "-r", "-j", job, "-o", "%K %T"], { encoding: "utf8" }).stdout.split("\n").find((l) => l.startsWith("1 "))?.split(" ")[1];
   assert.equal(task1(), "RUNNING");
   assert.equal(spawnSync("scontrol", ["requeue", `${job}_1`]).status, 0);
-  // A requeued task waits (BeginTime) before it may start again; once it is pending, start it now.
+  // A requeued task waits (BeginTime) before it may start again; once it is pending, start it
+  // sooner. Not at once: slurmd refuses a job whose new credential dates from the second its
+  // old one was revoked.
   const end = Date.now() + 30_000;
   while (task1() !== "PENDING") {
     assert.ok(Date.now() < end, "the requeued task never became pending");
     await new Promise((r) => setTimeout(r, 100));
   }
+  await new Promise((r) => setTimeout(r, 2500));
   assert.equal(spawnSync("scontrol", ["update", `JobId=${job}_1`, "StartTime=now"]).status, 0);
   assert.equal(await exit, 0, stderr());
   assert.equal(noteJobs(stderr()).length, 1, "nothing is resubmitted");
