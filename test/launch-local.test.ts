@@ -55,10 +55,10 @@ test("local launcher: 3 shards cut across runs write exactly the answers of one 
 
 test("local launcher: shards refuse an answer file of another provenance before generating", () => {
   const dir = join(work.dir, "prov");
-  assert.equal(runCli([...base(dir), "--baseline", "--max-new-tokens", "12", "--question-end", "2"]).status, 0);
-  const file = join(dir, "dsum", "tiny-4bit.jsonl");
+  assert.equal(runCli([...base(dir), "--static-scheduler", "--max-new-tokens", "12", "--question-end", "2"]).status, 0);
+  const file = join(dir, "dsum", "tiny-static-4-3.jsonl");
   const before = readFileSync(file, "utf8");
-  const r = runCli([...base(dir), "--baseline", "--max-new-tokens", "13", "--question-end", "4", "--workers", "2"]);
+  const r = runCli([...base(dir), "--static-scheduler", "--max-new-tokens", "13", "--question-end", "4", "--workers", "2"]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, new RegExp(`${file.replace(/[.]/g, "\\.")}:1: written with a different options than this run`));
   assert.equal(readFileSync(file, "utf8"), before);

@@ -229,20 +229,19 @@ export async function launch<Unit>(work: ShardedWork<Unit>, req: LaunchRequest):
           return result;
         }
         const watched = unfinished();
-        const total = watched.reduce((n, k) => n + shardTotal(k), 0);
-        req.progress.start(`slurm job ${[...new Set(watched.map((k) => latestJobs(subs).get(k)))].join(", ")}`, total);
-        const pollMs = (req.pollSeconds ?? 10) * 1000;
-        for (;;) {
-          states = shardStates(subs, warnings);
-          for (const w of warnings.splice(0)) req.progress.log(`warning: ${w}`);
-          const counts = new Map<string, number>();
-          for (const k of watched) {
-            const s = (states.get(k) ?? "").split(" ")[0] || "ENDED";
-            counts.set(s, (counts.get(s) ?? 0) + 1);
-          }
-          req.progress.update(watched.reduce((n, k) => n + shardDone(k), 0), [...counts].map(([s, n]) => `${n} ${s.toLowerCase()}`).join(", "));
-          if (!watched.some((k) => isRunning(states.get(k)))) break;
-          await sleep(pollMs);
+        const jobList = [...new Set(watched.map((k) => latestJobs(subs).get(k)))].join(", ");
+        req.progress.start(`slurm job ${jobList}`, watched.reduce((n, k) => n + shardTotal(k), 0));
+        // Stopping the wait does not stop the job: say how to come back to it.
+        const stopWaiting = (signal: NodeJS.Signals) => {
+          process.stderr.write(`\npmpd: stopped waiting (${signal}); slurm job ${jobList} keeps running: run the same command again to wait and merge, or scancel ${jobList}\n`);
+          lock.release();
+          process.exit(signal === "SIGINT" ? 130 : 143);
+        };
+        process.once("SIGINT", stopWaiting).once("SIGTERM", stopWaiting);
+        try {
+          states = await waitForTasks(subs, watched, shardDone, req, warnings);
+        } finally {
+          process.off("SIGINT", stopWaiting).off("SIGTERM", stopWaiting);
         }
       }
       const jobs = latestJobs(subs);
@@ -275,6 +274,24 @@ export async function launch<Unit>(work: ShardedWork<Unit>, req: LaunchRequest):
     return result;
   } finally {
     lock.release();
+  }
+}
+
+/** Polls Slurm until no task of the `watched` shards can still write; returns their last states. */
+async function waitForTasks(subs: readonly Submission[], watched: number[], shardDone: (k: number) => number, req: LaunchRequest,
+  warnings: string[]): Promise<Map<number, string | null>> {
+  const pollMs = (req.pollSeconds ?? 10) * 1000;
+  for (;;) {
+    const states = shardStates(subs, warnings);
+    for (const w of warnings.splice(0)) req.progress.log(`warning: ${w}`);
+    const counts = new Map<string, number>();
+    for (const k of watched) {
+      const s = (states.get(k) ?? "").split(" ")[0] || "ENDED";
+      counts.set(s, (counts.get(s) ?? 0) + 1);
+    }
+    req.progress.update(watched.reduce((n, k) => n + shardDone(k), 0), [...counts].map(([s, n]) => `${n} ${s.toLowerCase()}`).join(", "));
+    if (!watched.some((k) => isRunning(states.get(k)))) return states;
+    await sleep(pollMs);
   }
 }
 
