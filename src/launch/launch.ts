@@ -155,9 +155,8 @@ export async function launch<Unit>(work: ShardedWork<Unit>, req: LaunchRequest):
     throw new PmpdError(`nothing to merge: no launch of this work in ${dirname(folder)} (it was merged and removed, or never started)`);
   }
   const lock = takeLauncherLock(folder, warnings);
-  let plan: LaunchPlan<Unit> | null = null;
   try {
-    plan = readPlan<Unit>(folder, work.kind);
+    let plan = readPlan<Unit>(folder, work.kind);
     if (plan !== null && !req.mergeOnly && (plan.launcher !== req.launcher || plan.requested_shards !== req.shards)) {
       // Another shard count or launcher: merge what the old plan finished, then plan again.
       if (plan.launcher === "slurm" && [...shardStates(readSubmissions(folder), warnings).values()].some(isRunning)) {
@@ -178,96 +177,16 @@ export async function launch<Unit>(work: ShardedWork<Unit>, req: LaunchRequest):
       plan = newPlan(work.kind, id, req.launcher, req.shards, work.units, cutIntoShards(remaining, req.shards));
       writePlan(folder, plan);
     }
-    const p = plan;
-    const workerCommand = [join(packageRoot(), "bin", "pmpd.js"), "shard-worker", planFile(folder), ...req.workerOptions];
-    const shardTotal = (k: number) => p.shards[k]!.reduce((n, piece) => n + piece.count, 0);
-    const shardDone = (k: number) => p.shards[k]!.reduce((n, piece) => n + Math.min(piece.count, work.doneInPiece(folder, k, piece)), 0);
-    const describe = (k: number) => `shard ${k} (${p.shards[k]!.map((piece) => work.describePiece(p.units[piece.unit]!, piece)).join("; ")})`;
-    const unfinished = () => p.shards.map((_, k) => k).filter((k) => shardDone(k) < shardTotal(k));
-
-    let exits = new Map<number, WorkerExit>();
-    if (p.launcher === "local") {
-      if (!req.mergeOnly) {
-        const todo = unfinished();
-        const total = todo.reduce((n, k) => n + shardTotal(k), 0);
-        req.progress.start(`${todo.length} shard${todo.length === 1 ? "" : "s"} in local processes`, total);
-        const tick = () => req.progress.update(todo.reduce((n, k) => n + shardDone(k), 0));
-        try {
-          exits = await runWorkers(workerCommand, todo, tick);
-        } catch (e) {
-          if (e instanceof LaunchInterrupted) {
-            work.merge(folder, p, warnings);
-            removeFolder(folder);
-          }
-          throw e;
-        }
-        tick();
-      }
-    } else {
-      let subs = readSubmissions(folder);
-      let states = shardStates(subs, warnings);
-      if (!req.mergeOnly) {
-        const todo = unfinished().filter((k) => !isRunning(states.get(k)));
-        if (todo.length > 0) {
-          let job: Submission;
-          try {
-            job = submit(folder, p, todo, subs.length, workerCommand, req.slurmArgs, describe);
-          } catch (e) {
-            if (subs.length === 0) {
-              lock.release();
-              removeFolder(folder);
-            }
-            throw e;
-          }
-          subs = [...subs, job];
-          writeFileAtomic(submissionsFile(folder), `${JSON.stringify(subs, null, 1)}\n`);
-          result.submittedJob = job.job;
-          req.progress.log(`submitted slurm job ${job.job}: shard${todo.length === 1 ? "" : "s"} ${todo.join(", ")} (${job.script})`);
-        }
-        if (!req.wait) {
-          result.waited = false;
-          return result;
-        }
-        const watched = unfinished();
-        const jobList = [...new Set(watched.map((k) => latestJobs(subs).get(k)))].join(", ");
-        req.progress.start(`slurm job ${jobList}`, watched.reduce((n, k) => n + shardTotal(k), 0));
-        // Stopping the wait does not stop the job: say how to come back to it.
-        const stopWaiting = (signal: NodeJS.Signals) => {
-          process.stderr.write(`\npmpd: stopped waiting (${signal}); slurm job ${jobList} keeps running: run the same command again to wait and merge, or scancel ${jobList}\n`);
-          lock.release();
-          process.exit(signal === "SIGINT" ? 130 : 143);
-        };
-        process.once("SIGINT", stopWaiting).once("SIGTERM", stopWaiting);
-        try {
-          states = await waitForTasks(subs, watched, shardDone, req, warnings);
-        } finally {
-          process.off("SIGINT", stopWaiting).off("SIGTERM", stopWaiting);
-        }
-      }
-      const jobs = latestJobs(subs);
-      for (const k of unfinished()) {
-        const job = jobs.get(k);
-        const state = states.get(k);
-        if (isRunning(state)) {
-          result.running.push(`${describe(k)}: ${state === null || state === undefined ? "state unknown (squeue did not answer)" : state.toLowerCase()} in slurm job ${job}`);
-        } else if (job !== undefined) {
-          const log = taskLogPath(join(folder, "logs"), job, k);
-          const last = lastLogLine(log);
-          result.failures.push(`${describe(k)} did not finish${state ? ` (${state})` : ""}; log ${log}${last ? `: ${last}` : ""}`);
-        } else {
-          result.failures.push(`${describe(k)} was never submitted`);
-        }
-      }
+    const ctx = shardContext(work, req, folder, plan, lock, result);
+    const exits = plan.launcher === "local" ? await runLocal(ctx) : await runSlurm(ctx);
+    if (exits === null) return result; // submitted, not waiting
+    work.merge(folder, plan, warnings);
+    for (const k of plan.launcher === "local" ? ctx.unfinished() : []) {
+      const exit = exits.get(k);
+      const why = exit === undefined ? "not run" : exit.signal !== null ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
+      result.failures.push(`${ctx.describe(k)} failed (${why})${exit?.lastLine ? `: ${exit.lastLine}` : ""}`);
     }
-    work.merge(folder, p, warnings);
-    if (p.launcher === "local") {
-      for (const k of unfinished()) {
-        const exit = exits.get(k);
-        const why = exit === undefined ? "not run" : exit.signal !== null ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
-        result.failures.push(`${describe(k)} failed (${why})${exit?.lastLine ? `: ${exit.lastLine}` : ""}`);
-      }
-    }
-    if (p.launcher === "local" || (result.failures.length === 0 && result.running.length === 0)) {
+    if (plan.launcher === "local" || (result.failures.length === 0 && result.running.length === 0)) {
       lock.release();
       removeFolder(folder);
     }
@@ -275,6 +194,116 @@ export async function launch<Unit>(work: ShardedWork<Unit>, req: LaunchRequest):
   } finally {
     lock.release();
   }
+}
+
+/** A plan in its folder, with what the launchers ask of it. */
+interface ShardContext<Unit> {
+  work: ShardedWork<Unit>;
+  req: LaunchRequest;
+  folder: string;
+  plan: LaunchPlan<Unit>;
+  lock: FileLock;
+  result: LaunchResult;
+  workerCommand: string[];
+  total(k: number): number;
+  done(k: number): number;
+  describe(k: number): string;
+  unfinished(): number[];
+}
+
+function shardContext<Unit>(work: ShardedWork<Unit>, req: LaunchRequest, folder: string, plan: LaunchPlan<Unit>, lock: FileLock,
+  result: LaunchResult): ShardContext<Unit> {
+  const total = (k: number) => plan.shards[k]!.reduce((n, piece) => n + piece.count, 0);
+  const done = (k: number) => plan.shards[k]!.reduce((n, piece) => n + Math.min(piece.count, work.doneInPiece(folder, k, piece)), 0);
+  return {
+    work, req, folder, plan, lock, result, total, done,
+    workerCommand: [join(packageRoot(), "bin", "pmpd.js"), "shard-worker", planFile(folder), ...req.workerOptions],
+    describe: (k) => `shard ${k} (${plan.shards[k]!.map((piece) => work.describePiece(plan.units[piece.unit]!, piece)).join("; ")})`,
+    unfinished: () => plan.shards.map((_, k) => k).filter((k) => done(k) < total(k)),
+  };
+}
+
+/** Runs the unfinished shards in local processes; on a signal, merges what they finished before passing it on. */
+async function runLocal<Unit>(ctx: ShardContext<Unit>): Promise<Map<number, WorkerExit>> {
+  if (ctx.req.mergeOnly) return new Map();
+  const todo = ctx.unfinished();
+  ctx.req.progress.start(`${todo.length} shard${todo.length === 1 ? "" : "s"} in local processes`, todo.reduce((n, k) => n + ctx.total(k), 0));
+  const tick = () => ctx.req.progress.update(todo.reduce((n, k) => n + ctx.done(k), 0));
+  try {
+    const exits = await runWorkers(ctx.workerCommand, todo, tick);
+    tick();
+    return exits;
+  } catch (e) {
+    if (e instanceof LaunchInterrupted) {
+      ctx.work.merge(ctx.folder, ctx.plan, ctx.result.warnings);
+      removeFolder(ctx.folder);
+    }
+    throw e;
+  }
+}
+
+/**
+ * Submits the unfinished shards no task is working on, waits for every unfinished shard's
+ * task to end (unless --no-wait: then null), and records in the result why each shard that
+ * is still unfinished stopped, or that it is still running (--merge).
+ */
+async function runSlurm<Unit>(ctx: ShardContext<Unit>): Promise<Map<number, WorkerExit> | null> {
+  const { req, folder, result } = ctx;
+  let subs = readSubmissions(folder);
+  let states = shardStates(subs, result.warnings);
+  if (!req.mergeOnly) {
+    const todo = ctx.unfinished().filter((k) => !isRunning(states.get(k)));
+    if (todo.length > 0) {
+      let job: Submission;
+      try {
+        job = submit(ctx, todo, subs.length);
+      } catch (e) {
+        if (subs.length === 0) {
+          ctx.lock.release();
+          removeFolder(folder);
+        }
+        throw e;
+      }
+      subs = [...subs, job];
+      writeFileAtomic(submissionsFile(folder), `${JSON.stringify(subs, null, 1)}\n`);
+      result.submittedJob = job.job;
+      req.progress.log(`submitted slurm job ${job.job}: shard${todo.length === 1 ? "" : "s"} ${todo.join(", ")} (${job.script})`);
+    }
+    if (!req.wait) {
+      result.waited = false;
+      return null;
+    }
+    const watched = ctx.unfinished();
+    const jobList = [...new Set(watched.map((k) => latestJobs(subs).get(k)))].join(", ");
+    req.progress.start(`slurm job ${jobList}`, watched.reduce((n, k) => n + ctx.total(k), 0));
+    // Stopping the wait does not stop the job: say how to come back to it.
+    const stopWaiting = (signal: NodeJS.Signals) => {
+      process.stderr.write(`\npmpd: stopped waiting (${signal}); slurm job ${jobList} keeps running: run the same command again to wait and merge, or scancel ${jobList}\n`);
+      ctx.lock.release();
+      process.exit(signal === "SIGINT" ? 130 : 143);
+    };
+    process.once("SIGINT", stopWaiting).once("SIGTERM", stopWaiting);
+    try {
+      states = await waitForTasks(subs, watched, ctx.done, req, result.warnings);
+    } finally {
+      process.off("SIGINT", stopWaiting).off("SIGTERM", stopWaiting);
+    }
+  }
+  const jobs = latestJobs(subs);
+  for (const k of ctx.unfinished()) {
+    const job = jobs.get(k);
+    const state = states.get(k);
+    if (isRunning(state)) {
+      result.running.push(`${ctx.describe(k)}: ${state === null || state === undefined ? "state unknown (squeue did not answer)" : state.toLowerCase()} in slurm job ${job}`);
+    } else if (job !== undefined) {
+      const log = taskLogPath(join(folder, "logs"), job, k);
+      const last = lastLogLine(log);
+      result.failures.push(`${ctx.describe(k)} did not finish${state ? ` (${state})` : ""}; log ${log}${last ? `: ${last}` : ""}`);
+    } else {
+      result.failures.push(`${ctx.describe(k)} was never submitted`);
+    }
+  }
+  return new Map();
 }
 
 /** Polls Slurm until no task of the `watched` shards can still write; returns their last states. */
@@ -295,19 +324,18 @@ async function waitForTasks(subs: readonly Submission[], watched: number[], shar
   }
 }
 
-function submit<Unit>(folder: string, plan: LaunchPlan<Unit>, shards: number[], n: number, workerCommand: string[], slurmArgs: string[],
-  describe: (k: number) => string): Submission {
-  const script = join(folder, `submit-${n + 1}.sbatch`);
+function submit<Unit>(ctx: ShardContext<Unit>, shards: number[], earlier: number): Submission {
+  const { folder, plan } = ctx;
+  const script = join(folder, `submit-${earlier + 1}.sbatch`);
   const logDir = join(folder, "logs");
   mkdirSync(logDir, { recursive: true });
   writeFileSync(script, sbatchScript({
     jobName: `pmpd-${plan.kind}`,
     shards,
     logDir,
-    slurmArgs,
-    command: [process.execPath, ...workerCommand],
-    about: [`pmpd ${plan.kind}, launch ${plan.id}: ${plan.shards.length} shards, plan ${join(folder, "plan.json")}`,
-      ...shards.map((k) => describe(k))],
+    slurmArgs: ctx.req.slurmArgs,
+    command: [process.execPath, ...ctx.workerCommand],
+    about: [`pmpd ${plan.kind}, launch ${plan.id}: ${plan.shards.length} shards, plan ${planFile(folder)}`, ...shards.map(ctx.describe)],
   }), { mode: 0o755 });
   const job = submitScript(script);
   return { job, shards, script, submitted: new Date().toISOString() };
