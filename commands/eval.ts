@@ -11,14 +11,12 @@ import { PmpdError } from "../src/errors.js";
 import { parsePrecisionLabel } from "../src/model/precision.js";
 import { getBenchmark, loadPreset, type Preset } from "../src/bench/index.js";
 import { planRuns, type EvalPlan, type JobName, type PlannedRun } from "../src/eval/jobs.js";
-import { describeFailure, runAnswers } from "../src/eval/run-answers.js";
+import { describeFailure, runAnswers, runPrecisions } from "../src/eval/run-answers.js";
 import { chooseStaticStep, type SearchChoice } from "../src/eval/static-search.js";
 import { primaryMetric, scoreAnswerFiles } from "../src/eval/score-answers.js";
-import { fromPretrained, type PretrainedModel } from "../src/model/load.js";
-import { setActivationMode } from "../src/formats/activation-mode.js";
-import { getKernels } from "../src/native/kernels.js";
-import { addModelOptions, parseInteger, parseNumber, placeOnDevice, printJson, type ModelCliOptions } from "./options.js";
-import { resolveDevice, type DeviceRequest } from "../src/native/cuda.js";
+import type { PretrainedModel } from "../src/model/load.js";
+import type { PrecisionChoice } from "../src/model/precision.js";
+import { addModelOptions, loadModelFromOptions, parseInteger, parseNumber, printJson, type ModelCliOptions } from "./options.js";
 import { createProgress, type ProgressReporter } from "./progress.js";
 import { launch, launchLeftOver } from "../src/launch/launch.js";
 import { absoluteRun, checkSharedAnswerDir, evalWork, runComplete } from "../src/launch/eval-shards.js";
@@ -118,8 +116,7 @@ export function registerEval(program: Command): void {
     const tolerance = parseNumber("--tolerance", o.tolerance as string, 0, Infinity);
     const launchChoice = parseLaunchOptions(cmd, o);
     if (launchChoice.launcher === "slurm") checkSharedAnswerDir(plan.answerFileDir);
-    if (o.threads !== undefined) getKernels().setThreads(parseInteger("--threads", o.threads, 1, 1024));
-    setActivationMode(o.exact ? "exact" : "int8");
+    if (o.threads !== undefined) parseInteger("--threads", o.threads, 1, 1024);
     const runs = planRuns(plan);
 
     const progress = createProgress();
@@ -156,14 +153,15 @@ interface Failure { run: PlannedRun; message: string }
 
 async function runInProcess(runs: PlannedRun[], o: EvalCliOptions, progress: ProgressReporter): Promise<Failure[]> {
   const failures: Failure[] = [];
-  const device = resolveDevice((o.device ?? "auto") as DeviceRequest);
+  // Each model is loaded once, with every precision its runs use.
+  const precisions = new Map<string, PrecisionChoice[]>();
+  for (const run of runs) precisions.set(run.modelPath, [...(precisions.get(run.modelPath) ?? []), ...runPrecisions(run)]);
   const models = new Map<string, PretrainedModel>();
   for (const [i, run] of runs.entries()) {
     try {
       let pm = models.get(run.modelPath);
       if (!pm) {
-        pm = await fromPretrained(run.modelPath, { offline: o.offline, hubUrl: o.hubUrl, cacheDir: o.cacheDir });
-        placeOnDevice(pm, device);
+        pm = await loadModelFromOptions(run.modelPath, o, precisions.get(run.modelPath));
         models.set(run.modelPath, pm);
       }
       progress.log(`run ${i + 1}/${runs.length}: ${run.label} -> ${run.answerFile}`);

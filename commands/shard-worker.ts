@@ -5,7 +5,7 @@
  */
 import type { Command } from "commander";
 import { dirname, resolve } from "node:path";
-import type { PretrainedModel } from "../src/model/load.js";
+import type { PrecisionChoice } from "../src/model/precision.js";
 import type { PlannedRun } from "../src/eval/jobs.js";
 import { readPlan } from "../src/launch/plan.js";
 import { runEvalShard } from "../src/launch/eval-shards.js";
@@ -28,15 +28,7 @@ export function registerShardWorker(program: Command): void {
     const shard = parseInteger("--shard", o.shard, 0);
     // In a Slurm task the allocation says how many cores are ours.
     const options: ModelCliOptions = { ...o, threads: o.threads ?? process.env.SLURM_CPUS_PER_TASK };
-    const models = new Map<string, PretrainedModel>();
-    const loadModel = async (path: string) => {
-      let pm = models.get(path);
-      if (pm === undefined) {
-        pm = await loadModelFromOptions(path, options);
-        models.set(path, pm);
-      }
-      return pm;
-    };
+    const loadModel = (path: string, precisions: PrecisionChoice[]) => loadModelFromOptions(path, options, precisions);
     const progress = createProgress();
     switch (plan.kind) {
       case "eval":

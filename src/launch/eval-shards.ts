@@ -10,8 +10,9 @@ import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { PmpdError } from "../errors.js";
 import { idKey } from "../answers/schema.js";
 import type { PlannedRun } from "../eval/jobs.js";
-import { loadQuestions, runAnswers, type AnswerRunProgress } from "../eval/run-answers.js";
+import { loadQuestions, runAnswers, runPrecisions, type AnswerRunProgress } from "../eval/run-answers.js";
 import type { PretrainedModel } from "../model/load.js";
+import type { PrecisionChoice } from "../model/precision.js";
 import { answeredIds, mergeAnswerFiles } from "./merge.js";
 import { describeRanges, type LaunchPlan, type ShardPiece } from "./plan.js";
 import type { ShardedWork } from "./launch.js";
@@ -80,11 +81,25 @@ export function evalWork(runs: PlannedRun[], answerDir: string): ShardedWork<Pla
   };
 }
 
-/** Answers one shard of an eval plan (in a worker process). */
+/**
+ * Answers one shard of an eval plan (in a worker process). Each model is loaded once, with
+ * every precision the shard's runs on it use.
+ */
 export async function runEvalShard(plan: LaunchPlan<PlannedRun>, folder: string, shard: number,
-  loadModel: (path: string) => Promise<PretrainedModel>, progress: (piece: ShardPiece, run: PlannedRun) => AnswerRunProgress): Promise<void> {
+  load: (path: string, precisions: PrecisionChoice[]) => Promise<PretrainedModel>,
+  progress: (piece: ShardPiece, run: PlannedRun) => AnswerRunProgress): Promise<void> {
   const pieces = plan.shards[shard];
   if (pieces === undefined) throw new PmpdError(`${join(folder, "plan.json")}: has no shard ${shard} (shards 0-${plan.shards.length - 1})`);
+  const precisions = new Map<string, PrecisionChoice[]>();
+  for (const { unit } of pieces) {
+    const run = plan.units[unit]!;
+    precisions.set(run.modelPath, [...(precisions.get(run.modelPath) ?? []), ...runPrecisions(run)]);
+  }
+  const models = new Map<string, Promise<PretrainedModel>>();
+  const loadModel = (path: string) => {
+    if (!models.has(path)) models.set(path, load(path, precisions.get(path)!));
+    return models.get(path)!;
+  };
   for (const piece of pieces) {
     const run = plan.units[piece.unit]!;
     const file = shardAnswerFile(folder, shard, piece.unit, run);

@@ -4,27 +4,12 @@
  * with the same hash used the same weights, whatever the paths.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, isAbsolute, join } from "node:path";
 import { readJsonFile } from "../io/config.js";
+import { hashFileInto } from "../io/file-hash.js";
 
 const cache = new Map<string, string>();
-
-function hashFile(hash: ReturnType<typeof createHash>, file: string): void {
-  const fd = openSync(file, "r");
-  try {
-    const buf = Buffer.allocUnsafe(1 << 22);
-    let pos = 0;
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, pos);
-      if (n === 0) break;
-      hash.update(buf.subarray(0, n));
-      pos += n;
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** config.json and the weight files the model loads (not other safetensors lying beside them). */
 function modelFiles(dir: string): string[] {
@@ -44,7 +29,7 @@ export function modelHash(path: string): string {
   if (hit) return hit;
   const hash = createHash("sha256");
   if (statSync(path).isFile()) {
-    hashFile(hash, path);
+    hashFileInto(hash, path);
     const json = readJsonFile(path);
     for (const [k, v] of Object.entries(json).sort(([a], [b]) => (a < b ? -1 : 1))) {
       if (typeof v !== "string") continue;
@@ -54,7 +39,7 @@ export function modelHash(path: string): string {
   } else {
     for (const f of modelFiles(path)) {
       hash.update(`${f}\0`);
-      hashFile(hash, join(path, f));
+      hashFileInto(hash, join(path, f));
     }
   }
   const digest = `sha256:${hash.digest("hex")}`;
