@@ -19,7 +19,8 @@ import type { PrecisionChoice } from "../src/model/precision.js";
 import { addModelOptions, loadModelFromOptions, parseInteger, parseNumber, printJson, type ModelCliOptions } from "./options.js";
 import { createProgress, type ProgressReporter } from "./progress.js";
 import { launch, launchLeftOver } from "../src/launch/launch.js";
-import { absoluteRun, checkSharedAnswerDir, evalWork, runComplete } from "../src/launch/eval-shards.js";
+import { absoluteRun, evalWork, runComplete } from "../src/launch/eval-shards.js";
+import { checkSharedDir } from "../src/launch/slurm.js";
 import { addLaunchOptions, launchRequest, parseLaunchOptions, reportSubmitted, type LaunchCliOptions } from "./launch-options.js";
 
 const JOB_FLAGS: Record<string, JobName> = {
@@ -115,7 +116,7 @@ export function registerEval(program: Command): void {
     if (plan.priorDistribution && plan.priorDistribution.length !== 4) throw new PmpdError("--prior-distribution needs 4 probabilities");
     const tolerance = parseNumber("--tolerance", o.tolerance as string, 0, Infinity);
     const launchChoice = parseLaunchOptions(cmd, o);
-    if (launchChoice.launcher === "slurm") checkSharedAnswerDir(plan.answerFileDir);
+    if (launchChoice.launcher === "slurm") checkSharedDir("--answer-file-dir", plan.answerFileDir);
     if (o.threads !== undefined) parseInteger("--threads", o.threads, 1, 1024);
     const runs = planRuns(plan);
 

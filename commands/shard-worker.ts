@@ -7,9 +7,9 @@ import type { Command } from "commander";
 import { dirname, resolve } from "node:path";
 import type { PrecisionChoice } from "../src/model/precision.js";
 import type { PlannedRun } from "../src/eval/jobs.js";
-import { readPlan } from "../src/launch/plan.js";
+import { describeRanges, readPlan } from "../src/launch/plan.js";
 import { runEvalShard } from "../src/launch/eval-shards.js";
-import { describeRanges } from "../src/launch/plan.js";
+import { runGenDatasetShard, type GenDatasetUnit } from "../src/launch/gen-dataset-shards.js";
 import { exitWithLauncher } from "../src/launch/watchdog.js";
 import { PmpdError } from "../src/errors.js";
 import { addModelOptions, loadModelFromOptions, parseInteger, type ModelCliOptions } from "./options.js";
@@ -28,7 +28,7 @@ export function registerShardWorker(program: Command): void {
     const shard = parseInteger("--shard", o.shard, 0);
     // In a Slurm task the allocation says how many cores are ours.
     const options: ModelCliOptions = { ...o, threads: o.threads ?? process.env.SLURM_CPUS_PER_TASK };
-    const loadModel = (path: string, precisions: PrecisionChoice[]) => loadModelFromOptions(path, options, precisions);
+    const loadModel = (path: string, precisions?: PrecisionChoice[]) => loadModelFromOptions(path, options, precisions);
     const progress = createProgress();
     switch (plan.kind) {
       case "eval":
@@ -37,6 +37,9 @@ export function registerShardWorker(program: Command): void {
           question: (done, status) => progress.update(done, status),
           warn: (w) => progress.log(`warning: ${w}`),
         }));
+        break;
+      case "gen-dataset":
+        await runGenDatasetShard(plan as typeof plan & { units: GenDatasetUnit[] }, folder, shard, loadModel, progress);
         break;
       default:
         throw new PmpdError(`${planPath}: a ${plan.kind} plan, which this pmpd cannot run`);

@@ -1,5 +1,6 @@
-/** Shared by the launcher tests: a long benchmark file and reading answers back. */
+/** Shared by the launcher tests: a long benchmark file, reading answers back, comparing datasets. */
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import assert from "node:assert/strict";
 import { join } from "node:path";
 import { packageRoot } from "../src/paths.js";
 
@@ -24,3 +25,14 @@ export function shardAnswers(dir: string): Line[] {
   if (!existsSync(root)) return [];
   return readdirSync(root, { recursive: true }).map(String).filter((f) => /shard-\d+\/.*\.jsonl$/.test(f)).flatMap((f) => readLines(join(root, f)));
 }
+
+/** The files one process writes must come out the same: byte for byte, but the manifest's creation time. */
+export function assertSameDataset(dir: string, reference: string): void {
+  for (const f of ["stage1.safetensors", "stage1.json", "kv_dataset_4_3.safetensors"]) {
+    assert.ok(readFileSync(join(dir, f)).equals(readFileSync(join(reference, f))), `${f} differs from one process's`);
+  }
+  const manifest = (d: string) => ({ ...JSON.parse(readFileSync(join(d, "kv_dataset_4_3.json"), "utf8")) as Record<string, unknown>, created: "" });
+  assert.deepEqual(manifest(dir), manifest(reference));
+  assert.ok(!existsSync(join(dir, ".pmpd-launch")), "the launch folders are removed");
+}
+

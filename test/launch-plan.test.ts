@@ -6,9 +6,8 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { makeProvenance, serializeAnswerLine, type Provenance, type QuestionId } from "../src/answers/index.js";
 import { cutIntoShards, describeRanges, toRanges } from "../src/launch/plan.js";
-import { checkSlurmArg, sbatchScript, shellQuote, slurmErrorLine } from "../src/launch/slurm.js";
+import { checkSharedDir, checkSlurmArg, sbatchScript, shellQuote, slurmErrorLine } from "../src/launch/slurm.js";
 import { mergeAnswerFiles, readCompleteLines } from "../src/launch/merge.js";
-import { checkSharedAnswerDir } from "../src/launch/eval-shards.js";
 import { dropLockOfEndedTask } from "../src/launch/requeue.js";
 import { Rng } from "../src/util/random.js";
 import { tempDir } from "./helpers.js";
@@ -95,12 +94,12 @@ test("sbatch's error output becomes one line", () => {
   assert.equal(slurmErrorLine(""), "no message");
 });
 
-test("slurm answer folder: absolute, or relative under the submit folder", () => {
-  checkSharedAnswerDir("/shared/answers", "/home/u/project");
-  checkSharedAnswerDir("answers/run1", "/home/u/project");
-  checkSharedAnswerDir("./a/../b", "/home/u/project");
-  assert.throws(() => checkSharedAnswerDir("../answers", "/home/u/project"), /--answer-file-dir \.\.\/answers: a relative answer folder must lie under the submit folder \/home\/u\/project/);
-  assert.throws(() => checkSharedAnswerDir("a/../../x", "/home/u/project"), /must lie under the submit folder/);
+test("slurm output folders: absolute, or relative under the submit folder", () => {
+  checkSharedDir("--answer-file-dir", "/shared/answers", "/home/u/project");
+  checkSharedDir("--answer-file-dir", "answers/run1", "/home/u/project");
+  checkSharedDir("--dir", "./a/../b", "/home/u/project");
+  assert.throws(() => checkSharedDir("--answer-file-dir", "../answers", "/home/u/project"), /--answer-file-dir \.\.\/answers: a relative folder must lie under the submit folder \/home\/u\/project/);
+  assert.throws(() => checkSharedDir("--dir", "a/../../x", "/home/u/project"), /--dir a\/\.\.\/\.\.\/x: a relative folder must lie under/);
 });
 
 const PROV: Provenance = makeProvenance({

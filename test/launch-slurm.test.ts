@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { cancelTasks } from "../src/launch/slurm.js";
 import { packageRoot } from "../src/paths.js";
 import { bundledModel, runCli, tempDir } from "./helpers.js";
-import { comparable, readLines, shardAnswers, writeLongBench } from "./launch-helpers.js";
+import { assertSameDataset, comparable, readLines, shardAnswers, writeLongBench } from "./launch-helpers.js";
 
 function slurmProblem(): string | null {
   const q = spawnSync("squeue", ["-h", "-o", "%i"], { encoding: "utf8", timeout: 20_000 });
@@ -164,4 +164,17 @@ test("slurm: a requeued task (preemption) resumes its shard file and the launche
   assert.deepEqual(lines.map((l) => l.question_id), Array.from({ length: 24 }, (_, i) => i));
   const ids = new Map(lines.map((l) => [l.question_id, l.answer_id]));
   for (const l of before) assert.equal(ids.get(l.question_id), l.answer_id, `question ${l.question_id}, answered before the requeue, is kept`);
+});
+
+test("slurm: gen-dataset as 2-shard array jobs (stage 1, then stage 2) writes the files of one process", (t) => {
+  if (skipWithoutSlurm(t)) return;
+  const gen = (dir: string) => ["gen-dataset", "--dir", dir, "--model", model, "--size", "6", "--max-new-tokens", "9"];
+  const one = join(work.dir, "gen-one"), two = join(work.dir, "gen-two");
+  assert.equal(runCli(gen(one)).status, 0);
+  const r = runCli([...gen(two), ...slurm], env);
+  const submitted = noteJobs(r.stderr);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(submitted.length, 2, "one job per stage");
+  assert.match(r.stdout, /wrote .*stage1\.json\nwrote .*kv_dataset_4_3\.json/);
+  assertSameDataset(two, one);
 });

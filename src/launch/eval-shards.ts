@@ -6,15 +6,14 @@
  * file one process writes. Paths are made absolute first: tasks may start in another folder.
  */
 import { existsSync } from "node:fs";
-import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { PmpdError } from "../errors.js";
 import { idKey } from "../answers/schema.js";
 import type { PlannedRun } from "../eval/jobs.js";
 import { loadQuestions, runAnswers, runPrecisions, type AnswerRunProgress } from "../eval/run-answers.js";
-import type { PretrainedModel } from "../model/load.js";
-import type { PrecisionChoice } from "../model/precision.js";
+import { shardModels, type ModelLoader } from "./shard-models.js";
 import { answeredIds, mergeAnswerFiles } from "./merge.js";
-import { describeRanges, type LaunchPlan, type ShardPiece } from "./plan.js";
+import { describeRanges, shardPieces, type LaunchPlan, type ShardPiece } from "./plan.js";
 import type { ShardedWork } from "./launch.js";
 import { dropLockOfEndedTask } from "./requeue.js";
 
@@ -32,18 +31,6 @@ export function absoluteRun(run: PlannedRun): PlannedRun {
     ...(run.benchFile !== undefined ? { benchFile: resolve(run.benchFile) } : {}),
     scheduler: run.scheduler?.classifierPath !== undefined ? { ...run.scheduler, classifierPath: resolve(run.scheduler.classifierPath) } : run.scheduler,
   };
-}
-
-/**
- * Slurm tasks see the answer folder through the path they are given: an absolute one, or
- * one relative to the submit folder (where sbatch starts them); `../` out of it is refused.
- */
-export function checkSharedAnswerDir(dir: string, submitDir = process.cwd()): void {
-  if (isAbsolute(dir)) return;
-  const rel = relative(submitDir, resolve(submitDir, dir));
-  if (rel === ".." || rel.startsWith(`..${sep}`)) {
-    throw new PmpdError(`--answer-file-dir ${dir}: a relative answer folder must lie under the submit folder ${submitDir} for the slurm launcher; give an absolute path on a filesystem every node sees`);
-  }
 }
 
 /** The answer file of shard `shard` for run number `unit`. */
@@ -86,20 +73,10 @@ export function evalWork(runs: PlannedRun[], answerDir: string): ShardedWork<Pla
  * every precision the shard's runs on it use.
  */
 export async function runEvalShard(plan: LaunchPlan<PlannedRun>, folder: string, shard: number,
-  load: (path: string, precisions: PrecisionChoice[]) => Promise<PretrainedModel>,
+  load: ModelLoader,
   progress: (piece: ShardPiece, run: PlannedRun) => AnswerRunProgress): Promise<void> {
-  const pieces = plan.shards[shard];
-  if (pieces === undefined) throw new PmpdError(`${join(folder, "plan.json")}: has no shard ${shard} (shards 0-${plan.shards.length - 1})`);
-  const precisions = new Map<string, PrecisionChoice[]>();
-  for (const { unit } of pieces) {
-    const run = plan.units[unit]!;
-    precisions.set(run.modelPath, [...(precisions.get(run.modelPath) ?? []), ...runPrecisions(run)]);
-  }
-  const models = new Map<string, Promise<PretrainedModel>>();
-  const loadModel = (path: string) => {
-    if (!models.has(path)) models.set(path, load(path, precisions.get(path)!));
-    return models.get(path)!;
-  };
+  const pieces = shardPieces(plan, folder, shard);
+  const loadModel = shardModels(pieces.map(({ unit }) => ({ path: plan.units[unit]!.modelPath, precisions: runPrecisions(plan.units[unit]!) })), load);
   for (const piece of pieces) {
     const run = plan.units[piece.unit]!;
     const file = shardAnswerFile(folder, shard, piece.unit, run);

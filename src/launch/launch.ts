@@ -269,25 +269,12 @@ async function runSlurm<Unit>(ctx: ShardContext<Unit>): Promise<Map<number, Work
       result.submittedJob = job.job;
       req.progress.log(`submitted slurm job ${job.job}: shard${todo.length === 1 ? "" : "s"} ${todo.join(", ")} (${job.script})`);
     }
-    if (!req.wait) {
+    const watched = ctx.unfinished();
+    if (!req.wait && watched.length > 0) {
       result.waited = false;
       return null;
     }
-    const watched = ctx.unfinished();
-    const jobList = [...new Set(watched.map((k) => latestJobs(subs).get(k)))].join(", ");
-    req.progress.start(`slurm job ${jobList}`, watched.reduce((n, k) => n + ctx.total(k), 0));
-    // Stopping the wait does not stop the job: say how to come back to it.
-    const stopWaiting = (signal: NodeJS.Signals) => {
-      process.stderr.write(`\npmpd: stopped waiting (${signal}); slurm job ${jobList} keeps running: run the same command again to wait and merge, or scancel ${jobList}\n`);
-      ctx.lock.release();
-      process.exit(signal === "SIGINT" ? 130 : 143);
-    };
-    process.once("SIGINT", stopWaiting).once("SIGTERM", stopWaiting);
-    try {
-      states = await waitForTasks(subs, watched, ctx.done, req, result.warnings);
-    } finally {
-      process.off("SIGINT", stopWaiting).off("SIGTERM", stopWaiting);
-    }
+    if (watched.length > 0) states = await waitWithHint(ctx, subs, watched);
   }
   const jobs = latestJobs(subs);
   for (const k of ctx.unfinished()) {
@@ -304,6 +291,23 @@ async function runSlurm<Unit>(ctx: ShardContext<Unit>): Promise<Map<number, Work
     }
   }
   return new Map();
+}
+
+/** Waits for the tasks of the `watched` shards; stopping the wait (a signal) says how to come back to the job. */
+async function waitWithHint<Unit>(ctx: ShardContext<Unit>, subs: readonly Submission[], watched: number[]): Promise<Map<number, string | null>> {
+  const jobList = [...new Set(watched.map((k) => latestJobs(subs).get(k)))].join(", ");
+  ctx.req.progress.start(`slurm job ${jobList}`, watched.reduce((n, k) => n + ctx.total(k), 0));
+  const stopWaiting = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\npmpd: stopped waiting (${signal}); slurm job ${jobList} keeps running: run the same command again to wait and merge, or scancel ${jobList}\n`);
+    ctx.lock.release();
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  process.once("SIGINT", stopWaiting).once("SIGTERM", stopWaiting);
+  try {
+    return await waitForTasks(subs, watched, ctx.done, ctx.req, ctx.result.warnings);
+  } finally {
+    process.off("SIGINT", stopWaiting).off("SIGTERM", stopWaiting);
+  }
 }
 
 /** Polls Slurm until no task of the `watched` shards can still write; returns their last states. */

@@ -132,3 +132,15 @@ export function newPlan<Unit>(kind: LaunchKind, id: string, launcher: LauncherNa
     pmpd_version: PMPD_VERSION, created: new Date().toISOString(),
   };
 }
+
+/** The pieces of shard `shard` of a plan (a worker's part). */
+export function shardPieces<Unit>(plan: LaunchPlan<Unit>, folder: string, shard: number): Shard {
+  const pieces = plan.shards[shard];
+  if (pieces === undefined) throw new PmpdError(`${planFile(folder)}: has no shard ${shard} (shards 0-${plan.shards.length - 1})`);
+  return pieces;
+}
+
+/** Every index of a piece, in order. */
+export function pieceIndices(piece: ShardPiece): number[] {
+  return piece.ranges.flatMap(([b, e]) => Array.from({ length: e - b }, (_, j) => b + j));
+}

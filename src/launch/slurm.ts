@@ -6,7 +6,7 @@
  * why one stopped (CANCELLED, TIMEOUT, ...) for the report.
  */
 import { spawnSync } from "node:child_process";
-import { join } from "node:path";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { PmpdError } from "../errors.js";
 import { describeRanges, toRanges } from "./plan.js";
 
@@ -22,6 +22,18 @@ export function checkSlurmArg(arg: string): void {
   const name = arg.startsWith("--") ? arg.split(/[=\s]/, 1)[0]! : arg.slice(0, 2);
   const setBy = RESERVED.get(name);
   if (setBy !== undefined) throw new PmpdError(`--slurm-arg ${arg}: ${name} is set by pmpd (from ${setBy})`);
+}
+
+/**
+ * Slurm tasks see an output folder through the path they are given: an absolute one, or one
+ * relative to the submit folder (where sbatch starts them); `../` out of it is refused.
+ */
+export function checkSharedDir(option: string, dir: string, submitDir = process.cwd()): void {
+  if (isAbsolute(dir)) return;
+  const rel = relative(submitDir, resolve(submitDir, dir));
+  if (rel === ".." || rel.startsWith(`..${sep}`)) {
+    throw new PmpdError(`${option} ${dir}: a relative folder must lie under the submit folder ${submitDir} for the slurm launcher; give an absolute path on a filesystem every node sees`);
+  }
 }
 
 /** A word for bash: left alone when it is plain, else single-quoted. */
