@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { processAlive } from "../src/answers/lock.js";
@@ -10,7 +10,12 @@ import { comparable, readLines, shardAnswers, writeLongBench } from "./launch-he
 
 const work = tempDir("pmpd-launch-local-");
 const model = join(work.dir, "anyprec");
-test.after(() => work.cleanup());
+const launchers = new Set<ChildProcess>();
+test.after(() => {
+  // A failed test may leave its launcher running: stop it (its workers follow) before the folder goes.
+  for (const launcher of launchers) launcher.kill("SIGKILL");
+  work.cleanup();
+});
 
 const base = (dir: string) => ["eval", "--model-path", model, "--model-id", "tiny", "--fp-model-path", bundledModel(), "--bench", "dsum", "--answer-file-dir", dir];
 
@@ -71,6 +76,7 @@ for (const signal of ["SIGTERM", "SIGKILL"] as const) {
     writeLongBench(bench, 16);
     const args = [...base(dir), "--static-scheduler", "--bench-file", bench, "--max-new-tokens", "150", "--workers", "2"];
     const parent = spawn(process.execPath, [join(packageRoot(), "bin", "pmpd.js"), ...args], { stdio: ["ignore", "ignore", "pipe"] });
+    launchers.add(parent);
     let stderr = "";
     parent.stderr.on("data", (d) => { stderr += d; });
     const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => parent.on("close", (code, sig) => resolve({ code, signal: sig })));

@@ -4,7 +4,7 @@
  */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { cancelTasks } from "../src/launch/slurm.js";
@@ -24,7 +24,10 @@ const problem = slurmProblem();
 const work = tempDir("pmpd-launch-slurm-");
 const model = join(work.dir, "anyprec");
 const jobs = new Set<string>();
+const launchers = new Set<ChildProcess>();
 test.after(() => {
+  // A failed test may leave its launcher waiting: stop it before it writes into the removed folder.
+  for (const launcher of launchers) launcher.kill("SIGKILL");
   for (const job of jobs) cancelTasks(job);
   work.cleanup();
 });
@@ -80,6 +83,7 @@ async function launchUntilShard1Answers(dir: string): Promise<{ args: string[]; 
   writeLongBench(bench, 24);
   const args = [...base(dir), "--static-scheduler", "--bench-file", bench, "--max-new-tokens", "200", ...slurm];
   const launcher = spawn(process.execPath, [join(packageRoot(), "bin", "pmpd.js"), ...args], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env } });
+  launchers.add(launcher);
   let stderr = "";
   launcher.stderr.on("data", (d) => { stderr += d; });
   let ended = false;
