@@ -13,7 +13,7 @@ import type { LayerOptions, Quantizer, WeightFormat } from "./traits.js";
 import { uniformFormat } from "./uniform.js";
 
 // Each row is typed by its own layer class and random parameters; here they are rows alike.
-type AnyFormat = WeightFormat<any, any>;
+export type AnyFormat = WeightFormat<any, any>;
 
 export const WEIGHT_FORMATS: readonly AnyFormat[] = [floatFormat, anyprecFormat, uniformFormat, mixllmFormat];
 
