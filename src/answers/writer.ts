@@ -22,9 +22,10 @@ export interface AnswerWriterOptions {
   now?: () => number;
 }
 
-interface RawLine { lineNo: number; text: string; value: unknown }
+export interface RawLine { lineNo: number; text: string; value: unknown }
 
-function splitLines(text: string): RawLine[] {
+/** The non-blank lines of an answer file's text, each parsed (value undefined when not JSON). */
+export function splitLines(text: string): RawLine[] {
   const out: RawLine[] = [];
   text.split("\n").forEach((raw, k) => {
     const t = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
@@ -36,7 +37,8 @@ function splitLines(text: string): RawLine[] {
   return out;
 }
 
-function problemOf(line: RawLine): string | null {
+/** Why a line is not a valid answer line, or null. */
+export function problemOf(line: RawLine): string | null {
   if (line.value === undefined) return "not valid JSON";
   return answerLineProblem(line.value);
 }
@@ -71,6 +73,19 @@ export function readAnswerFile(path: string): AnswerLine[] {
     if (problem !== null) throw new PmpdError(`${path}:${line.lineNo}: ${problem}`);
     return line.value as AnswerLine;
   });
+}
+
+/**
+ * The text of an answer file with one line per question id (the last one given wins),
+ * sorted as the reference sorts: numbers numerically, then strings.
+ */
+export function sortedUniqueText(lines: ReadonlyArray<{ id: QuestionId; text: string }>): string {
+  const byId = new Map<string, { id: QuestionId; text: string }>();
+  for (const line of lines) {
+    byId.delete(idKey(line.id));
+    byId.set(idKey(line.id), line);
+  }
+  return [...byId.values()].sort((a, b) => compareQuestionIds(a.id, b.id)).map((l) => `${l.text}\n`).join("");
 }
 
 export class AnswerWriter {
@@ -178,17 +193,12 @@ export class AnswerWriter {
     try {
       closeSync(fd);
       this.fd = null;
-      const lines = splitLines(readFileSync(this.path, "utf8"));
-      const byId = new Map<string, { id: QuestionId; text: string }>();
-      for (const line of lines) {
+      const lines = splitLines(readFileSync(this.path, "utf8")).map((line) => {
         const problem = problemOf(line);
         if (problem !== null) throw new PmpdError(`${this.path}:${line.lineNo}: ${problem}`);
-        const id = (line.value as AnswerLine).question_id;
-        byId.delete(idKey(id));
-        byId.set(idKey(id), { id, text: line.text });
-      }
-      const sorted = [...byId.values()].sort((a, b) => compareQuestionIds(a.id, b.id));
-      writeFileAtomic(this.path, sorted.map((l) => `${l.text}\n`).join(""));
+        return { id: (line.value as AnswerLine).question_id, text: line.text };
+      });
+      writeFileAtomic(this.path, sortedUniqueText(lines));
     } finally {
       this.lock.release();
     }

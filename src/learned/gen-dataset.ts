@@ -29,7 +29,7 @@ import { generate } from "../engine/generate.js";
 import { greedyToken } from "../engine/sampling.js";
 import { rougeLScore } from "../score/index.js";
 import { Rng } from "../util/random.js";
-import { KvDatasetWriter } from "./dataset-format.js";
+import { KvDatasetWriter, type DatasetInfo } from "./dataset-format.js";
 
 export interface Stage1Options {
   file: string;
@@ -53,12 +53,12 @@ export interface Stage1 {
 
 const STAGE1_FORMAT = "pmpd-scheduler-stage1";
 
-function stage1Paths(dir: string) {
+export function stage1Paths(dir: string) {
   return { data: join(dir, "stage1.safetensors"), manifest: join(dir, "stage1.json"), partial: join(dir, "stage1.partial.jsonl") };
 }
 
 /** Reads the completed lines of an interrupted stage 1 (a torn last line is dropped). */
-function readPartial(path: string): Stage1Sample[] {
+export function readPartial(path: string): Stage1Sample[] {
   if (!existsSync(path)) return [];
   const out: Stage1Sample[] = [];
   for (const line of readFileSync(path, "utf8").split("\n")) {
@@ -71,9 +71,10 @@ function readPartial(path: string): Stage1Sample[] {
   return out;
 }
 
-export function runStage1(pm: PretrainedModel, dir: string, options: Stage1Options): Stage1 {
-  const paths = stage1Paths(dir);
-  if (existsSync(paths.manifest)) return readStage1(dir, options.modelHash);
+/** The prompt of each stage-1 sample, in order: what the seed, the documents and the context make. */
+export type Stage1Plan = Array<{ document: number; prefix: number[] }>;
+
+export function planStage1(pm: PretrainedModel, options: Pick<Stage1Options, "file" | "size" | "maxNewTokens" | "seed">): Stage1Plan {
   const docs = readTextDocuments(options.file);
   // The longest prefix that leaves room for the continuation (and the fork point's extra step).
   const maxPrefix = pm.model.contextLength - options.maxNewTokens - 2;
@@ -94,7 +95,7 @@ export function runStage1(pm: PretrainedModel, dir: string, options: Stage1Optio
   const rng = new Rng(options.seed);
   const order = rng.shuffle(pieces.map((_, i) => i));
   // The cut of each piece is drawn in order, so resuming redraws the same cuts.
-  const plan: Array<{ document: number; prefix: number[] }> = [];
+  const plan: Stage1Plan = [];
   for (const i of order) {
     if (plan.length === options.size) break;
     const { document, ids } = pieces[i]!;
@@ -103,34 +104,51 @@ export function runStage1(pm: PretrainedModel, dir: string, options: Stage1Optio
     plan.push({ document, prefix: ids.slice(0, Math.max(len, 1)) });
   }
   if (plan.length < options.size) throw new PmpdError(`${options.file}: only ${plan.length} usable prompts (documents cut to ${maxPrefix} tokens), --size ${options.size} asked`);
+  return plan;
+}
+
+/** One stage-1 sample: the float model's greedy continuation of a planned prompt. */
+export function stage1Sample(pm: PretrainedModel, planned: Stage1Plan[number], maxNewTokens: number): Stage1Sample {
+  const r = generate(pm, planned.prefix, { maxNewTokens });
+  return { document: planned.document, prefix: planned.prefix, reference: tokenizerText(pm, r.tokens) };
+}
+
+export function runStage1(pm: PretrainedModel, dir: string, options: Stage1Options): Stage1 {
+  const paths = stage1Paths(dir);
+  if (existsSync(paths.manifest)) return readStage1(dir, options.modelHash);
+  const plan = planStage1(pm, options);
   const done = readPartial(paths.partial);
   if (done.length > 0) writeFileSync(paths.partial, done.map((s) => `${JSON.stringify(s)}\n`).join(""));
   for (let i = done.length; i < plan.length; i++) {
-    const { document, prefix } = plan[i]!;
-    const r = generate(pm, prefix, { maxNewTokens: options.maxNewTokens });
-    const sample: Stage1Sample = { document, prefix, reference: tokenizerText(pm, r.tokens) };
+    const sample = stage1Sample(pm, plan[i]!, options.maxNewTokens);
     appendFileSync(paths.partial, `${JSON.stringify(sample)}\n`);
     done.push(sample);
     options.onSample?.(i + 1, plan.length);
   }
-  const offsets = new Int32Array(done.length + 1);
-  done.forEach((s, i) => { offsets[i + 1] = offsets[i]! + s.prefix.length; });
-  const ids = new Int32Array(offsets[done.length]!);
-  done.forEach((s, i) => ids.set(s.prefix, offsets[i]!));
+  return finishStage1(dir, pm.dir, options, done);
+}
+
+/** Writes a complete stage 1 of `samples` (the prompts as safetensors, the rest as the manifest) and drops the partial file. */
+export function finishStage1(dir: string, model: string, options: Omit<Stage1Options, "onSample">, samples: Stage1Sample[]): Stage1 {
+  const paths = stage1Paths(dir);
+  const offsets = new Int32Array(samples.length + 1);
+  samples.forEach((s, i) => { offsets[i + 1] = offsets[i]! + s.prefix.length; });
+  const ids = new Int32Array(offsets[samples.length]!);
+  samples.forEach((s, i) => ids.set(s.prefix, offsets[i]!));
   writeSafetensors(paths.data, {
     input_ids: { dtype: "I32", shape: [ids.length], data: ids },
     offsets: { dtype: "I32", shape: [offsets.length], data: offsets },
   }, { format: STAGE1_FORMAT });
   const manifest = {
-    format: STAGE1_FORMAT, format_version: 1, status: "complete", model: pm.dir, model_hash: options.modelHash,
+    format: STAGE1_FORMAT, format_version: 1, status: "complete", model, model_hash: options.modelHash,
     source: options.file, size: options.size, max_new_tokens: options.maxNewTokens, seed: options.seed,
-    samples: done.map((s) => ({ document: s.document, prefix_tokens: s.prefix.length, reference: s.reference })),
+    samples: samples.map((s) => ({ document: s.document, prefix_tokens: s.prefix.length, reference: s.reference })),
   };
   const tmp = `${paths.manifest}.tmp-${process.pid}`;
   writeFileSync(tmp, `${JSON.stringify(manifest, null, 2)}\n`);
   renameSync(tmp, paths.manifest);
   rmSync(paths.partial, { force: true });
-  return { samples: done, manifest };
+  return { samples, manifest };
 }
 
 function tokenizerText(pm: PretrainedModel, tokens: number[]): string {
@@ -214,11 +232,16 @@ export function labelSample(pm: PretrainedModel, sample: Stage1Sample, o: { high
   return { label, keys: kv.keys, values: kv.values, T };
 }
 
+/** What a stage-2 dataset records about how it was made (the model by the name a run loads it by). */
+export function stage2Info(pm: PretrainedModel, model: string, stage1Size: number, o: Pick<Stage2Options, "high" | "low" | "maxNewTokens" | "modelHash">): DatasetInfo {
+  return {
+    high: o.high, low: o.low, numKvHeads: pm.config.numKvHeads, headDim: pm.config.headDim, modelHash: o.modelHash, model,
+    extra: { max_new_tokens: o.maxNewTokens, candidates: candidateSteps(o.maxNewTokens), size: stage1Size, rouge: "rougeL F1, no stemmer, rounded to 3 decimals" },
+  };
+}
+
 export function runStage2(pm: PretrainedModel, dir: string, stage1: Stage1, o: Stage2Options): void {
-  const writer = KvDatasetWriter.resume(dir, {
-    high: o.high, low: o.low, numKvHeads: pm.config.numKvHeads, headDim: pm.config.headDim, modelHash: o.modelHash, model: pm.dir,
-    extra: { max_new_tokens: o.maxNewTokens, candidates: candidateSteps(o.maxNewTokens), size: stage1.samples.length, rouge: "rougeL F1, no stemmer, rounded to 3 decimals" },
-  });
+  const writer = KvDatasetWriter.resume(dir, stage2Info(pm, pm.dir, stage1.samples.length, o));
   const counts = [0, 0, 0, 0];
   const every = o.flushEvery ?? 8;
   for (let i = writer.count; i < stage1.samples.length; i++) {

@@ -100,6 +100,14 @@ function placeOnDevice(pm: PretrainedModel, device: Device, log?: (line: string)
 }
 
 /**
+ * What `fromPretrained(pathOrId)` loads from without loading it (its `dir`): the
+ * multi-model JSON or the directory as given, or the hub cache folder of a hub id.
+ */
+export async function modelLocation(pathOrId: string, hub?: HubOptions): Promise<string> {
+  return isMultiModelConfig(pathOrId) ? pathOrId : resolveModelDirectory(pathOrId, hub);
+}
+
+/**
  * Loads a model from a local directory, a multi-model JSON or a hub id (`org/name`,
  * downloaded into the hub cache if needed), as `options` say (see FromPretrainedOptions).
  */
