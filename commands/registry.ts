@@ -8,6 +8,7 @@ import { registerScore } from "./score.js";
 import { registerGenDataset } from "./gen-dataset.js";
 import { registerTrainScheduler } from "./train-scheduler.js";
 import { registerHypertune } from "./hypertune.js";
+import { registerConvertClassifier } from "./convert-classifier.js";
 
 export function registerCommands(program: Command): void {
   registerGenerate(program);
@@ -18,4 +19,5 @@ export function registerCommands(program: Command): void {
   registerGenDataset(program);
   registerTrainScheduler(program);
   registerHypertune(program);
+  registerConvertClassifier(program);
 }
