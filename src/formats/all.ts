@@ -2,4 +2,5 @@
 import "./float.js";
 import "./anyprec.js";
 import "./uniform.js";
+import "./autogptq.js";
 import "./mixllm.js";

@@ -1,11 +1,13 @@
 /**
  * The weights of a model directory: one `model.safetensors`, or shards listed by
- * `model.safetensors.index.json` (`{"weight_map": {tensor name: shard file}}`). Tensors
+ * `model.safetensors.index.json` (`{"weight_map": {tensor name: shard file}}`), or an
+ * AutoGPTQ checkpoint's own file name (src/io/autogptq.ts). Tensors
  * are looked up by their Hugging Face names and read on demand, one at a time.
  */
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import { PmpdError } from "../errors.js";
+import { autoGptqWeightFile } from "./autogptq.js";
 import { readJsonFile } from "./config.js";
 import { plainTensorMemory, SafetensorsFile, type Tensor, type TensorAllocator, type TensorEntry } from "./safetensors.js";
 
@@ -45,6 +47,8 @@ export class WeightStore {
       }
       return new WeightStore(dir, files, allocate);
     }
+    const autoGptq = autoGptqWeightFile(dir);
+    if (autoGptq !== null) return new WeightStore(dir, [SafetensorsFile.open(autoGptq)], allocate);
     if (existsSync(join(dir, "pytorch_model.bin"))) {
       throw new PmpdError(`${dir}: only pytorch_model.bin (pickle) found; pmpd reads safetensors only — convert it to model.safetensors`);
     }

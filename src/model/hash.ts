@@ -5,7 +5,8 @@
  */
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from "node:fs";
-import { dirname, isAbsolute, join } from "node:path";
+import { basename, dirname, isAbsolute, join } from "node:path";
+import { autoGptqWeightFile } from "../io/autogptq.js";
 import { readJsonFile } from "../io/config.js";
 
 const cache = new Map<string, string>();
@@ -26,7 +27,7 @@ function hashFile(hash: ReturnType<typeof createHash>, file: string): void {
   }
 }
 
-/** config.json and the weight files the model loads (not other safetensors lying beside them). */
+/** config.json, an AutoGPTQ quantize_config.json and the weight files the model loads (not other safetensors lying beside them). */
 function modelFiles(dir: string): string[] {
   const names = new Set(readdirSync(dir));
   const files = ["config.json"];
@@ -34,7 +35,11 @@ function modelFiles(dir: string): string[] {
   else if (names.has("model.safetensors.index.json")) {
     const index = readJsonFile(join(dir, "model.safetensors.index.json"));
     files.push("model.safetensors.index.json", ...new Set(Object.values(index.weight_map as Record<string, string>)));
+  } else {
+    const autoGptq = autoGptqWeightFile(dir);
+    if (autoGptq !== null) files.push(basename(autoGptq));
   }
+  if (names.has("quantize_config.json")) files.push("quantize_config.json");
   return files.filter((f) => names.has(f)).sort();
 }
 

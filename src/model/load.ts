@@ -6,6 +6,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { PmpdError } from "../errors.js";
+import { withAutoGptqProvenance } from "../io/autogptq.js";
 import { loadConfig, readJsonFile, type ModelConfig } from "../io/config.js";
 import { resolveModelDirectory, type HubOptions } from "../io/hub.js";
 import { ModelTokenizer } from "../io/tokenizer.js";
@@ -57,7 +58,7 @@ function loadGenerationDefaults(dir: string, config: ModelConfig, tokenizer: Mod
 export function loadModelDirectory(dir: string): PretrainedModel {
   const configFile = join(dir, "config.json");
   if (!existsSync(configFile)) throw new PmpdError(`${dir}: no config.json (not a Hugging Face model directory)`);
-  const config = loadConfig(configFile);
+  const config = withAutoGptqProvenance(dir, loadConfig(configFile));
   const tokenizer = ModelTokenizer.fromDirectory(dir);
   const store = WeightStore.open(dir, allocWeightMemory);
   try {
