@@ -38,13 +38,14 @@ test("zip CRC-32 matches the standard check value", () => {
   assert.equal(crc32(new Uint8Array(0)), 0);
 });
 
-test("torch.save state dicts read as the tensors the script saved (plain, strided views, shared storage, protocol 4, deflated, ZIP64)", () => {
+test("torch.save state dicts read as the tensors the script saved (plain, strided views, shared storage, protocol 4, deflated, ZIP64, saved from CUDA)", () => {
   const pairs: Array<[string, string]> = [
     ["pmpd/classifier_4_3.pt", "pmpd/classifier_4_3.safetensors"],
     ["reference/classifier_3_2.pt", "reference/classifier_3_2.safetensors"],
     ["reference/classifier_3_2_p4.pt", "reference/classifier_3_2.safetensors"],
     ["rezipped/classifier_3_2_deflated.pt", "reference/classifier_3_2.safetensors"],
     ["rezipped/classifier_3_2_zip64.pt", "reference/classifier_3_2.safetensors"],
+    ["rezipped/classifier_3_2_cuda.pt", "reference/classifier_3_2.safetensors"],
   ];
   for (const [pt, st] of pairs) {
     const got = readTorchStateDict(at(pt));

@@ -19,6 +19,8 @@ Writes test/fixtures/learned/reference-classifiers/:
   rezipped/classifier_3_2_zip64.pt       the same entries stored with every ZIP64 field in use
                                          (sizes and offsets only in the ZIP64 extra fields and
                                          end records); torch.load reads both
+  rezipped/classifier_3_2_cuda.pt        its storages' location "cuda:0", as the reference's
+                                         classifiers (saved from the GPU) have it
   malicious/*.pt                         must be refused, never executed (see MALICIOUS below)
   golden.safetensors                     per classifier c and input i: c.i.keys, c.i.values
                                          F32 [1, H, T, D]; c.i.logits, c.i.probs F64 [4]
@@ -143,17 +145,24 @@ def write_zip64(path, entries):
         f.write(out)
 
 
-def rezip(src, dst_deflated, dst_zip64):
+def rezip(src, dst_deflated, dst_zip64, dst_cuda):
     with zipfile.ZipFile(src) as z:
         entries = [(i.filename, z.read(i.filename)) for i in z.infolist()]
     with zipfile.ZipFile(dst_deflated, "w", zipfile.ZIP_DEFLATED) as z:
         for name, data in entries:
             z.writestr(zipfile.ZipInfo(name, FIXED_TIME), data, zipfile.ZIP_DEFLATED)
     write_zip64(dst_zip64, entries)
-    for dst in (dst_deflated, dst_zip64):
+    with zipfile.ZipFile(dst_cuda, "w", zipfile.ZIP_STORED) as z:
+        for name, data in entries:
+            if name.endswith("/data.pkl"):
+                # The location string is pickled once (BINUNICODE) and memo-referenced after.
+                assert data.count(b"X\x03\x00\x00\x00cpu") == 1
+                data = data.replace(b"X\x03\x00\x00\x00cpu", b"X\x06\x00\x00\x00cuda:0")
+            z.writestr(zipfile.ZipInfo(name, FIXED_TIME), data)
+    for dst in (dst_deflated, dst_zip64, dst_cuda):
         with zipfile.ZipFile(dst) as z:
             assert z.testzip() is None
-        reread = torch.load(dst)
+        reread = torch.load(dst, map_location="cpu")
         for name, t in torch.load(src).items():
             assert torch.equal(reread[name], t), (dst, name)
 
@@ -200,10 +209,10 @@ def main():
     torch.save(views, os.path.join(OUT, "reference", "classifier_3_2.pt"))
     torch.save(sd, os.path.join(OUT, "reference", "classifier_3_2_p4.pt"), pickle_protocol=4)
     rezip(os.path.join(OUT, "reference", "classifier_3_2.pt"), os.path.join(OUT, "rezipped", "classifier_3_2_deflated.pt"),
-          os.path.join(OUT, "rezipped", "classifier_3_2_zip64.pt"))
+          os.path.join(OUT, "rezipped", "classifier_3_2_zip64.pt"), os.path.join(OUT, "rezipped", "classifier_3_2_cuda.pt"))
     add_golden("reference", ["reference/classifier_3_2.safetensors", "reference/classifier_3_2.pt",
                              "reference/classifier_3_2_p4.pt", "rezipped/classifier_3_2_deflated.pt",
-                             "rezipped/classifier_3_2_zip64.pt"], w, H, D)
+                             "rezipped/classifier_3_2_zip64.pt", "rezipped/classifier_3_2_cuda.pt"], w, H, D)
     half = {n: v.astype(np.float16) for n, v in w.items()}
     torch.save(as_tensors(half, torch.float16), os.path.join(OUT, "reference", "classifier_3_2_half.pt"))
     add_golden("reference_half", ["reference/classifier_3_2_half.pt"], half, H, D)

@@ -262,12 +262,19 @@ function materialize(where: string, name: string, t: TensorView, bytes: Uint8Arr
   if (n > 0 && last >= t.storage.numel) {
     throw new PmpdError(`${where}: tensor "${name}" reads element ${last} of a storage of ${t.storage.numel} (corrupted file)`);
   }
+  let contiguous = true;
+  for (let d = t.size.length - 1, expected = 1; d >= 0; expected *= t.size[d]!, d--) if (t.size[d]! > 1 && t.stride[d] !== expected) contiguous = false;
+  if (contiguous) {
+    const out = new Uint8Array(n * itemSize); // a fresh, aligned buffer (the archive's bytes may be a pooled Buffer)
+    out.set(bytes.subarray(t.offset * itemSize, (t.offset + n) * itemSize));
+    return { dtype: t.storage.dtype, shape: [...t.size], data: typedArrayFor(t.storage.dtype, out.buffer, 0, n) };
+  }
   const out = new Uint8Array(n * itemSize);
   const index = new Array<number>(t.size.length).fill(0);
   for (let i = 0; i < n; i++) {
     let src = t.offset;
     for (let d = 0; d < index.length; d++) src += index[d]! * t.stride[d]!;
-    out.set(bytes.subarray(src * itemSize, (src + 1) * itemSize), i * itemSize);
+    for (let b = 0; b < itemSize; b++) out[i * itemSize + b] = bytes[src * itemSize + b]!;
     for (let d = index.length - 1; d >= 0; d--) {
       if (++index[d]! < t.size[d]!) break;
       index[d] = 0;

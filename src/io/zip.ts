@@ -96,9 +96,14 @@ export class ZipArchive {
         const id = u16(x), len = u16(x + 2);
         if (id === 0x0001) {
           let p = x + 4;
-          if (size === 0xffffffff) { size = u64(p); p += 8; }
-          if (compressedSize === 0xffffffff) { compressedSize = u64(p); p += 8; }
-          if (localHeaderOffset === 0xffffffff) { localHeaderOffset = u64(p); p += 8; }
+          const next = () => {
+            if (p + 8 > x + 4 + len) fail(`zip entry ${i}'s ZIP64 field is too short (corrupted archive)`);
+            p += 8;
+            return u64(p - 8);
+          };
+          if (size === 0xffffffff) size = next();
+          if (compressedSize === 0xffffffff) compressedSize = next();
+          if (localHeaderOffset === 0xffffffff) localHeaderOffset = next();
         }
         x += 4 + len;
       }
