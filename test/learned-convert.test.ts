@@ -69,8 +69,11 @@ test("converted classifiers (every fixture file) give the PyTorch module's predi
         assert.equal(clf.numHeads, g.H, file);
         assert.equal(clf.headDim, g.D, file);
         for (const [i, c] of g.cases.entries()) {
-          const p = clf.predict({ keys: c.keys, values: c.values, T: c.T });
-          for (let k = 0; k < 4; k++) assert.ok(Math.abs(p[k]! - c.probs[k]!) < 1e-12, `${file} input ${i}: float64 ${p[k]} vs torch ${c.probs[k]}`);
+          const { logits, probs } = clf.forwardTrace({ keys: c.keys, values: c.values, T: c.T });
+          for (let k = 0; k < 4; k++) {
+            assert.ok(Math.abs(logits[k]! - c.logits[k]!) < 1e-10, `${file} input ${i}: float64 logit ${logits[k]} vs torch ${c.logits[k]}`);
+            assert.ok(Math.abs(probs[k]! - c.probs[k]!) < 1e-12, `${file} input ${i}: float64 ${probs[k]} vs torch ${c.probs[k]}`);
+          }
         }
         const [high, low] = switchPointOf(path, clf);
         const out = join(dir, `${g.name}-${j}`);
