@@ -13,15 +13,13 @@ import { PmpdError } from "../src/errors.js";
 import { parsePrecisionLabel } from "../src/model/precision.js";
 import { getBenchmark, loadPreset, type Preset } from "../src/bench/index.js";
 import { planRuns, type EvalPlan, type JobName, type PlannedRun } from "../src/eval/jobs.js";
-import { describeFailure, runAnswers, type AnswerRunSpec } from "../src/eval/run-answers.js";
+import { describeFailure, runAnswers, runPrecisions, type AnswerRunSpec } from "../src/eval/run-answers.js";
 import { chooseStaticStep, type SearchChoice } from "../src/eval/static-search.js";
 import { primaryMetric, scoreAnswerFiles } from "../src/eval/score-answers.js";
-import { fromPretrained, type PretrainedModel } from "../src/model/load.js";
-import { setActivationMode } from "../src/formats/activation-mode.js";
-import { getKernels } from "../src/native/kernels.js";
+import type { PretrainedModel } from "../src/model/load.js";
+import type { PrecisionChoice } from "../src/model/precision.js";
 import { packageRoot } from "../src/paths.js";
-import { addModelOptions, parseInteger, parseNumber, placeOnDevice, printJson, type ModelCliOptions } from "./options.js";
-import { resolveDevice, type DeviceRequest } from "../src/native/cuda.js";
+import { addModelOptions, loadModelFromOptions, parseInteger, parseNumber, printJson, type ModelCliOptions } from "./options.js";
 import { createProgress, type ProgressReporter } from "./progress.js";
 
 const JOB_FLAGS: Record<string, JobName> = {
@@ -118,8 +116,7 @@ export function registerEval(program: Command): void {
     if (plan.priorDistribution && plan.priorDistribution.length !== 4) throw new PmpdError("--prior-distribution needs 4 probabilities");
     const tolerance = parseNumber("--tolerance", o.tolerance as string, 0, Infinity);
     const workers = parseInteger("--workers", o.workers as string, 1, 64);
-    if (o.threads !== undefined) getKernels().setThreads(parseInteger("--threads", o.threads, 1, 1024));
-    setActivationMode(o.exact ? "exact" : "int8");
+    if (o.threads !== undefined) parseInteger("--threads", o.threads, 1, 1024);
     const runs = planRuns(plan);
 
     const progress = createProgress();
@@ -135,36 +132,31 @@ export function registerEval(program: Command): void {
   });
 
   // Internal: one run in a worker process (spawned by --workers); not part of the interface.
-  program
+  const worker = program
     .command("eval-worker", { hidden: true })
-    .argument("<spec.json>")
-    .option("--threads <n>")
-    .option("--exact")
-    .option("--device <d>", "", "auto")
-    .action(async (specFile: string, o: { threads?: string; exact?: boolean; device: string }) => {
-      const { readFileSync } = await import("node:fs");
-      const spec = JSON.parse(readFileSync(specFile, "utf8")) as AnswerRunSpec;
-      if (o.threads !== undefined) getKernels().setThreads(parseInteger("--threads", o.threads, 1));
-      setActivationMode(o.exact ? "exact" : "int8");
-      const pm = await fromPretrained(spec.modelPath);
-      placeOnDevice(pm, resolveDevice(o.device as DeviceRequest));
-      const r = await runAnswers(pm, spec, { questions: () => {}, question: () => {}, warn: (w) => process.stderr.write(`${w}\n`) });
-      process.stdout.write(`${JSON.stringify(r)}\n`);
-    });
+    .argument("<spec.json>");
+  addModelOptions(worker).action(async (specFile: string, o: ModelCliOptions) => {
+    const { readFileSync } = await import("node:fs");
+    const spec = JSON.parse(readFileSync(specFile, "utf8")) as AnswerRunSpec;
+    const pm = await loadModelFromOptions(spec.modelPath, o, runPrecisions(spec));
+    const r = await runAnswers(pm, spec, { questions: () => {}, question: () => {}, warn: (w) => process.stderr.write(`${w}\n`) });
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+  });
 }
 
 interface Failure { run: PlannedRun; message: string }
 
 async function runInProcess(runs: PlannedRun[], o: EvalCliOptions, progress: ProgressReporter): Promise<Failure[]> {
   const failures: Failure[] = [];
-  const device = resolveDevice((o.device ?? "auto") as DeviceRequest);
+  // Each model is loaded once, with every precision its runs use.
+  const precisions = new Map<string, PrecisionChoice[]>();
+  for (const run of runs) precisions.set(run.modelPath, [...(precisions.get(run.modelPath) ?? []), ...runPrecisions(run)]);
   const models = new Map<string, PretrainedModel>();
   for (const [i, run] of runs.entries()) {
     try {
       let pm = models.get(run.modelPath);
       if (!pm) {
-        pm = await fromPretrained(run.modelPath, { offline: o.offline, hubUrl: o.hubUrl, cacheDir: o.cacheDir });
-        placeOnDevice(pm, device);
+        pm = await loadModelFromOptions(run.modelPath, o, precisions.get(run.modelPath));
         models.set(run.modelPath, pm);
       }
       progress.log(`run ${i + 1}/${runs.length}: ${run.label} -> ${run.answerFile}`);
@@ -192,8 +184,7 @@ async function runInWorkers(runs: PlannedRun[], workers: number, o: EvalCliOptio
       const run = runs[next++]!;
       const specFile = join(dir, `run-${next}.json`);
       writeFileSync(specFile, JSON.stringify(run));
-      const args = [join(packageRoot(), "bin", "pmpd.js"), "eval-worker", specFile, "--threads", threads, "--device", String(o.device ?? "auto"),
-        ...(o.exact ? ["--exact"] : [])];
+      const args = [join(packageRoot(), "bin", "pmpd.js"), "eval-worker", specFile, "--threads", threads, ...modelFlags(o)];
       const { code, stderr } = await new Promise<{ code: number; stderr: string }>((resolve) => {
         const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
         let err = "";
@@ -211,6 +202,15 @@ async function runInWorkers(runs: PlannedRun[], workers: number, o: EvalCliOptio
     rmSync(dir, { recursive: true, force: true });
   }
   return failures;
+}
+
+/** The model flags of the command line, for a worker process to load as the parent would. */
+function modelFlags(o: ModelCliOptions): string[] {
+  return [
+    "--device", o.device ?? "auto", ...(o.exact ? ["--exact"] : []), ...(o.offline ? ["--offline"] : []),
+    ...(o.hubUrl !== undefined ? ["--hub-url", o.hubUrl] : []), ...(o.cacheDir !== undefined ? ["--cache-dir", o.cacheDir] : []),
+    ...(o.revision !== undefined ? ["--revision", o.revision] : []),
+  ];
 }
 
 interface SummaryRow { run: string; file: string; avg_bits: number; new_tokens: number; tokens_per_s: number; metric: string | null; quality: number | null }

@@ -3,7 +3,6 @@ import type { Command } from "commander";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { PmpdError } from "../src/errors.js";
-import { fromPretrained } from "../src/model/load.js";
 import { modelHash } from "../src/model/hash.js";
 import { packageRoot } from "../src/paths.js";
 import { readStage1, runStage1, runStage2 } from "../src/learned/gen-dataset.js";
@@ -63,12 +62,11 @@ export function registerGenDataset(program: Command): void {
     if (o.stage !== "1") {
       if (stage1 === null) stage1 = readStage1(o.dir, fpHash);
       if (o.model === undefined) throw new PmpdError("stage 2 needs --model (a quantized model with the precisions of --precisions)");
-      const pm = await fromPretrained(o.model);
+      const pm = await loadModelFromOptions(o.model, o, pairs.flat());
       if (pm.config.hiddenSize !== fp.config.hiddenSize || pm.config.vocabSize !== fp.config.vocabSize) {
         throw new PmpdError(`${o.model}: not a quantization of ${fp.dir} (shapes differ)`);
       }
       for (const [high, low] of pairs) {
-        for (const p of [high, low]) if (!pm.precisions.includes(p)) throw new PmpdError(`${pm.dir}: the model has no ${p}-bit weights (it has ${pm.precisions.join(", ")})`);
         progress.start(`stage 2: labels for ${high}->${low}`, stage1.samples.length);
         runStage2(pm, o.dir, stage1, {
           high, low, maxNewTokens, modelHash: modelHash(pm.dir),

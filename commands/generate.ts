@@ -47,12 +47,10 @@ export function registerGenerate(program: Command): void {
     const topK = parseInteger("--top-k", o.topK, 0);
     const topP = parseNumber("--top-p", o.topP, 0, 1);
     const seed = parseInteger("--seed", o.seed, 0, 2 ** 32 - 1);
-    const pm = await loadModelFromOptions(o.model, o);
+    const requested = o.precision !== undefined ? parsePrecisionLabel("--precision", o.precision) : "highest";
+    const pm = await loadModelFromOptions(o.model, o, [requested]);
     const maxNewTokens = o.maxNewTokens !== undefined ? parseInteger("--max-new-tokens", o.maxNewTokens, 0) : pm.generation.maxNewTokens ?? 128;
-    const precision = o.precision !== undefined ? parsePrecisionLabel("--precision", o.precision) : Math.max(...pm.precisions);
-    if (!pm.precisions.includes(precision)) {
-      throw new PmpdError(`${pm.dir}: the model has no ${precision}-bit weights (it has ${pm.precisions.join(", ")})`);
-    }
+    const precision = pm.precisions[0]!;
     let ids: number[];
     if (o.chat) {
       const rendered = pm.tokenizer.applyChatTemplate([{ role: "user", content: prompt }]);

@@ -1,33 +1,16 @@
 /**
- * Option parsing shared by the subcommands: numbers are checked here so that a bad value
- * is one clear line and exit code 1, and the model options (hub, threads) are declared once.
+ * Option parsing shared by the subcommands: numbers are checked (src/util/parse.ts) so that
+ * a bad value is one clear line and exit code 1, and the model options (hub, threads,
+ * activation, device) are declared once and mapped to fromPretrained's options.
  */
 import type { Command } from "commander";
-import { PmpdError } from "../src/errors.js";
-import { fromPretrained, type PretrainedModel } from "../src/model/load.js";
-import { getKernels } from "../src/native/kernels.js";
+import { fromPretrained, type FromPretrainedOptions, type PretrainedModel } from "../src/model/load.js";
+import type { PrecisionChoice } from "../src/model/precision.js";
+import type { DeviceRequest } from "../src/native/cuda.js";
 import { bundledModelDir } from "../src/paths.js";
-import { setActivationMode } from "../src/formats/activation-mode.js";
-import { offloadToCuda } from "../src/formats/cuda-offload.js";
-import { cudaAvailable, getCudaKernels, resolveDevice, type Device, type DeviceRequest } from "../src/native/cuda.js";
+import { parseInteger } from "../src/util/parse.js";
 
-export function parseInteger(name: string, value: string | undefined, min = -Infinity, max = Infinity): number {
-  const v = Number(value);
-  if (value === undefined || value.trim() === "" || !Number.isInteger(v)) {
-    throw new PmpdError(`${name} must be an integer, got "${value}"`);
-  }
-  if (v < min || v > max) {
-    throw new PmpdError(`${name} must be ${max === Infinity ? `>= ${min}` : `between ${min} and ${max}`}, got ${v}`);
-  }
-  return v;
-}
-
-export function parseNumber(name: string, value: string | undefined, min = -Infinity, max = Infinity): number {
-  const v = Number(value);
-  if (value === undefined || value.trim() === "" || !Number.isFinite(v)) throw new PmpdError(`${name} must be a number, got "${value}"`);
-  if (v < min || v > max) throw new PmpdError(`${name} must be between ${min} and ${max}, got ${v}`);
-  return v;
-}
+export { parseInteger, parseNumber } from "../src/util/parse.js";
 
 export interface ModelCliOptions {
   device?: string;
@@ -51,27 +34,23 @@ export function addModelOptions(cmd: Command): Command {
     .option("--revision <rev>", "hub revision", "main");
 }
 
-/** Applies --threads, then loads the model (a directory, a hub id, or the bundled default). */
-export async function loadModelFromOptions(model: string | undefined, o: ModelCliOptions): Promise<PretrainedModel> {
-  const kernels = getKernels();
-  if (o.threads !== undefined) kernels.setThreads(parseInteger("--threads", o.threads, 1, 1024));
-  setActivationMode(o.exact ? "exact" : "int8");
-  const device = resolveDevice((o.device ?? "auto") as DeviceRequest);
-  const pm = await fromPretrained(model ?? bundledModelDir(), {
-    offline: o.offline,
-    hubUrl: o.hubUrl,
-    cacheDir: o.cacheDir,
-    revision: o.revision,
-  });
-  placeOnDevice(pm, device);
-  return pm;
+/** The fromPretrained options the model flags ask for. */
+function loadOptionsFromCli(o: ModelCliOptions): FromPretrainedOptions {
+  return {
+    threads: o.threads !== undefined ? parseInteger("--threads", o.threads, 1, 1024) : undefined,
+    activation: o.exact ? "exact" : "int8",
+    device: (o.device ?? "auto") as DeviceRequest,
+    hub: { offline: o.offline, hubUrl: o.hubUrl, cacheDir: o.cacheDir, revision: o.revision },
+    log: (line) => process.stderr.write(`${line}\n`),
+  };
 }
 
-/** Moves a quantized model's decode GEMVs to the GPU when `device` is cuda. */
-export function placeOnDevice(pm: PretrainedModel, device: Device): void {
-  if (device !== "cuda") return;
-  const moved = offloadToCuda(pm.model, getCudaKernels());
-  process.stderr.write(`${cudaAvailable().reason}: ${moved} quantized layers run their decode GEMVs there\n`);
+/**
+ * Loads the model (a directory, a multi-model JSON, a hub id, or the bundled default) as the
+ * model flags say, keeping only `precisions` (the bit-widths the run uses) when given.
+ */
+export function loadModelFromOptions(model: string | undefined, o: ModelCliOptions, precisions?: readonly PrecisionChoice[]): Promise<PretrainedModel> {
+  return fromPretrained(model ?? bundledModelDir(), { ...loadOptionsFromCli(o), precisions });
 }
 
 /** Writes one JSON document to stdout. */

@@ -37,16 +37,14 @@ export function registerPerplexity(program: Command): void {
     const path = file ?? heldOutTextFile();
     let docs = readTextDocuments(path);
     if (o.maxDocuments !== undefined) docs = docs.slice(0, parseInteger("--max-documents", o.maxDocuments, 1));
-    const pm = await loadModelFromOptions(o.model, o);
-    const ctx = o.ctx !== undefined ? parseInteger("--ctx", o.ctx, 2, pm.model.contextLength) : pm.model.contextLength;
-    const stride = o.stride !== undefined ? parseInteger("--stride", o.stride, 1, ctx) : ctx;
-    const precision = o.precision !== undefined ? parsePrecisionLabel("--precision", o.precision) : Math.max(...pm.precisions);
+    const requested = o.precision !== undefined ? parsePrecisionLabel("--precision", o.precision) : "highest";
     if ((o.precisionLow === undefined) !== (o.switchAt === undefined)) throw new PmpdError("--precision-low and --switch-at go together");
     const lowPrecision = o.precisionLow !== undefined ? parsePrecisionLabel("--precision-low", o.precisionLow) : undefined;
+    const pm = await loadModelFromOptions(o.model, o, lowPrecision === undefined ? [requested] : [requested, lowPrecision]);
+    const precision = requested === "highest" ? Math.max(...pm.precisions) : requested;
+    const ctx = o.ctx !== undefined ? parseInteger("--ctx", o.ctx, 2, pm.model.contextLength) : pm.model.contextLength;
+    const stride = o.stride !== undefined ? parseInteger("--stride", o.stride, 1, ctx) : ctx;
     const switchAt = o.switchAt !== undefined ? parseInteger("--switch-at", o.switchAt, 0, ctx) : undefined;
-    for (const p of lowPrecision === undefined ? [precision] : [precision, lowPrecision]) {
-      if (!pm.precisions.includes(p)) throw new PmpdError(`${pm.dir}: the model has no ${p}-bit weights (it has ${pm.precisions.join(", ")})`);
-    }
     const ids = docs.map((d) => pm.tokenizer.encode(d));
     const progress = createProgress({ quiet: false });
     progress.start("perplexity", ids.length);

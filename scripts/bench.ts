@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: kernel and decode speed, each figure a ratio against a read-bandwidth
- * reference measured right beside it (this machine's DRAM bandwidth drifts within minutes,
+ * reference measured right beside it (a machine's DRAM bandwidth can drift within minutes,
  * so an absolute GB/s alone would mean little).
  *
  *   node dist/scripts/bench.js [--json] [--quick] [--rounds N] [--threads N] [--only gemv|quant|mixllm|decode]
@@ -17,22 +17,22 @@
  * When the used rounds fall into two bandwidth levels, each level's median is shown as well
  * (`--rounds 40` gives enough rounds in both to compare a kernel across levels).
  *
- * The ratio is not the same in both bandwidth phases: near 55 GB/s the kernels that do
- * arithmetic per byte (quantized GEMV, decode) fall further behind a pure read than near
- * 33 GB/s, so a figure whose rounds land in the fast phase reads lower; the read GB/s beside
- * it says which phase that was.
+ * The ratio need not be the same in two bandwidth phases: in the fast one the kernels that do
+ * arithmetic per byte (quantized GEMV, decode) can fall further behind a pure read, so a
+ * figure whose rounds land there reads lower; the read GB/s beside it says which phase that
+ * was (the README's speed section has the levels seen so far).
  *
- * GEMV matrices are rotated (several copies, together larger than the 32 MiB L3) so every
+ * GEMV matrices are rotated (several copies, together larger than a 32 MiB L3) so every
  * call streams its weights from DRAM, as decoding does. PMPD_BENCH_ROUNDS=1 prints every
  * round's figures to stderr as they are measured.
  */
 import { parseArgs } from "node:util";
 import { getKernels } from "../src/native/kernels.js";
 import { weightArray } from "../src/native/weight-memory.js";
-import { bytesPerToken, randomModel, TINYLLAMA_1_1B_SHAPES, type RandomLinearKind } from "../src/model/random-model.js";
+import { bytesPerToken, randomModel, TINYLLAMA_1_1B_SHAPES, type RandomLayerSpec } from "../src/model/random-model.js";
 import { FloatLinear } from "../src/formats/float.js";
-import type { MixLlmLinear } from "../src/formats/mixllm.js";
-import type { LinearLayer } from "../src/formats/traits.js";
+import type { LinearLayer } from "../src/formats/linear.js";
+import { argmax } from "../src/util/argmax.js";
 import { Rng } from "../src/util/random.js";
 import { bandwidthLevels, median, type BandwidthLevel } from "./lib/bandwidth-levels.js";
 
@@ -138,7 +138,7 @@ const PHASE_CHANGE = 1.15;
  * read block serves the rounds on both of its sides and lasts as long as a kernel block, so
  * reads and kernel sample the bandwidth over windows of the same length.
  *
- * The bandwidth here switches between ~33 and ~55 GB/s, at times within seconds. A round whose
+ * The bandwidth can switch between levels, at times within seconds. A round whose
  * two reads disagree by more than 15% saw a switch, and nothing tells which phase its kernel
  * block ran in, so such rounds are left out of the median (unless every round saw one). The
  * median of an even count is the lower middle round.
@@ -244,7 +244,7 @@ function floatLayer(dtype: "F32" | "F16", N: number, K: number, seed: number): L
   return new FloatLinear({ dtype, shape: [N, K], data }, null, N, K);
 }
 
-function singleLayer(kind: RandomLinearKind, N: number, K: number, seed: number): LinearLayer {
+function singleLayer(kind: RandomLayerSpec, N: number, K: number, seed: number): LinearLayer {
   if (kind.kind === "float") return floatLayer(kind.dtype, N, K, seed);
   // gate_proj of a one-layer model has exactly the [N, K] shape wanted. One head of 128 keeps
   // q/k/v/o at [128, K] / [K, 128] instead of [K, K] (at K = 11008 those two alone would be
@@ -314,7 +314,7 @@ if (only === null || only === "gemv" || only === "quant" || only === "mixllm") {
 
 if (only === null || only === "decode" || only === "mixllm") {
   log("\nDecode and prefill of a TinyLlama-1.1B-shaped model (random weights); bound = read bandwidth / weight bytes per token");
-  const kinds: Array<[string, RandomLinearKind, number]> = [];
+  const kinds: Array<[string, RandomLayerSpec, number]> = [];
   if (only !== "mixllm") {
     kinds.push(["F16", { kind: "float", dtype: "F16" }, 16]);
     for (const b of [4, 3, 2]) kinds.push([`anyprec ${b}-bit`, { kind: "anyprec", seedPrecision: 2, parentPrecision: 4 }, b]);
@@ -325,7 +325,7 @@ if (only === null || only === "decode" || only === "mixllm") {
     const built = kind.kind === "anyprec" ? (anyprecModel ??= randomModel(TINYLLAMA_1_1B_SHAPES, kind, 5)) : randomModel(TINYLLAMA_1_1B_SHAPES, kind, 5);
     const { model } = built;
     // A MixLLM model has one precision, its label.
-    const precision = kind.kind === "mixllm" ? (model.weights.layers[0]!.qProj as MixLlmLinear).precisions[0]! : requested;
+    const precision = kind.kind === "mixllm" ? built.precisions[0]! : requested;
     // Quick runs prefill a shorter prompt (prefill is compute-bound and has no reference anyway).
     const promptLen = quick ? 64 : 128, maxStepsPerRound = 64;
     const prompt = Array.from({ length: promptLen }, (_, i) => (i * 7919) % 32000);
@@ -337,7 +337,7 @@ if (only === null || only === "decode" || only === "mixllm") {
     let logits = model.forward(prompt, cache, { precision });
     const prefillS = (performance.now() - t0) / 1000;
     // Two untimed steps: the first decode steps touch paths and buffers prefill did not.
-    for (let s = 0; s < 2; s++) logits = model.forward([kernels.argmax(logits)], cache, { precision });
+    for (let s = 0; s < 2; s++) logits = model.forward([argmax(logits)], cache, { precision });
     const bytes = bytesPerToken(model, precision);
     let steps = 0;
     // A block decodes for its time (whole steps, at most maxStepsPerRound); its rate in weight
@@ -347,7 +347,7 @@ if (only === null || only === "decode" || only === "mixllm") {
       let n = 0, now = t;
       if (cache.length + maxStepsPerRound > cache.capacity) cache.truncate(firstPos);
       do {
-        logits = model.forward([kernels.argmax(logits)], cache, { precision });
+        logits = model.forward([argmax(logits)], cache, { precision });
         n++;
         now = performance.now();
       } while (now < end && n < maxStepsPerRound);

@@ -1,20 +1,19 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { cpSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { cpSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { tokenLogProb } from "../src/engine/sampling.js";
 import { generate } from "../src/engine/generate.js";
 import { PmpdError } from "../src/errors.js";
-import { setActivationMode } from "../src/formats/activation-mode.js";
-import type { LinearLayer } from "../src/formats/traits.js";
+import type { LinearLayer } from "../src/formats/linear.js";
 import { SafetensorsFile, writeSafetensors, type Tensor } from "../src/io/safetensors.js";
-import { fromPretrained, loadModelDirectory, type PretrainedModel } from "../src/model/load.js";
+import { fromPretrained, type PretrainedModel } from "../src/model/load.js";
 import type { LayerWeights } from "../src/model/llama.js";
 import { modelHash } from "../src/model/hash.js";
 import { getKernels } from "../src/native/kernels.js";
 import { packageRoot } from "../src/paths.js";
-import { runCli, tempDir } from "./helpers.js";
+import { bundledModel, runCli, tempDir } from "./helpers.js";
 
 const FIXTURES = join(packageRoot(), "test", "fixtures", "autogptq");
 interface GoldenModel { bits: number; logprobs: number[]; greedy: number[]; dequant_sha256: Record<string, string> }
@@ -25,7 +24,9 @@ const LINEARS: Record<string, keyof LayerWeights> = {
   "mlp.gate_proj": "gateProj", "mlp.up_proj": "upProj", "mlp.down_proj": "downProj",
 };
 
-const models = new Map<string, PretrainedModel>(NAMES.map((n) => [n, loadModelDirectory(join(FIXTURES, n))]));
+// Exact activations, as the PyTorch goldens; the int8 path is checked per layer by override.
+const models = new Map<string, PretrainedModel>();
+for (const n of NAMES) models.set(n, await fromPretrained(join(FIXTURES, n), { activation: "exact" }));
 
 function linearOf(pm: PretrainedModel, prefix: string): LinearLayer {
   const m = /^model\.layers\.(\d+)\.(.+)$/.exec(prefix)!;
@@ -49,6 +50,7 @@ test("the fixtures cover 2, 3, 4 and 8 bits, v1 and v2 zero points, desc_act, bo
   for (const [name, pm] of models) {
     assert.deepEqual(pm.precisions, [golden.models[name]!.bits], name);
     assert.equal((pm.config.raw.quantization_config as Record<string, unknown>).quant_method, "gptq", `${name}: provenance`);
+    assert.equal(pm.quantizationFile, join(FIXTURES, name, name === "w3" ? "config.json" : "quantize_config.json"), `${name}: settings file`);
     assert.deepEqual(pm.tokenizer.encode(golden.text), golden.input_ids, `${name}: tokenizer`);
   }
   assert.equal((models.get("w2")!.config.raw.quantization_config as Record<string, unknown>).checkpoint_format, "gptq_v2");
@@ -79,26 +81,19 @@ test("dequantized AutoGPTQ weights equal the script's float64 dequantization exa
 for (const dispatch of getKernels().supportedDispatch()) {
   test(`AutoGPTQ models match the PyTorch log-probs (exact activations, ${dispatch} kernels)`, () => {
     getKernels().setDispatch(dispatch);
-    setActivationMode("exact");
     try {
       for (const [name, pm] of models) checkLogProbs(pm, golden.models[name]!.bits, golden.models[name]!, `${name} (${dispatch})`);
     } finally {
-      setActivationMode("int8");
       getKernels().setDispatch(getKernels().supportedDispatch()[0]!);
     }
   });
 }
 
 test("greedy continuations equal PyTorch's; the int8 path stays within int8 noise of the exact one on every layer", () => {
-  setActivationMode("exact");
-  try {
-    for (const [name, pm] of models) {
-      const g = golden.models[name]!;
-      const r = generate(pm, golden.input_ids, { maxNewTokens: g.greedy.length, eosTokenIds: [], prefillPrecision: g.bits });
-      assert.deepEqual(r.tokens, g.greedy, name);
-    }
-  } finally {
-    setActivationMode("int8");
+  for (const [name, pm] of models) {
+    const g = golden.models[name]!;
+    const r = generate(pm, golden.input_ids, { maxNewTokens: g.greedy.length, eosTokenIds: [], prefillPrecision: g.bits });
+    assert.deepEqual(r.tokens, g.greedy, name);
   }
   for (const [name, pm] of models) {
     const bits = golden.models[name]!.bits;
@@ -106,10 +101,8 @@ test("greedy continuations equal PyTorch's; the int8 path stays within int8 nois
       const lin = linearOf(pm, prefix);
       const x = Float32Array.from({ length: lin.inFeatures }, (_, i) => Math.sin(1.3 * i + 0.2) * 2);
       const exact = new Float32Array(lin.outFeatures), q8 = new Float32Array(lin.outFeatures);
-      setActivationMode("exact");
       lin.matmul(x, exact, 1, bits);
-      setActivationMode("int8");
-      lin.matmul(x, q8, 1, bits);
+      lin.matmul(x, q8, 1, bits, "int8");
       let err = 0, norm = 0;
       for (let n = 0; n < exact.length; n++) { err += (q8[n]! - exact[n]!) ** 2; norm += exact[n]! ** 2; }
       assert.ok(Math.sqrt(err / norm) < 2e-2, `${name} ${prefix}: int8 relative error ${Math.sqrt(err / norm)}`);
@@ -118,14 +111,9 @@ test("greedy continuations equal PyTorch's; the int8 path stays within int8 nois
 });
 
 test("the reference's multi-model JSON of AutoGPTQ directories runs each precision on its own checkpoint", async () => {
-  const pm = await fromPretrained(join(FIXTURES, "gptq.json"));
+  const pm = await fromPretrained(join(FIXTURES, "gptq.json"), { activation: "exact" });
   assert.deepEqual(pm.precisions, [2, 3, 4, 8]);
-  setActivationMode("exact");
-  try {
-    for (const g of Object.values(golden.models)) checkLogProbs(pm, g.bits, g, `multi-model at ${g.bits} bits`);
-  } finally {
-    setActivationMode("int8");
-  }
+  for (const g of Object.values(golden.models)) checkLogProbs(pm, g.bits, g, `multi-model at ${g.bits} bits`);
   const models = (pm.config.raw.quantization_config as { models: Record<string, { quant_method: string }> }).models;
   assert.deepEqual(Object.values(models).map((m) => m.quant_method), ["gptq", "gptq", "gptq", "gptq"]);
   assert.match(modelHash(join(FIXTURES, "w4")), /^sha256:/);
@@ -154,14 +142,40 @@ test("pmpd generate and pmpd eval run AutoGPTQ directories and a multi-model JSO
   }
 });
 
+test("the model hash covers quantize_config.json and AutoGPTQ's weight file", () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const copies = ["a", "b", "c"].map((n) => join(dir, n));
+    for (const c of copies) cpSync(join(FIXTURES, "w4"), c, { recursive: true });
+    editJson(join(copies[1]!, "quantize_config.json"), (j) => { j.damp_percent = 0.02; });
+    editTensors(join(copies[2]!, "gptq_model-4bit-32g.safetensors"), (t) => {
+      (t["model.layers.0.mlp.up_proj.scales"]!.data as Uint16Array)[0]! ^= 1;
+    });
+    const [a, b, c] = copies.map((d) => modelHash(d));
+    assert.equal(a, modelHash(join(FIXTURES, "w4")));
+    assert.notEqual(a, b);
+    assert.notEqual(a, c);
+  } finally {
+    cleanup();
+  }
+});
+
+test("pmpd quantize refuses an AutoGPTQ directory, naming the file its settings came from", () => {
+  for (const [name, file] of [["w4", "quantize_config.json"], ["w3", "config.json"]] as const) {
+    const r = runCli(["quantize", join(FIXTURES, name), "--method", "rtn", "--bits", "2", "-o", join(FIXTURES, name, "never")]);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr.trim(), `pmpd: ${join(FIXTURES, name, file)}: the model is already quantized (quant_method "gptq"); quantize its float model`);
+  }
+});
+
 /** A copy of fixture `name` in a temporary directory, changed by `edit`, must be refused with one line. */
-function refusedCopy(name: string, edit: (dir: string) => void, pattern: RegExp): void {
+async function refusedCopy(name: string, edit: (dir: string) => void, pattern: RegExp): Promise<void> {
   const { dir, cleanup } = tempDir();
   try {
     const copy = join(dir, name);
     cpSync(join(FIXTURES, name), copy, { recursive: true });
     edit(copy);
-    assert.throws(() => loadModelDirectory(copy), (e: unknown) => {
+    await assert.rejects(fromPretrained(copy), (e: unknown) => {
       assert.ok(e instanceof PmpdError, String(e));
       assert.ok(!e.message.includes("\n"), e.message);
       assert.ok(e.message.includes(copy), `names the file: ${e.message}`);
@@ -191,32 +205,41 @@ function editTensors(file: string, change: (t: Record<string, Tensor>) => void):
   writeSafetensors(file, tensors, { format: "pt" });
 }
 
-test("bad AutoGPTQ checkpoints are refused with one line naming the file", () => {
-  refusedCopy("w4", (d) => editJson(join(d, "quantize_config.json"), (j) => { j.bits = 3; }), /"model\.layers\.0\.self_attn\.q_proj\.qweight" has shape \[8,64\] but the config implies \[6,64\]/);
-  refusedCopy("w4", (d) => editJson(join(d, "quantize_config.json"), (j) => { j.checkpoint_format = "marlin"; }), /quantize_config\.json: AutoGPTQ "checkpoint_format" is "marlin"/);
-  refusedCopy("w4", (d) => editJson(join(d, "quantize_config.json"), (j) => { j.bits = 5; }), /AutoGPTQ "bits" is 5; supported: 2, 3, 4, 8/);
-  refusedCopy("w4", (d) => editJson(join(d, "quantize_config.json"), (j) => { j.group_size = 48; }), /group_size 48 does not split the 64 columns/);
-  refusedCopy("w3", (d) => editJson(join(d, "config.json"), (j) => { delete j.quantization_config; }), /is AutoGPTQ-packed \(int32\) but .* has no quantize_config\.json/);
-  refusedCopy("w8", (d) => editJson(join(d, "quantize_config.json"), (j) => { j.desc_act = true; }), /has no g_idx, which a desc_act checkpoint needs/);
-  refusedCopy("w8", (d) => editTensors(join(d, "model.safetensors"), (t) => {
+test("bad AutoGPTQ checkpoints are refused with one line naming the file", async () => {
+  await refusedCopy("w4", (d) => editJson(join(d, "quantize_config.json"), (j) => { j.bits = 3; }), /"model\.layers\.0\.self_attn\.q_proj\.qweight" has shape \[8,64\] but the config implies \[6,64\]/);
+  await refusedCopy("w4", (d) => editJson(join(d, "quantize_config.json"), (j) => { j.checkpoint_format = "marlin"; }), /quantize_config\.json: AutoGPTQ "checkpoint_format" is "marlin"/);
+  await refusedCopy("w4", (d) => editJson(join(d, "quantize_config.json"), (j) => { j.bits = 5; }), /AutoGPTQ "bits" is 5; supported: 2, 3, 4, 8/);
+  await refusedCopy("w4", (d) => editJson(join(d, "quantize_config.json"), (j) => { j.group_size = 48; }), /group_size 48 does not split the 64 columns/);
+  await refusedCopy("w3", (d) => editJson(join(d, "config.json"), (j) => { delete j.quantization_config; }), /config\.json says a float model \(no quantization_config\), but the tensors of "model\.layers\.0\.self_attn\.q_proj" are in the autogptq format/);
+  await refusedCopy("w8", (d) => editJson(join(d, "quantize_config.json"), (j) => { j.desc_act = true; }), /has no g_idx, which a desc_act checkpoint needs/);
+  await refusedCopy("w8", (d) => editTensors(join(d, "model.safetensors"), (t) => {
     (t["model.layers.1.mlp.up_proj.qzeros"]!.data as Int32Array)[3] = 0xff; // stored 255: zero point 256 under v1
   }), /"model\.layers\.1\.mlp\.up_proj\.qzeros" group 0, row 12 decodes to zero point 256/);
   // Column 0 moved to group 0 (or from it, when it was there): group 0 then holds 33 (31) columns.
   const gIdx = "model.layers.0.mlp.down_proj.g_idx";
   const first = (() => { const f = SafetensorsFile.open(join(FIXTURES, "w4", "gptq_model-4bit-32g.safetensors")); try { return (f.read(gIdx).data as Int32Array)[0]!; } finally { f.close(); } })();
-  refusedCopy("w4", (d) => editTensors(join(d, "gptq_model-4bit-32g.safetensors"), (t) => {
+  await refusedCopy("w4", (d) => editTensors(join(d, "gptq_model-4bit-32g.safetensors"), (t) => {
     (t[gIdx]!.data as Int32Array)[0] = first === 0 ? 1 : 0;
   }), new RegExp(`"${gIdx.replace(/\./g, "\\.")}" puts ${first === 0 ? 31 : 33} columns in group 0`));
-  refusedCopy("w4", (d) => renameSync(join(d, "gptq_model-4bit-32g.safetensors"), join(d, "gptq_model-4bit-32g.bin")), /gptq_model-4bit-32g\.bin: a pickled AutoGPTQ checkpoint/);
+  await refusedCopy("w8", (d) => {
+    rmSync(join(d, "quantize_config.json"));
+    editJson(join(d, "config.json"), (j) => { j.quantization_config = { quant_method: "pmpd-uniform" }; });
+  }, /config\.json says quant_method "pmpd-uniform", but the tensors of "model\.layers\.0\.self_attn\.q_proj" are in the autogptq format/);
+  await refusedCopy("w4", (d) => {
+    const fp = bundledModel();
+    for (const f of readdirSync(d)) if (f !== "quantize_config.json") rmSync(join(d, f));
+    cpSync(fp, d, { recursive: true });
+  }, /quantize_config\.json says quant_method "gptq", but the tensors of "model\.layers\.0\.self_attn\.q_proj" are in the float format/);
+  await refusedCopy("w4", (d) => renameSync(join(d, "gptq_model-4bit-32g.safetensors"), join(d, "gptq_model-4bit-32g.bin")), /gptq_model-4bit-32g\.bin: a pickled AutoGPTQ checkpoint/);
 });
 
-test("without model_file_base_name the weight file is found under AutoGPTQ's default name", () => {
+test("without model_file_base_name the weight file is found under AutoGPTQ's default name", async () => {
   const { dir, cleanup } = tempDir();
   try {
     const copy = join(dir, "w4");
     cpSync(join(FIXTURES, "w4"), copy, { recursive: true });
     editJson(join(copy, "quantize_config.json"), (j) => { delete j.model_file_base_name; });
-    const pm = loadModelDirectory(copy);
+    const pm = await fromPretrained(copy);
     assert.deepEqual(pm.precisions, [4]);
   } finally {
     cleanup();

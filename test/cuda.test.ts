@@ -26,6 +26,7 @@ import {
   resolveDevice,
   type CudaKernels,
 } from "../src/native/cuda.js";
+import { rng } from "./helpers.js";
 
 const ROOT = packageRoot();
 const CUDA_DIR = join(ROOT, "kernels", "cuda");
@@ -74,17 +75,6 @@ function listGpuCode(file: string): string[] {
 }
 
 // ---- deterministic data and double references ------------------------------------
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function assertClose(y: Float32Array, ref: Float64Array, absSum: Float64Array, what: string): void {
   for (let n = 0; n < y.length; n++) {

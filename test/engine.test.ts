@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadModelDirectory } from "../src/model/load.js";
+import { fromPretrained } from "../src/model/load.js";
 import { generate } from "../src/engine/generate.js";
 import { tokenLogProb } from "../src/engine/sampling.js";
 import { getKernels } from "../src/native/kernels.js";
@@ -19,7 +19,7 @@ interface GoldenPrompt {
 }
 
 const golden = JSON.parse(readFileSync(join(bundledModel(), "golden.json"), "utf8")) as { prompts: GoldenPrompt[] };
-const pm = loadModelDirectory(bundledModel());
+const pm = await fromPretrained(bundledModel());
 const V = pm.config.vocabSize;
 
 /** |a - b| <= 1e-4 · max(|b|, 1): relative for ordinary values, absolute near zero. */

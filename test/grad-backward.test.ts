@@ -3,26 +3,18 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { PmpdError } from "../src/errors.js";
 import { SafetensorsFile } from "../src/io/safetensors.js";
-import { loadModelDirectory, type PretrainedModel } from "../src/model/load.js";
-import { LINEAR_NAMES, type LayerWeights, type LinearName } from "../src/model/llama.js";
+import { fromPretrained, type PretrainedModel } from "../src/model/load.js";
+import { LINEAR_FIELDS, LINEAR_NAMES, linearPrefix, type LinearName } from "../src/model/projections.js";
 import { ropeInvFreq } from "../src/model/rope.js";
 import { attentionBackward, backward, lossOf, transpose } from "../src/grad/backward.js";
-import { activationMode } from "../src/formats/activation-mode.js";
 import { packageRoot } from "../src/paths.js";
 import { FloatLinear } from "../src/formats/float.js";
-import type { LinearLayer } from "../src/formats/traits.js";
 import { getKernels } from "../src/native/kernels.js";
 import { collectFisher } from "../src/grad/fisher.js";
 import { bundledModel, runCli, tempDir } from "./helpers.js";
 
-const pm = loadModelDirectory(bundledModel());
+const pm = await fromPretrained(bundledModel());
 const c = pm.config;
-
-const FIELD: Record<LinearName, keyof LayerWeights> = {
-  q_proj: "qProj", k_proj: "kProj", v_proj: "vProj", o_proj: "oProj",
-  gate_proj: "gateProj", up_proj: "upProj", down_proj: "downProj",
-};
-const blockOf = (name: LinearName) => (["q_proj", "k_proj", "v_proj", "o_proj"].includes(name) ? "self_attn" : "mlp");
 
 /** A fixed short sequence of in-vocabulary ids (from the tokenizer, so it is natural text). */
 const SHORT = pm.tokenizer.encode("The jury said that the city election was held on a cold day.").slice(0, 12);
@@ -85,7 +77,7 @@ class RefModel {
     for (const layer of w.layers) {
       const lin = {} as Record<LinearName, Float64Array>, bias: Partial<Record<LinearName, Float64Array>> = {};
       for (const name of LINEAR_NAMES) {
-        const l = layer[FIELD[name]] as LinearLayer & { bias?: Float32Array | null };
+        const l = layer[LINEAR_FIELDS[name]];
         lin[name] = Float64Array.from(l.dequantize(precision));
         if (l.bias) bias[name] = Float64Array.from(l.bias);
       }
@@ -234,8 +226,8 @@ test("gradients agree with central finite differences of a float64 reference for
   t.diagnostic(`finite differences (42 weights): worst error / tolerance ${worst.toFixed(3)}, worst |analytic - fd| / max|grad| ${worstScaled.toExponential(2)}`);
 });
 
-test("bias gradients (qwen2-style q/k/v biases) agree with finite differences", () => {
-  const pmb = loadModelDirectory(bundledModel());
+test("bias gradients (qwen2-style q/k/v biases) agree with finite differences", async () => {
+  const pmb = await fromPretrained(bundledModel());
   const layer = pmb.model.weights.layers[1]!;
   let seed = 7;
   const rnd = () => { seed = (seed * 1103515245 + 12345) >>> 0; return seed / 2 ** 32 - 0.5; };
@@ -260,18 +252,18 @@ test("bias gradients (qwen2-style q/k/v biases) agree with finite differences", 
   }
 });
 
-test("any-precision model: gradients at a chosen precision are those of its dequantized weights (float activations)", (t) => {
+test("any-precision model: gradients at a chosen precision are those of its dequantized weights (float activations)", async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
   const quantized = join(dir, "anyprec");
   const q = runCli(["quantize", bundledModel(), "--sensitivity", "uniform", "-o", quantized]);
   assert.equal(q.status, 0, q.stderr);
-  const pmq = loadModelDirectory(quantized);
+  const pmq = await fromPretrained(quantized);
   assert.equal(pmq.model.weights.layers[0]!.qProj.format, "anyprec");
   const ids = SHORT.slice(0, 8), precision = 3;
-  assert.equal(activationMode(), "int8");
+  assert.equal(pmq.model.weights.layers[0]!.qProj.activation, "int8");
   const { grads } = allGrads(pmq, ids, precision);
-  assert.equal(activationMode(), "int8", "the activation mode is restored");
+  assert.equal(pmq.model.weights.layers[0]!.qProj.activation, "int8", "the layers keep their own activation mode");
   const ref = new RefModel(pmq, precision);
   const refLoss = ref.loss(ids);
   assert.ok(Math.abs(lossOf(pmq, ids, precision) - refLoss) <= 1e-5 * refLoss);
@@ -334,7 +326,7 @@ test("gradients agree with PyTorch (golden_grads.safetensors) to 1e-4 of each te
     let checked = 0;
     for (const l of [0, 3]) {
       for (const name of LINEAR_NAMES) {
-        const key = `model.layers.${l}.${blockOf(name)}.${name}.weight`;
+        const key = `${linearPrefix(l, name)}.weight`;
         const gold = file.read(`${key}.grad`), rows = file.read(`${key}.rows`).data as Int32Array;
         const b = gold.data as Float32Array, K = gold.shape[1]!;
         const G = grads.get(`${l}.${name}`)!;
@@ -410,7 +402,7 @@ test("collectFisher sums the squared per-sample gradients of every linear layer"
   for (let l = 0; l < c.numLayers; l++) {
     for (const name of LINEAR_NAMES) {
       const f = fisher.get(`${l}.${name}`)!;
-      const lin = pm.model.weights.layers[l]![FIELD[name]] as { outFeatures: number; inFeatures: number };
+      const lin = pm.model.weights.layers[l]![LINEAR_FIELDS[name]];
       assert.equal(f.length, lin.outFeatures * lin.inFeatures);
       const a = per[0]!.get(`${l}.${name}`)!, b = per[1]!.get(`${l}.${name}`)!;
       for (let i = 0; i < f.length; i += 97) {

@@ -55,6 +55,27 @@ test("downloads a hub repo into the HF cache layout, then works offline", async 
   }
 });
 
+test("eval passes the hub options to its worker processes and keeps --revision", async () => {
+  const hub = await startFakeHub("pmpd-test/tiny-llama", bundledModel());
+  const { dir: cache, cleanup } = tempDir();
+  try {
+    await resolveModelDirectory("pmpd-test/tiny-llama", { cacheDir: cache, hubUrl: hub.url });
+    await hub.close();
+    // No hub can be reached: the cache given on the command line is the only way to the model.
+    const eval1 = (answers: string, extra: string[]) => runCliAsync(["eval", "--fp16", "--fp-model-path", "pmpd-test/tiny-llama",
+      "--bench", "dsum", "--max-new-tokens", "3", "--question-end", "1", "--answer-file-dir", join(cache, answers),
+      "--offline", "--cache-dir", cache, ...extra], { HF_ENDPOINT: "http://127.0.0.1:9", HF_HUB_CACHE: join(cache, "elsewhere") });
+    const workers = await eval1("w", ["--workers", "2"]);
+    assert.equal(workers.status, 0, workers.stderr);
+    assert.ok(existsSync(join(cache, "w", "dsum", "model-fp16.jsonl")));
+    const revision = await eval1("r", ["--revision", "v2"]);
+    assert.equal(revision.status, 1);
+    assert.match(revision.stderr, /pmpd-test\/tiny-llama: not in the hub cache .* offline mode is on/);
+  } finally {
+    cleanup();
+  }
+});
+
 test("refuses hub file names that escape the cache", async () => {
   for (const bad of ["../evil.json", "a/../../b.safetensors", "/etc/passwd", "..", "C:\\x"]) {
     assert.throws(() => checkRepoFileName("org/m", bad), (e: unknown) => e instanceof PmpdError && /unsafe file name/.test(e.message));

@@ -12,38 +12,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { getKernels, NativeKernelsError, type DispatchName, type WeightDType } from "../src/native/kernels.js";
+import { randn, rng } from "./helpers.js";
 
 const K = getKernels();
 const SUPPORTED = K.supportedDispatch();
 const DEFAULT_THREADS = K.threads();
 const DEFAULT_DISPATCH = K.dispatch();
-
-// ---- deterministic inputs ----------------------------------------------------
-
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Normal-ish values (Box-Muller), never zero, as float32. */
-function randn(n: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const u = Math.max(r(), 1e-12), v = r();
-    let z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v) * scale;
-    if (Math.abs(z) < 1e-3 * scale) z = (z < 0 ? -1e-3 : 1e-3) * scale;
-    out[i] = z;
-  }
-  return out;
-}
 
 // ---- exact half-precision references (independent of the C code) -------------
 
@@ -425,28 +399,6 @@ for (const dispatch of SUPPORTED) {
             }
           assertClose(out, ref, scale, 1e-5, `attention M=${M} H=${H} KVH=${KVH} D=${D} pos0=${pos0}`);
         }
-      });
-
-      it("argmax (first maximum, NaN ignored)", () => {
-        use(dispatch, threads);
-        const x = randn(1001, 41);
-        let best = 0;
-        for (let i = 1; i < x.length; i++) if (x[i]! > x[best]!) best = i;
-        assert.equal(K.argmax(x), best);
-        x[900] = x[best]! + 1;
-        x[17] = x[900]!;
-        x[500] = x[900]!;
-        assert.equal(K.argmax(x), 17, "ties go to the first index");
-        x[3] = NaN;
-        assert.equal(K.argmax(x), 17, "NaN is ignored");
-        assert.equal(K.argmax(Float32Array.from([-0, 0, 0])), 0);
-        assert.equal(K.argmax(Float32Array.from([-5, -5, -7])), 0);
-        assert.equal(K.argmax(Float32Array.from([NaN, -Infinity, NaN])), 1);
-        assert.equal(K.argmax(Float32Array.from([NaN, NaN])), 0);
-        assert.equal(K.argmax(new Float32Array(0)), -1);
-        let first10 = 0;
-        for (let i = 1; i < 10; i++) if (x[i]! > x[first10]!) first10 = i;
-        assert.equal(K.argmax(x, 10), first10, "only the first n elements are considered");
       });
 
       it("conversions f16/bf16 <-> f32 are exact (RNE, NaN, Inf, subnormals)", () => {

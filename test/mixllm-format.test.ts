@@ -9,32 +9,28 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
-import "../src/formats/all.js";
 import { PmpdError } from "../src/errors.js";
-import { setActivationMode } from "../src/formats/activation-mode.js";
-import { FloatLinear } from "../src/formats/float.js";
-import { MixLlmLinear, mixLlmBytes } from "../src/formats/mixllm.js";
-import { loadLinear } from "../src/formats/traits.js";
+import { MixLlmLinear, mixLlmBytes, mixllmFormat } from "../src/formats/mixllm.js";
 import { writeSafetensors, type Tensor } from "../src/io/safetensors.js";
 import { WeightStore } from "../src/io/weights.js";
 import { getMixLlmKernels } from "../src/native/mixllm-kernels.js";
 import { perplexity } from "../src/engine/perplexity.js";
 import { readTextDocuments } from "../src/io/text-corpus.js";
 import { heldOutTextFile } from "../src/paths.js";
-import { loadModelDirectory } from "../src/model/load.js";
-import { LINEAR_NAMES, LlamaModel } from "../src/model/llama.js";
-import { getLinear, linearPrefix, type QuantizedLayer } from "../src/quant/quantize-model.js";
+import { fromPretrained } from "../src/model/load.js";
+import { LINEAR_NAMES, linearPrefix } from "../src/model/projections.js";
+import { getLinear, type QuantizedLayer } from "../src/quant/quantize-model.js";
 import {
   channelSalience, mixLlmQuantizationConfig, mixLlmQuantizedLayer, quantizeMixLlmLayer, selectHighChannels,
 } from "../src/quant/mixllm.js";
 import { writeQuantizedModel } from "../src/quant/write-model.js";
-import { bundledModel, randomFloats, tempDir } from "./helpers.js";
+import { bundledModel, denseCopy, randomFloats, tempDir } from "./helpers.js";
 
 const work = tempDir("pmpd-mixllm-");
-after(() => {
-  setActivationMode("int8");
-  work.cleanup();
-});
+after(() => work.cleanup());
+
+/** How these tests load single layers: all precisions kept, int8 activations by default. */
+const INT8 = { activation: "int8", precisions: null } as const;
 
 let dirCount = 0;
 /** Writes `tensors` (names relative to prefix "layer") as a model directory; returns the store. */
@@ -72,7 +68,7 @@ describe("MixLLM format", () => {
     it(`loads and multiplies (${label}, with bias)`, () => {
       const store = storeWith(layerTensors(nHigh, 100 + nHigh, true));
       try {
-        const lin = loadLinear(store, "layer", N, K);
+        const lin = mixllmFormat.load(store, "layer", N, K, INT8);
         assert.ok(lin instanceof MixLlmLinear);
         assert.equal(lin.format, "mixllm");
         assert.deepEqual(lin.precisions, [4]);
@@ -81,9 +77,7 @@ describe("MixLLM format", () => {
         assert.equal(lin.bytesRead(4), nHigh * (K + 8) + (N - nHigh) * (K / 2 + 10) + 4 * N);
         const M = 3, x = randomFloats(M * K, 7), y = new Float32Array(M * N);
         const want = reference(lin, x, M);
-        setActivationMode("exact");
-        lin.matmul(x, y, M, 4);
-        setActivationMode("int8");
+        lin.matmul(x, y, M, 4, "exact");
         for (let i = 0; i < y.length; i++) assert.ok(Math.abs(y[i]! - want[i]!) < 1e-5, `exact ${i}: ${y[i]} vs ${want[i]}`);
         lin.matmul(x, y, M, 4);
         // int8 activations: |error| <= Σ_k |w| · s_x,g / 2 with s_x,g = max|x_g| / 127
@@ -132,7 +126,7 @@ describe("MixLLM format", () => {
     for (const [what, tensors, re, k] of cases) {
       const store = storeWith(tensors);
       try {
-        assert.throws(() => loadLinear(store, "layer", N, k ?? K), (e: unknown) => {
+        assert.throws(() => mixllmFormat.load(store, "layer", N, k ?? K, INT8), (e: unknown) => {
           assert.ok(e instanceof PmpdError, `${what}: ${String(e)}`);
           assert.match(e.message, re, what);
           assert.ok(!e.message.includes("\n"), `${what}: one line`);
@@ -146,8 +140,8 @@ describe("MixLLM format", () => {
 });
 
 describe("a MixLLM model", () => {
-  it("quantizes the bundled model (global 10 % high), writes, loads and runs it", () => {
-    const pm = loadModelDirectory(bundledModel());
+  it("quantizes the bundled model (global 10 % high), writes, loads and runs it", async () => {
+    const pm = await fromPretrained(bundledModel());
     const L = pm.config.numLayers;
     // A stand-in salience (the lead wires real gradients): channelSalience with the weight as "gradient".
     const weights = new Map<string, { W: Float32Array; N: number; K: number; bias: Float32Array | null }>();
@@ -180,25 +174,13 @@ describe("a MixLLM model", () => {
     assert.equal(cfg.quantization_config.quant_method, "pmpd-mixllm");
     assert.ok(bitsPerWeight > 4.5 && bitsPerWeight < 5.2, `bits per weight ${bitsPerWeight}`);
 
-    const qm = loadModelDirectory(out);
+    const qm = await fromPretrained(out), exact = await fromPretrained(out, { activation: "exact" });
     assert.deepEqual(qm.precisions, [label]);
     for (let l = 0; l < L; l++) for (const name of LINEAR_NAMES) assert.equal(getLinear(qm, l, name).format, "mixllm");
     // exact mode == a float model made of the dequantized weights
-    const dense = new LlamaModel(qm.config, {
-      ...qm.model.weights,
-      layers: qm.model.weights.layers.map((layer) => {
-        const d = { ...layer } as Record<string, unknown>;
-        for (const [f, lin] of Object.entries(layer)) {
-          if (!(lin instanceof MixLlmLinear)) continue;
-          d[f] = new FloatLinear({ dtype: "F32", shape: [lin.outFeatures, lin.inFeatures], data: lin.dequantize(4) }, null, lin.outFeatures, lin.inFeatures);
-        }
-        return d as unknown as typeof layer;
-      }),
-    });
+    const dense = denseCopy(qm, label);
     const ids = qm.tokenizer.encode("The committee met on Monday to discuss the new budget for the schools.");
-    setActivationMode("exact");
-    const a = qm.model.forward(ids, qm.model.newCache(ids.length), { precision: label, allLogits: true });
-    setActivationMode("int8");
+    const a = exact.model.forward(ids, exact.model.newCache(ids.length), { precision: label, allLogits: true });
     const b = dense.forward(ids, dense.newCache(ids.length), { precision: 32, allLogits: true });
     let maxErr = 0, maxRef = 0;
     for (let i = 0; i < a.length; i++) { maxErr = Math.max(maxErr, Math.abs(a[i]! - b[i]!)); maxRef = Math.max(maxRef, Math.abs(b[i]!)); }
@@ -207,9 +189,7 @@ describe("a MixLLM model", () => {
     const docs = readTextDocuments(heldOutTextFile()).slice(0, 2).map((d) => pm.tokenizer.encode(d));
     const fp = perplexity(pm, docs, { ctx: 256, precision: 32 }).perplexity;
     const q8 = perplexity(qm, docs, { ctx: 256, precision: label }).perplexity;
-    setActivationMode("exact");
-    const ex = perplexity(qm, docs, { ctx: 256, precision: label }).perplexity;
-    setActivationMode("int8");
+    const ex = perplexity(exact, docs, { ctx: 256, precision: label }).perplexity;
     assert.ok(Math.abs(q8 - ex) / ex < 0.02, `int8 ${q8} vs exact ${ex}`);
     assert.ok(ex < fp * 1.5 && ex > fp * 0.9, `MixLLM ${ex} vs float ${fp}`);
     if (process.env.MIXLLM_TEST_VERBOSE) console.log(`perplexity: float ${fp}, MixLLM int8 ${q8}, exact ${ex}, ${bitsPerWeight.toFixed(3)} bits/weight`);

@@ -25,6 +25,7 @@ import assert from "node:assert/strict";
 
 import { getKernels, type DispatchName } from "../src/native/kernels.js";
 import { getMixLlmKernels, type MixLlmWeights } from "../src/native/mixllm-kernels.js";
+import { normal, rng } from "./helpers.js";
 
 const KN = getKernels();
 const MK = getMixLlmKernels();
@@ -48,28 +49,11 @@ function use(dispatch: DispatchName, threads: number): void {
 
 // ---- random data -------------------------------------------------------------------
 
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 let seedCounter = 0;
 const nextSeed = (): number => (SEED + 0x9e3779b9 * ++seedCounter) >>> 0;
 
 function randInt(r: () => number, lo: number, hi: number): number {
   return lo + Math.floor(r() * (hi - lo + 1));
-}
-
-function randn(r: () => number): number {
-  const u = Math.max(r(), 1e-12), v = r();
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
 }
 
 function shuffle(n: number, r: () => number): Int32Array {
@@ -120,7 +104,7 @@ function randomActs(M: number, K: number, seed: number, pow2 = false): Float32Ar
         x[o + randInt(r, 0, 127)] = (r() < 0.5 ? -127 : 127) * 2 ** e;
       } else {
         const gs = rowScale * (0.25 + r());
-        for (let i = 0; i < 128; i++) x[o + i] = randn(r) * gs;
+        for (let i = 0; i < 128; i++) x[o + i] = normal(r) * gs;
       }
     }
   }

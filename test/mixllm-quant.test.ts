@@ -16,27 +16,7 @@ import {
 } from "../src/quant/mixllm.js";
 import { quantizeRtn } from "../src/quant/rtn.js";
 import { dequantizeUniform } from "../src/quant/uniform.js";
-
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randn(n: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed), out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const u = Math.max(r(), 1e-12), v = r();
-    out[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v) * scale;
-  }
-  return out;
-}
+import { randn } from "./helpers.js";
 
 const isPmpd = (re: RegExp) => (e: unknown): boolean => e instanceof PmpdError && re.test(e.message) && !e.message.includes("\n");
 

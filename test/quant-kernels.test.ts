@@ -21,6 +21,7 @@ import { fileURLToPath } from "node:url";
 import { getKernels, type DispatchName } from "../src/native/kernels.js";
 import { getQuantKernels } from "../src/native/quant-kernels.js";
 import { packBitPlanes, unpackBitPlanes } from "../src/quant/bitplanes.js";
+import { randn, rng } from "./helpers.js";
 
 const KN = getKernels();
 const Q = getQuantKernels();
@@ -43,31 +44,6 @@ function use(dispatch: DispatchName, threads: number): void {
 }
 
 // ---- deterministic inputs ----------------------------------------------------
-
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Normal-ish float32 values, never zero. */
-function randn(n: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const u = Math.max(r(), 1e-12), v = r();
-    let z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v) * scale;
-    if (Math.abs(z) < 1e-3 * scale) z = (z < 0 ? -1e-3 : 1e-3) * scale;
-    out[i] = z;
-  }
-  return out;
-}
 
 function randInts(n: number, lo: number, hi: number, seed: number): number[] {
   const r = rng(seed);

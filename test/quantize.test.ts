@@ -2,17 +2,15 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { loadModelDirectory, fromPretrained } from "../src/model/load.js";
-import { LlamaModel, LINEAR_NAMES } from "../src/model/llama.js";
-import { FloatLinear } from "../src/formats/float.js";
-import { setActivationMode } from "../src/formats/activation-mode.js";
+import { fromPretrained } from "../src/model/load.js";
+import { LINEAR_NAMES } from "../src/model/projections.js";
 import { getLinear } from "../src/quant/quantize-model.js";
 import { unpackBitPlanes } from "../src/quant/bitplanes.js";
 import { AnyPrecisionLinear } from "../src/formats/anyprec.js";
 import { perplexity } from "../src/engine/perplexity.js";
 import { readTextDocuments } from "../src/io/text-corpus.js";
 import { heldOutTextFile } from "../src/paths.js";
-import { bundledModel, runCli, tempDir } from "./helpers.js";
+import { bundledModel, denseCopy, runCli, tempDir } from "./helpers.js";
 
 const CALIB = ["--calib-samples", "6", "--calib-seqlen", "128"];
 const work = tempDir("pmpd-quantize-");
@@ -20,29 +18,14 @@ const anyprecDir = join(work.dir, "anyprec");
 const gptqPrefix = join(work.dir, "tiny-gptq");
 test.after(() => work.cleanup());
 
-/** A float model whose weights are the quantized model's dequantized weights at `precision`. */
-function denseCopy(quantDir: string, precision: number): LlamaModel {
-  const q = loadModelDirectory(quantDir);
-  const layers = q.model.weights.layers.map((layer) => {
-    const dense = { ...layer } as Record<string, unknown>;
-    for (const [field, lin] of Object.entries(layer)) {
-      if (lin instanceof Float32Array) continue;
-      const l = lin as AnyPrecisionLinear;
-      dense[field] = new FloatLinear({ dtype: "F32", shape: [l.outFeatures, l.inFeatures], data: l.dequantize(precision) }, null, l.outFeatures, l.inFeatures);
-    }
-    return dense as unknown as typeof layer;
-  });
-  return new LlamaModel(q.config, { ...q.model.weights, layers });
-}
-
-test("any-precision quantization writes a nested 2..4-bit model whose every precision runs exactly", () => {
+test("any-precision quantization writes a nested 2..4-bit model whose every precision runs exactly", async () => {
   const r = runCli(["quantize", bundledModel(), "--method", "anyprec", "--seed-precision", "2", "--parent-precision", "4", ...CALIB, "-o", anyprecDir, "--json"]);
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual((JSON.parse(r.stdout) as { outputs: string[] }).outputs, [anyprecDir]);
   const config = JSON.parse(readFileSync(join(anyprecDir, "config.json"), "utf8")) as { quantization_config: Record<string, unknown> };
   assert.equal(config.quantization_config.quant_method, "pmpd-anyprec");
   assert.deepEqual(config.quantization_config.precisions, [2, 3, 4]);
-  const pm = loadModelDirectory(anyprecDir);
+  const pm = await fromPretrained(anyprecDir, { activation: "exact" });
   assert.deepEqual(pm.precisions, [2, 3, 4]);
   // Nesting: the b-bit code is the top b bits of the parent code, and each b has its own table.
   const lin = getLinear(pm, 1, "down_proj") as AnyPrecisionLinear;
@@ -53,35 +36,28 @@ test("any-precision quantization writes a nested 2..4-bit model whose every prec
     for (let i = 0; i < codes.length; i += 97) assert.equal(codes[i], parent[i]! >> (4 - b));
   }
   // The exact kernels at precision b equal a float model made of the b-bit dequantized weights.
-  setActivationMode("exact");
-  try {
-    const ids = pm.tokenizer.encode("The committee met on Monday to discuss the new budget for the schools.");
-    for (const b of [2, 3, 4]) {
-      const quantLogits = pm.model.forward(ids, pm.model.newCache(ids.length), { precision: b, allLogits: true });
-      const dense = denseCopy(anyprecDir, b);
-      const denseLogits = dense.forward(ids, dense.newCache(ids.length), { precision: 32, allLogits: true });
-      let maxErr = 0, maxRef = 0;
-      for (let i = 0; i < quantLogits.length; i++) {
-        maxErr = Math.max(maxErr, Math.abs(quantLogits[i]! - denseLogits[i]!));
-        maxRef = Math.max(maxRef, Math.abs(denseLogits[i]!));
-      }
-      assert.ok(maxErr <= 1e-4 * maxRef, `${b}-bit: max |diff| ${maxErr} vs max |logit| ${maxRef}`);
+  const ids = pm.tokenizer.encode("The committee met on Monday to discuss the new budget for the schools.");
+  for (const b of [2, 3, 4]) {
+    const quantLogits = pm.model.forward(ids, pm.model.newCache(ids.length), { precision: b, allLogits: true });
+    const dense = denseCopy(pm, b);
+    const denseLogits = dense.forward(ids, dense.newCache(ids.length), { precision: 32, allLogits: true });
+    let maxErr = 0, maxRef = 0;
+    for (let i = 0; i < quantLogits.length; i++) {
+      maxErr = Math.max(maxErr, Math.abs(quantLogits[i]! - denseLogits[i]!));
+      maxRef = Math.max(maxRef, Math.abs(denseLogits[i]!));
     }
-  } finally {
-    setActivationMode("int8");
+    assert.ok(maxErr <= 1e-4 * maxRef, `${b}-bit: max |diff| ${maxErr} vs max |logit| ${maxRef}`);
   }
 });
 
-test("held-out perplexity orders float < 4 < 3 < 2 bits, and the int8 path stays close to the exact one", () => {
-  const float = loadModelDirectory(bundledModel());
-  const quant = loadModelDirectory(anyprecDir);
+test("held-out perplexity orders float < 4 < 3 < 2 bits, and the int8 path stays close to the exact one", async () => {
+  const float = await fromPretrained(bundledModel());
+  const quant = await fromPretrained(anyprecDir);
   const docs = readTextDocuments(heldOutTextFile()).slice(0, 4).map((d) => float.tokenizer.encode(d));
   const ppl = (pm: typeof float, precision: number) => perplexity(pm, docs, { ctx: 256, precision }).perplexity;
   const fp = ppl(float, 32), p4 = ppl(quant, 4), p3 = ppl(quant, 3), p2 = ppl(quant, 2);
   assert.ok(fp < p4 && p4 < p3 && p3 < p2, `perplexities float ${fp}, 4-bit ${p4}, 3-bit ${p3}, 2-bit ${p2}`);
-  setActivationMode("exact");
-  const exact4 = ppl(quant, 4);
-  setActivationMode("int8");
+  const exact4 = ppl(await fromPretrained(anyprecDir, { activation: "exact", precisions: [4] }), 4);
   assert.ok(Math.abs(p4 - exact4) / exact4 < 0.02, `int8 ${p4} vs exact ${exact4}`);
 });
 
@@ -93,7 +69,7 @@ test("GPTQ and RTN write one model per bit-width plus the multi-model JSON, whic
   assert.deepEqual(Object.keys(multi).sort(), ["2", "4", "model_path"]);
   const pm = await fromPretrained(`${gptqPrefix}.json`);
   assert.deepEqual(pm.precisions, [2, 4]);
-  const w4 = loadModelDirectory(`${gptqPrefix}-w4`);
+  const w4 = await fromPretrained(`${gptqPrefix}-w4`);
   const ids = pm.tokenizer.encode("It was a bright cold day in April.");
   const a = pm.model.forward(ids, pm.model.newCache(ids.length), { precision: 4 });
   const b = w4.model.forward(ids, w4.model.newCache(ids.length), { precision: 4 });
@@ -105,7 +81,7 @@ test("GPTQ and RTN write one model per bit-width plus the multi-model JSON, whic
 
   const rtn = runCli(["quantize", bundledModel(), "--method", "rtn", "--bits", "3", "-o", join(work.dir, "tiny-rtn")]);
   assert.equal(rtn.status, 0, rtn.stderr);
-  const q = loadModelDirectory(join(work.dir, "tiny-rtn-w3"));
+  const q = await fromPretrained(join(work.dir, "tiny-rtn-w3"));
   assert.deepEqual(q.precisions, [3]);
   for (const name of LINEAR_NAMES) assert.equal(getLinear(q, 0, name).format, "uniform");
 });
@@ -142,7 +118,7 @@ test("bad quantize input: one line, exit 1, no output left behind", () => {
   }
 });
 
-test("MixLLM keeps the most salient channels at 8 bits; more 8-bit channels, lower perplexity", () => {
+test("MixLLM keeps the most salient channels at 8 bits; more 8-bit channels, lower perplexity", async () => {
   const ppl: number[] = [];
   for (const f of ["0", "0.2"]) {
     const out = join(work.dir, `mixllm-${f}`);
@@ -150,7 +126,7 @@ test("MixLLM keeps the most salient channels at 8 bits; more 8-bit channels, low
     assert.equal(r.status, 0, r.stderr);
     const config = JSON.parse(readFileSync(join(out, "config.json"), "utf8")) as { quantization_config: { high_channels: number; total_channels: number } };
     assert.equal(config.quantization_config.high_channels, Math.floor(config.quantization_config.total_channels * Number(f)));
-    const pm = loadModelDirectory(out);
+    const pm = await fromPretrained(out);
     const docs = readTextDocuments(heldOutTextFile()).slice(0, 3).map((d) => pm.tokenizer.encode(d));
     ppl.push(perplexity(pm, docs, { ctx: 256, precision: 4 }).perplexity);
   }

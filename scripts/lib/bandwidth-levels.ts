@@ -1,7 +1,7 @@
 /**
- * This machine's DRAM bandwidth sits at one of two levels (~33 and ~55 GB/s on 2 threads)
- * and switches between them; a benchmark that pairs every kernel round with a read round
- * can report a kernel's fraction of the read bandwidth per level.
+ * A machine's DRAM bandwidth can sit at one of a few levels and switch between them (the
+ * README's speed section has those seen so far); a benchmark that pairs every kernel round
+ * with a read round can report a kernel's fraction of the read bandwidth per level.
  */
 
 export interface BandwidthLevel {

@@ -6,9 +6,10 @@
  * over renames the stale lock aside first and checks it is still the one that was judged
  * stale, so two processes racing for one stale lock cannot both win.
  */
-import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { linkSync, readFileSync, renameSync, unlinkSync } from "node:fs";
 import { hostname } from "node:os";
 import { PmpdError } from "../errors.js";
+import { writeFileSynced } from "../io/synced-write.js";
 
 export interface FileLock {
   readonly file: string;
@@ -55,13 +56,7 @@ export function acquireLock(target: string, warnings: string[] = []): FileLock {
   let unreadable = 0;
   for (let attempt = 0; attempt < 50; attempt++) {
     try {
-      const fd = openSync(file, "wx");
-      try {
-        writeSync(fd, content);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
+      writeFileSynced(file, content, "wx");
       return makeLock(file, content);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") {

@@ -7,7 +7,6 @@
  * Lines are written as Python's json.dumps writes them (python-json.ts).
  */
 import { randomInt } from "node:crypto";
-import { PmpdError } from "../errors.js";
 import type { Rng } from "../util/random.js";
 import { PMPD_VERSION } from "../version.js";
 import { PyFloat, pyJsonDumps } from "./python-json.js";
@@ -194,8 +193,4 @@ export function compareQuestionIds(a: QuestionId, b: QuestionId): number {
 /** A key telling 1 and "1" apart. */
 export function idKey(id: QuestionId): string {
   return `${typeof id}:${id}`;
-}
-
-export function invalidLine(where: string, problem: string): PmpdError {
-  return new PmpdError(`${where}: ${problem}`);
 }

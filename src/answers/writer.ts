@@ -6,6 +6,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { PmpdError } from "../errors.js";
+import { writeFileSynced } from "../io/synced-write.js";
 import type { Rng } from "../util/random.js";
 import { acquireLock, type FileLock } from "./lock.js";
 import {
@@ -43,13 +44,7 @@ function problemOf(line: RawLine): string | null {
 /** Writes `lines` to `file` through a temporary file and a rename, so readers never see half a file. */
 export function writeFileAtomic(file: string, text: string): void {
   const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "w");
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  writeFileSynced(tmp, text);
   try {
     renameSync(tmp, file);
   } catch (e) {

@@ -4,34 +4,14 @@
  * whole file; validation = the FIRST 100 records of the validation file. The question id
  * is the record's index; the reference is `highlights` (the scorer aligns by index).
  */
-import { dataFile } from "./fixtures.js";
-import { ROLE_PLAY_PREFIX, conversation, renderChat } from "./prompt.js";
-import { extraFields, readRecords, requireNonEmpty, requireString, sliceQuestions } from "./records.js";
-import type { Benchmark, Question } from "./types.js";
+import { summarizationBenchmark } from "./summarization.js";
+import type { Benchmark } from "./types.js";
 
 export function cnnDmUserText(article: string): string {
   return `\n\nFor the following article: ${article} \n\nReturn a summary comprising of around 3 sentences.\n\n`;
 }
 
-export const cnnDm: Benchmark = {
-  name: "cnn_dm",
-  referenceName: "cnn_dm",
-  defaultMaxNewTokens: 256,
-  synthetic: false,
-  load(options) {
-    const file = dataFile("cnn_dm", options.file, options.split);
-    let records = requireNonEmpty(file, readRecords(file));
-    if (options.split === "validation") records = records.slice(0, 100);
-    const questions: Question[] = records.map((r) => ({
-      questionId: r.index,
-      turns: [cnnDmUserText(requireString(r, "article"))],
-      reference: requireString(r, "highlights"),
-      extra: extraFields(r, ["article", "highlights"]),
-    }));
-    return sliceQuestions(questions, options);
-  },
-  buildPrompt(question, turnIndex, previousAnswers, chat) {
-    return renderChat(conversation(question.turns, turnIndex, previousAnswers), chat, ROLE_PLAY_PREFIX);
-  },
-  answerFields: () => ({}),
-};
+export const cnnDm: Benchmark = summarizationBenchmark({
+  name: "cnn_dm", defaultMaxNewTokens: 256, documentField: "article", summaryField: "highlights", userText: cnnDmUserText,
+  validationRecords: 100,
+});

@@ -34,7 +34,7 @@ export interface PerplexityResult {
 }
 
 /** Sum of -log p(token | preceding tokens) over ids[1..], and how many tokens that is. */
-export function sequenceNll(pm: PretrainedModel, ids: number[], options: PerplexityOptions): { nll: number; count: number; bits: number } {
+function sequenceNll(pm: PretrainedModel, ids: number[], options: PerplexityOptions): { nll: number; count: number; bits: number } {
   const ctx = options.ctx;
   const stride = options.stride ?? ctx;
   if (!(ctx >= 2) || ctx > pm.model.contextLength) {

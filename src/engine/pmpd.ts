@@ -30,7 +30,7 @@ export interface PmpdGenerateResult extends PmpdLoopResult {
 }
 
 /** Checks that every precision a run needs is loaded, naming what the model has. */
-export function checkPrecisions(pm: PretrainedModel, needed: Iterable<number>): void {
+function checkPrecisions(pm: PretrainedModel, needed: Iterable<number>): void {
   for (const p of needed) {
     if (!pm.precisions.includes(p)) {
       throw new PmpdError(`${pm.dir}: the model has no ${p}-bit weights (it has ${pm.precisions.join(", ")})`);

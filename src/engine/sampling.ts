@@ -3,7 +3,7 @@
  * top-k and top-p (nucleus) as Hugging Face's generate applies them (temperature first,
  * then top-k, then top-p over the renormalised distribution).
  */
-import { getKernels } from "../native/kernels.js";
+import { argmax } from "../util/argmax.js";
 import type { Rng } from "../util/random.js";
 
 export interface SamplingOptions {
@@ -15,7 +15,7 @@ export interface SamplingOptions {
 }
 
 export function greedyToken(logits: Float32Array): number {
-  return getKernels().argmax(logits, logits.length);
+  return argmax(logits);
 }
 
 export function sampleToken(logits: Float32Array, options: SamplingOptions, rng: Rng): number {
@@ -47,18 +47,6 @@ export function sampleToken(logits: Float32Array, options: SamplingOptions, rng:
     if (r < 0) return order[i]!;
   }
   return order[cut - 1]!;
-}
-
-/** log softmax of one row of logits, in double precision. */
-export function logSoftmax(logits: Float32Array, offset = 0, n = logits.length): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) max = Math.max(max, logits[offset + i]!);
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += Math.exp(logits[offset + i]! - max);
-  const lse = max + Math.log(sum);
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = logits[offset + i]! - lse;
-  return out;
 }
 
 /** log p(target) under softmax of logits[offset, offset + n), in double precision. */

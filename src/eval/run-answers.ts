@@ -10,10 +10,10 @@ import type { AnswerChoice } from "../answers/schema.js";
 import { getBenchmark, type ChatFormatter, type Question, type Split } from "../bench/index.js";
 import { cleanMtBenchAnswer } from "../bench/mt-bench.js";
 import { pmpdGenerate } from "../engine/pmpd.js";
-import type { PretrainedModel } from "../model/load.js";
+import type { PretrainedModel } from "../model/pretrained.js";
+import type { PrecisionChoice } from "../model/precision.js";
 import { modelHash } from "../model/hash.js";
 import { createScheduler, type Scheduler } from "../schedulers/index.js";
-import "../schedulers/kv-cache.js";
 
 export interface SchedulerSpec {
   name: string;
@@ -58,7 +58,15 @@ export interface AnswerRunResult {
   seconds: number;
 }
 
-/** Builds the scheduler of a run; `kv_cache` is registered by the learned-scheduler module. */
+/**
+ * The bit-widths a run uses, to load only those: its scheduler's and its prefill's (by
+ * default the model's highest; the float run uses only that).
+ */
+export function runPrecisions(spec: AnswerRunSpec): PrecisionChoice[] {
+  return [...(spec.scheduler?.precisions ?? []), spec.prefillBit ?? "highest"];
+}
+
+/** Builds the scheduler of a run. */
 export function schedulerFor(spec: SchedulerSpec, maxNewTokens: number, seed: number, pm?: PretrainedModel): Scheduler {
   return createScheduler(spec.name, {
     numKvHeads: pm?.config.numKvHeads,

@@ -1,6 +1,6 @@
 /**
- * AutoGPTQ's packed layers, converted at load time into pmpd's uniform layers
- * (src/formats/uniform.ts). Per layer prefix AutoGPTQ stores
+ * AutoGPTQ's checkpoint layout, read into pmpd's uniform layers (the uniform row's foreign
+ * layout, src/formats/uniform.ts, picked by quant_method "gptq"). Per layer prefix AutoGPTQ stores
  *   `qweight`  I32 [K·b/32, N]  the codes of column n as one little-endian bit stream along
  *                               the input dim: code k sits at bits b·k.. of the stream, so
  *                               3-bit codes cross 32-bit word boundaries (codes 10, 21, ...)
@@ -16,12 +16,11 @@
  * The conversion is exact: the dequantized weight is the one AutoGPTQ's kernels use.
  */
 import { PmpdError } from "../errors.js";
-import { readAutoGptqConfig, type AutoGptqConfig } from "../io/autogptq.js";
+import { AUTOGPTQ_QUANT_METHOD, autoGptqWeightFile, readAutoGptqConfig, type AutoGptqConfig } from "../io/autogptq.js";
 import type { WeightStore } from "../io/weights.js";
 import { weightArray } from "../native/weight-memory.js";
 import { checkFinite, toFloat32 } from "./float.js";
-import { registerWeightFormat, type LinearLayer } from "./traits.js";
-import { UniformLinear } from "./uniform.js";
+import type { CheckpointFiles } from "./traits.js";
 
 /** Value `index` of a little-endian bit stream of `bits`-bit values held in `words[start + stride·w]`. */
 function streamValue(words: Int32Array, start: number, stride: number, bits: number, index: number): number {
@@ -83,13 +82,27 @@ function settingsOf(store: WeightStore, prefix: string): AutoGptqConfig {
   let s = settings.get(store);
   if (!s) {
     const read = readAutoGptqConfig(store.dir);
-    if (read === null) {
-      throw new PmpdError(`${store.entry(`${prefix}.qweight`).file}: "${prefix}.qweight" is AutoGPTQ-packed (int32) but ${store.dir} has no quantize_config.json and config.json has no gptq quantization_config`);
-    }
+    if (read === null) throw new PmpdError(`${store.dir}: "${prefix}" is AutoGPTQ-packed but the directory has no AutoGPTQ settings`);
     s = read;
     settings.set(store, s);
   }
   return s;
+}
+
+/** AutoGPTQ's settings and weight file in `dir`, for the loader; null when it has no AutoGPTQ settings. */
+export function autoGptqFiles(dir: string): CheckpointFiles | null {
+  const s = readAutoGptqConfig(dir);
+  if (s === null) return null;
+  return {
+    settingsFile: s.file,
+    quantizationConfig: { ...s.raw, quant_method: AUTOGPTQ_QUANT_METHOD, checkpoint_format: s.checkpointFormat },
+    weightFile: autoGptqWeightFile(dir, s),
+  };
+}
+
+/** AutoGPTQ packs codes into int32 words; pmpd's own layouts store bytes. */
+export function isAutoGptqPacked(store: WeightStore, prefix: string): boolean {
+  return store.has(`${prefix}.qweight`) && store.entry(`${prefix}.qweight`).dtype === "I32";
 }
 
 /**
@@ -116,7 +129,19 @@ function columnOrder(gIdx: Int32Array, g: number, file: string, name: string): I
   return perm;
 }
 
-function loadAutoGptq(store: WeightStore, prefix: string, N: number, K: number): LinearLayer {
+/** The arrays of a uniform layer (src/formats/uniform.ts), as one AutoGPTQ layer converts into. */
+export interface UniformArrays {
+  planes: Uint8Array;
+  bits: number;
+  scales: Float32Array;
+  zeros: Uint8Array;
+  groupSize: number;
+  perm: Int32Array | null;
+  bias: Float32Array | null;
+}
+
+/** The AutoGPTQ layer under `prefix`, N×K, converted exactly into a uniform layer's arrays. */
+export function readAutoGptqLayer(store: WeightStore, prefix: string, N: number, K: number): UniformArrays {
   const s = settingsOf(store, prefix);
   const b = s.bits, g = s.groupSize === -1 ? K : s.groupSize;
   const q = store.entry(`${prefix}.qweight`);
@@ -163,11 +188,5 @@ function loadAutoGptq(store: WeightStore, prefix: string, N: number, K: number):
     bias = toFloat32(bt);
     if (bias.every((v) => v === 0)) bias = null; // AutoGPTQ stores a zero bias for layers that have none
   }
-  return new UniformLinear(planes, b, scales, zeros, g, perm, bias, N, K);
+  return { planes, bits: b, scales, zeros, groupSize: g, perm, bias };
 }
-
-registerWeightFormat({
-  name: "autogptq",
-  detect: (store, prefix) => store.has(`${prefix}.qweight`) && store.entry(`${prefix}.qweight`).dtype === "I32",
-  load: loadAutoGptq,
-});

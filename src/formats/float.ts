@@ -1,16 +1,19 @@
 /**
  * The float weight format: W stored as F32, F16 or BF16, exactly as in a Hugging Face
  * checkpoint. The 16-bit kinds are converted to float32 inside the kernels while they
- * stream, so the stored bytes are all a multiply ever reads.
+ * stream, so the stored bytes are all a multiply ever reads. Layers run on the CPU only
+ * (the GPU path is for quantized decode GEMVs).
  */
 import { PmpdError } from "../errors.js";
 import type { Tensor } from "../io/safetensors.js";
-import type { WeightStore } from "../io/weights.js";
 import { getKernels, type FloatDType } from "../native/kernels.js";
-import { registerWeightFormat, type LinearLayer } from "./traits.js";
+import { weightArray } from "../native/weight-memory.js";
+import { randomHalf } from "./random-weights.js";
+import type { LinearLayer } from "./linear.js";
+import type { RandomLayerParams, WeightFormat } from "./traits.js";
 
 /** Index of the first NaN or Inf in a float tensor (checked on the bit patterns), or -1. */
-export function firstNonFinite(t: Tensor): number {
+function firstNonFinite(t: Tensor): number {
   if (t.dtype === "F32") {
     const bits = new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length);
     for (let i = 0; i < bits.length; i++) if ((bits[i]! & 0x7f800000) === 0x7f800000) return i;
@@ -47,6 +50,8 @@ export function toFloat32(t: Tensor): Float32Array {
 
 export class FloatLinear implements LinearLayer {
   readonly format = "float";
+  readonly activation = "exact";
+  readonly device = "cpu";
   readonly precisions: readonly number[];
   private readonly dtype: FloatDType;
 
@@ -88,10 +93,18 @@ export class FloatLinear implements LinearLayer {
   }
 }
 
-registerWeightFormat({
+declare module "./traits.js" {
+  interface RandomLayerParams {
+    /** Random F16 values of magnitude about 2^-7..2^-5, or F32 uniform in ±0.025. */
+    float: { dtype: "F32" | "F16" };
+  }
+}
+
+export const floatFormat: WeightFormat<FloatLinear, RandomLayerParams["float"]> = {
   name: "float",
+  quantMethod: null,
   detect: (store, prefix) => store.has(`${prefix}.weight`),
-  load(store: WeightStore, prefix: string, outFeatures: number, inFeatures: number): LinearLayer {
+  load(store, prefix, outFeatures, inFeatures) {
     const weight = store.readShaped(`${prefix}.weight`, [outFeatures, inFeatures]);
     floatDType(weight, `${prefix}.weight`, weight.file);
     checkFinite(weight, `${prefix}.weight`);
@@ -103,4 +116,12 @@ registerWeightFormat({
     }
     return new FloatLinear(weight, bias, outFeatures, inFeatures);
   },
-});
+  random(N, K, { dtype }, rng) {
+    if (dtype === "F16") return new FloatLinear({ dtype: "F16", shape: [N, K], data: randomHalf(N * K, rng) }, null, N, K);
+    const w = weightArray(Float32Array, N * K);
+    for (let i = 0; i < w.length; i++) w[i] = (rng.next() - 0.5) * 0.05;
+    return new FloatLinear({ dtype: "F32", shape: [N, K], data: w }, null, N, K);
+  },
+  // Float models are the quantizers' input, never their output.
+  quantizers: [],
+};

@@ -27,9 +27,12 @@ import type { Tensor } from "../io/safetensors.js";
 import type { WeightStore } from "../io/weights.js";
 import { getKernels } from "../native/kernels.js";
 import { getMixLlmKernels, MIXLLM_GROUP, type MixLlmWeights } from "../native/mixllm-kernels.js";
-import { activationMode } from "./activation-mode.js";
+import type { ActivationMode } from "./activation-mode.js";
 import { checkFinite, toFloat32 } from "./float.js";
-import { registerWeightFormat, type LinearLayer } from "./traits.js";
+import type { Rng } from "../util/random.js";
+import { randomCodes } from "./random-weights.js";
+import type { LinearLayer } from "./linear.js";
+import type { RandomLayerParams, WeightFormat } from "./traits.js";
 import { toPrecisionLabel } from "../model/precision.js";
 
 export { MIXLLM_GROUP, type MixLlmWeights };
@@ -37,9 +40,6 @@ export { MIXLLM_GROUP, type MixLlmWeights };
 /** Bits of the low (bulk) channels: the precision label every MixLLM layer reports. */
 export const MIXLLM_LOW_BITS = 4;
 export const MIXLLM_HIGH_BITS = 8;
-
-/** Tensor-name suffixes of one MixLLM layer. */
-export const MIXLLM_TENSORS = ["high_index", "qweight_high", "scales_high", "low_index", "qweight_low", "scales_low", "qzeros_low"] as const;
 
 /** Packs 4-bit codes uint8 [rows, K] (values 0..15) into [rows, K/2], weight 2j in the low nibble of byte j. */
 export function packNibbles(codes: Uint8Array, rows: number, K: number): Uint8Array {
@@ -95,6 +95,7 @@ export function mixLlmBytes(nHigh: number, nLow: number, K: number): number {
 
 export class MixLlmLinear implements LinearLayer {
   readonly format = "mixllm";
+  readonly device = "cpu";
   private label = MIXLLM_LOW_BITS;
 
   constructor(
@@ -102,6 +103,7 @@ export class MixLlmLinear implements LinearLayer {
     readonly bias: Float32Array | null,
     readonly outFeatures: number,
     readonly inFeatures: number,
+    readonly activation: ActivationMode,
   ) {}
 
   get precisions(): readonly number[] {
@@ -132,9 +134,9 @@ export class MixLlmLinear implements LinearLayer {
   }
 
   /** y = x · Wᵀ (+ bias); int8 activations unless the activation mode is "exact". `precision` is ignored. */
-  matmul(x: Float32Array, y: Float32Array, M: number, _precision?: number): void {
+  matmul(x: Float32Array, y: Float32Array, M: number, _precision?: number, activation = this.activation): void {
     const N = this.outFeatures, K = this.inFeatures, mk = getMixLlmKernels();
-    if (activationMode() === "exact") mk.matmulExact(this.weights, x, y, M, N, K);
+    if (activation === "exact") mk.matmulExact(this.weights, x, y, M, N, K);
     else mk.matmul(this.weights, x, y, M, N, K);
     if (this.bias) getKernels().addBias(y, this.bias, M, N);
   }
@@ -185,15 +187,22 @@ export function mixLlmModelLabel(layers: readonly MixLlmLinear[]): number {
   return toPrecisionLabel(bits / weights);
 }
 
-registerWeightFormat({
+declare module "./traits.js" {
+  interface RandomLayerParams {
+    /** `highFraction` of each layer's output channels (rounded to a whole count) in 8 bits, the rest in 4. */
+    mixllm: { highFraction: number };
+  }
+}
+
+export const mixllmFormat: WeightFormat<MixLlmLinear, RandomLayerParams["mixllm"]> = {
   name: "mixllm",
+  quantMethod: "pmpd-mixllm",
   labelModel(layers) {
-    const mix = layers as readonly MixLlmLinear[];
-    const label = mixLlmModelLabel(mix);
-    for (const l of mix) l.setPrecisionLabel(label);
+    const label = mixLlmModelLabel(layers);
+    for (const l of layers) l.setPrecisionLabel(label);
   },
   detect: (store, prefix) => store.has(`${prefix}.high_index`) || store.has(`${prefix}.low_index`),
-  load(store: WeightStore, prefix: string, N: number, K: number): LinearLayer {
+  load(store, prefix, N, K, options) {
     const layerDesc = `a ${N}x${K} MixLLM layer`;
     for (const s of ["high_index", "low_index"]) {
       const name = `${prefix}.${s}`;
@@ -236,6 +245,40 @@ registerWeightFormat({
       qweightHigh: qh.data as Int8Array, scalesHigh: sh.data as Float32Array, highIndex,
       qweightLow: ql.data as Uint8Array, scalesLow: sl.data as Float32Array, zerosLow: zeros, lowIndex,
     };
-    return new MixLlmLinear(weights, bias, N, K);
+    return new MixLlmLinear(weights, bias, N, K, options.activation);
   },
-});
+  random: (N, K, { highFraction }, rng, options) => randomMixLlm(highFraction, N, K, rng, options.activation),
+  quantizers: [{ method: "mixllm", load: async () => (await import("../quant/mixllm-method.js")).mixllmMethod }],
+};
+
+/**
+ * A random layer laid out as quantizeMixLlmLayer (src/quant/mixllm.ts) lays it out: the 8-bit
+ * channels are a random subset of size round(N · highFraction), both index lists ascending and
+ * together a permutation of 0..N−1; 8-bit codes in −127..127 (never −128, which the format
+ * excludes), 4-bit codes and zero points anywhere in 0..15, positive scales per group of 128
+ * giving weights of about the float layers' magnitude. (The real quantizer picks its share of
+ * 8-bit channels model-wide; a random model has the same share in every layer.)
+ */
+function randomMixLlm(highFraction: number, N: number, K: number, rng: Rng, activation: ActivationMode): MixLlmLinear {
+  if (!(highFraction >= 0 && highFraction <= 1)) throw new Error(`random MixLLM layer: highFraction ${highFraction} is not in [0, 1]`);
+  if (K % MIXLLM_GROUP !== 0 || K === 0) throw new Error(`random MixLLM layer: K (${K}) must be a positive multiple of ${MIXLLM_GROUP}`);
+  const G = K / MIXLLM_GROUP, nH = Math.round(N * highFraction), nL = N - nH;
+  // A partial Fisher-Yates shuffle picks the high channels.
+  const perm = new Int32Array(N);
+  for (let i = 0; i < N; i++) perm[i] = i;
+  for (let i = 0; i < nH; i++) {
+    const j = i + rng.int(N - i), t = perm[i]!;
+    perm[i] = perm[j]!; perm[j] = t;
+  }
+  const highIndex = perm.slice(0, nH).sort(), lowIndex = perm.slice(nH).sort();
+  const qweightHigh = randomCodes(Int8Array, nH * K, rng);
+  for (let i = 0; i < qweightHigh.length; i++) if (qweightHigh[i] === -128) qweightHigh[i] = 127;
+  const qweightLow = randomCodes(Uint8Array, (nL * K) / 2, rng);
+  const zerosLow = new Uint8Array(nL * G);
+  for (let i = 0; i < zerosLow.length; i++) zerosLow[i] = rng.int(16);
+  // |w| up to ~0.025 as in the float layers: 127 · scale_high and 15 · scale_low about that.
+  const scalesHigh = new Float32Array(nH * G), scalesLow = new Float32Array(nL * G);
+  for (let i = 0; i < scalesHigh.length; i++) scalesHigh[i] = (0.5 + rng.next()) * (0.025 / 127);
+  for (let i = 0; i < scalesLow.length; i++) scalesLow[i] = (0.5 + rng.next()) * (0.025 / 15);
+  return new MixLlmLinear({ qweightHigh, scalesHigh, highIndex, qweightLow, scalesLow, zerosLow, lowIndex }, null, N, K, activation);
+}

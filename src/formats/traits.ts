@@ -1,93 +1,104 @@
 /**
- * Weight formats, as ggml has block types: each format registers one traits entry that
- * knows how to load a linear layer's tensors, multiply by it (GEMV when M = 1, GEMM for a
- * prefill), dequantize it for tests and tools, and count the bytes a multiply reads.
- * The model code holds `LinearLayer`s and never asks which format it has.
+ * Weight formats, as ggml has block types: each format is one row (a `WeightFormat`) that
+ * knows how to load a linear layer's tensors, make one up at random, move its decode
+ * multiplies to a GPU, and which quantizers write it; its layer class (a `LinearLayer`,
+ * src/formats/linear.ts) multiplies, dequantizes and counts the bytes a multiply reads.
  */
-import { PmpdError } from "../errors.js";
 import type { WeightStore } from "../io/weights.js";
+import type { PrecisionChoice } from "../model/precision.js";
+import type { CudaKernels, DeviceBuffer } from "../native/cuda.js";
+import type { QuantizeMethod } from "../quant/method.js";
+import type { Rng } from "../util/random.js";
+import type { ActivationMode } from "./activation-mode.js";
+import type { LinearLayer } from "./linear.js";
 
-/** One linear layer y = x · Wᵀ (+ b) with W of shape [outFeatures, inFeatures]. */
-export interface LinearLayer {
-  readonly format: string;
-  readonly inFeatures: number;
-  readonly outFeatures: number;
-  /** Bit-widths this layer can run at; float layers report [16] or [32] and ignore the request. */
-  readonly precisions: readonly number[];
-  /**
-   * y[M, out] = x[M, in] · Wᵀ (+ bias), at `precision` bits for formats that nest several.
-   * `x` and `y` are caller-owned scratch; nothing is allocated on this path.
-   */
-  matmul(x: Float32Array, y: Float32Array, M: number, precision: number): void;
-  /** The weight as float32 [out, in], exactly as matmul sees it at `precision`. */
-  dequantize(precision: number): Float32Array;
-  /** Bytes of weight data one multiply streams at `precision` (for bandwidth figures). */
-  bytesRead(precision: number): number;
-  /**
-   * Optional: multiplies this layer and `others`, which share the input x, in one native
-   * call (ys[0] for this layer, ys[i + 1] for others[i]), as matmul would one by one.
-   * Returns false, having computed nothing, when this format cannot stack these layers.
-   */
-  matmulWith?(others: readonly LinearLayer[], x: Float32Array, ys: readonly Float32Array[], M: number, precision: number): boolean;
+/** What a format's loader is told about the run the layer is loaded for. */
+export interface LayerOptions {
+  /** How quantized multiplies treat activations. */
+  activation: ActivationMode;
+  /** The bit-widths the run uses (formats that nest several keep only these); null: all. */
+  precisions: readonly PrecisionChoice[] | null;
 }
 
 /**
- * ys[i] = x · layers[i]ᵀ for layers that share their input (q/k/v, gate/up): in one native
- * call where their format stacks them, so the small k_proj/v_proj GEMVs of a GQA model pay
- * no start and join of their own; one by one otherwise. The quantized formats do not stack:
- * their GEMVs are compute-bound, and stacked ones measured 0.99-1.03x in a 1.1B decode step.
+ * The parameters of a random layer of each format, by format name. Each format file adds
+ * its entry (`declare module "./traits.js" { interface RandomLayerParams { ... } }`), so
+ * `RandomLayerSpec` knows every format without a list to keep.
  */
-export function matmulSharedInput(layers: readonly LinearLayer[], x: Float32Array, ys: readonly Float32Array[], M: number, precision: number): void {
-  const [first, ...others] = layers;
-  if (first === undefined || first.matmulWith?.(others, x, ys, M, precision)) return;
-  layers.forEach((lin, i) => lin.matmul(x, ys[i]!, M, precision));
+export interface RandomLayerParams {}
+
+/** A random layer of some format: `{ kind: <format name>, ...its parameters }`. */
+export type RandomLayerSpec = { [F in keyof RandomLayerParams]: { kind: F } & RandomLayerParams[F] }[keyof RandomLayerParams];
+
+/** What a format hands the GPU for one layer: its weights on the device and the M = 1 multiply on them. */
+export interface CudaGemv {
+  /** Stored column order of x (act-order models): the kernel multiplies x[perm[j]] by column j; null when none. */
+  readonly inputPerm: Int32Array | null;
+  /** y[N] = W·x on the device at `precision`; false when the layer has no such precision (the CPU layer then reports it). */
+  run(x: DeviceBuffer, y: DeviceBuffer, precision: number): boolean;
 }
 
-/** How a format recognises and loads the tensors stored under a layer's name prefix. */
-export interface WeightFormatTraits {
+/** A `pmpd quantize --method` that writes models of a format. */
+export interface Quantizer {
+  readonly method: string;
+  /** The quantizing code, loaded when a model is quantized (inference never loads it). */
+  load(): Promise<QuantizeMethod>;
+}
+
+/**
+ * Where a checkpoint layout keeps what config.json and model.safetensors would otherwise hold
+ * (AutoGPTQ: quantize_config.json and `gptq_model-4bit-128g.safetensors`).
+ */
+export interface CheckpointFiles {
+  /** The file the quantization settings are read from (it may be config.json). */
+  readonly settingsFile: string;
+  /** Those settings as config.json's `quantization_config` would hold them, quant_method included. */
+  readonly quantizationConfig: Record<string, unknown>;
+  /** The weight file it names, read when the directory has no model.safetensors or index; null: none. */
+  readonly weightFile: string | null;
+}
+
+/**
+ * How a format's layers are stored in a checkpoint: the quant_method that names the layout,
+ * how its tensors are recognised under a layer prefix and loaded. A row is its format's own
+ * layout; another program's layout that loads into the same layers is one of the row's
+ * `foreignLayouts` (AutoGPTQ's int32 packing, read into uniform layers).
+ */
+export interface CheckpointLayout<L extends LinearLayer = LinearLayer> {
+  /** Its name in messages; a row's is the `format` of its layers. */
   readonly name: string;
-  /** True when the tensors under `prefix` (e.g. "model.layers.0.mlp.up_proj") are in this format. */
+  /** `quantization_config.quant_method` of models in this layout; null: float (no quantization_config). */
+  readonly quantMethod: string | null;
+  /** True when the tensors under `prefix` (e.g. "model.layers.0.mlp.up_proj") are in this layout. */
   detect(store: WeightStore, prefix: string): boolean;
-  load(store: WeightStore, prefix: string, outFeatures: number, inFeatures: number): LinearLayer;
+  load(store: WeightStore, prefix: string, outFeatures: number, inFeatures: number, options: LayerOptions): L;
+  /**
+   * Layouts that keep their settings in a file of their own, which then stands for
+   * config.json's quantization_config (AutoGPTQ's quantize_config.json), or name their weight
+   * file otherwise: those files in the model directory `dir`; null when it holds neither.
+   */
+  ownFiles?(dir: string): CheckpointFiles | null;
+}
+
+/**
+ * A weight format, whole: how its layers are recognised, loaded, made up at random, run
+ * on a GPU and produced by quantization. The layer class that multiplies, dequantizes and
+ * counts the bytes a multiply reads lives in the same file. Adding a format is one such row
+ * and its entry in src/formats/registry.ts.
+ */
+export interface WeightFormat<L extends LinearLayer = LinearLayer, R = unknown> extends CheckpointLayout<L> {
+  /** Other programs' checkpoint layouts read into this format's layers, each named by its own quant_method. */
+  readonly foreignLayouts?: readonly CheckpointLayout<L>[];
+  /** A layer of random weights (speed measurements; src/model/random-model.ts), in weight memory like loaded ones. */
+  random(outFeatures: number, inFeatures: number, params: R, rng: Rng, options: LayerOptions): L;
   /**
    * Formats whose precision is a property of the whole model rather than of a layer (MixLLM:
    * the share of 8-bit channels is chosen globally) label their layers here, once a model's
    * layers of this format are loaded, so every layer reports the model's precision label.
    */
-  labelModel?(layers: readonly LinearLayer[]): void;
-}
-
-const registry: WeightFormatTraits[] = [];
-
-export function registerWeightFormat(traits: WeightFormatTraits): void {
-  if (registry.some((t) => t.name === traits.name)) throw new Error(`weight format ${traits.name} registered twice`);
-  registry.push(traits);
-}
-
-export function weightFormats(): readonly WeightFormatTraits[] {
-  return registry;
-}
-
-/**
- * The precisions a model with these transformer linear layers runs at: each format first
- * labels its layers (labelModel), then the labels every layer supports are kept.
- */
-export function modelPrecisions(linears: readonly LinearLayer[]): number[] {
-  for (const traits of registry) {
-    const mine = linears.filter((l) => l.format === traits.name);
-    if (mine.length > 0) traits.labelModel?.(mine);
-  }
-  let precisions = linears[0]?.precisions.slice() ?? [];
-  for (const lin of linears) precisions = precisions.filter((b) => lin.precisions.includes(b));
-  return precisions;
-}
-
-/** Loads the linear layer stored under `prefix`, in whichever registered format it is. */
-export function loadLinear(store: WeightStore, prefix: string, outFeatures: number, inFeatures: number): LinearLayer {
-  // Later registrations are more specific (quantized formats also keep a few float tensors).
-  for (let i = registry.length - 1; i >= 0; i--) {
-    const traits = registry[i]!;
-    if (traits.detect(store, prefix)) return traits.load(store, prefix, outFeatures, inFeatures);
-  }
-  throw new PmpdError(`${store.dir}: no weight format recognises the tensors of "${prefix}"`);
+  labelModel?(layers: readonly L[]): void;
+  /** Uploads the layer for its decode multiplies on a CUDA device; null when this layer cannot run there. */
+  toCuda?(layer: L, cuda: CudaKernels): CudaGemv | null;
+  /** The quantize methods that write this format. */
+  readonly quantizers: readonly Quantizer[];
 }

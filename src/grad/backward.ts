@@ -23,16 +23,16 @@
  *    The attention products (Q·Kᵀ, dO·Vᵀ, dS·K, dSᵀ·Q, Pᵀ·dO) run on the same GEMM per head.
  *    Reductions that lose accuracy in float32 (norm statistics, softmax sums, the loss)
  *    are accumulated in float64.
- *  - Quantized layers (any-precision, uniform) run with float activations while gradients
- *    are taken (activation mode "exact", restored afterwards): int8 activation rounding has
- *    no gradient, and this way the loss is the function of the dequantized weights
- *    whose gradient is returned. Float layers are unaffected.
+ *  - Quantized layers (any-precision, uniform) multiply with float activations while
+ *    gradients are taken (each call asks for the "exact" mode, whatever the layer's own):
+ *    int8 activation rounding has no gradient, and this way the loss is the function of the
+ *    dequantized weights whose gradient is returned. Float layers are unaffected.
  */
 import { PmpdError } from "../errors.js";
-import { activationMode, setActivationMode } from "../formats/activation-mode.js";
-import type { LinearLayer } from "../formats/traits.js";
-import type { PretrainedModel } from "../model/load.js";
-import type { LayerWeights, LinearName, LlamaModel } from "../model/llama.js";
+import type { LinearLayer } from "../formats/linear.js";
+import type { PretrainedModel } from "../model/pretrained.js";
+import type { LlamaModel } from "../model/llama.js";
+import { linearsOf, type LinearName } from "../model/projections.js";
 import { ropeInvFreq } from "../model/rope.js";
 import { getKernels, type Kernels } from "../native/kernels.js";
 
@@ -88,19 +88,12 @@ function modelOf(m: ModelLike): LlamaModel {
   return "model" in m ? m.model : m;
 }
 
-const FIELD: Record<LinearName, keyof LayerWeights> = {
-  q_proj: "qProj", k_proj: "kProj", v_proj: "vProj", o_proj: "oProj",
-  gate_proj: "gateProj", up_proj: "upProj", down_proj: "downProj",
-};
-
 /** The highest bit-width every transformer linear layer supports (32 or 16 for float models). */
 export function defaultPrecision(m: ModelLike): number {
   if ("precisions" in m && m.precisions.length > 0) return Math.max(...m.precisions);
   const layers = modelOf(m).weights.layers;
   let common = layers[0]!.qProj.precisions.slice();
-  for (const layer of layers) {
-    for (const f of Object.values(FIELD)) common = common.filter((b) => (layer[f] as LinearLayer).precisions.includes(b));
-  }
+  for (const lin of layers.flatMap(linearsOf)) common = common.filter((b) => lin.precisions.includes(b));
   if (common.length === 0) throw new PmpdError("the model's linear layers share no precision");
   return Math.max(...common);
 }
@@ -119,12 +112,6 @@ export function transpose(src: Float32Array, rows: number, cols: number, dst: Fl
     }
   }
   return dst;
-}
-
-/** The bias of a linear layer, if its format keeps one (every built-in format exposes `bias`). */
-function biasOf(lin: LinearLayer): Float32Array | null {
-  const b = (lin as { bias?: unknown }).bias;
-  return b instanceof Float32Array ? b : null;
 }
 
 /** Forward intermediates of one decoder layer, all [T, ·] row-major. */
@@ -194,9 +181,9 @@ class Tape {
     const h1 = new Float32Array(T * H);
     K.rmsnorm(h1, x, w.inputNorm, T, H, c.rmsNormEps);
     const qr = new Float32Array(T * qDim), kr = new Float32Array(T * kvDim), v = new Float32Array(T * kvDim);
-    w.qProj.matmul(h1, qr, T, p);
-    w.kProj.matmul(h1, kr, T, p);
-    w.vProj.matmul(h1, v, T, p);
+    w.qProj.matmul(h1, qr, T, p, "exact");
+    w.kProj.matmul(h1, kr, T, p, "exact");
+    w.vProj.matmul(h1, v, T, p, "exact");
     K.rope(qr, T, c.numHeads, D, this.positions, this.invFreq);
     K.rope(kr, T, nKv, D, this.positions, this.invFreq);
     // The KV cache layout [kvHeads][T][D] that the attention kernel reads.
@@ -211,17 +198,17 @@ class Tape {
     const attn = new Float32Array(T * qDim);
     K.attention(attn, qr, kc, vc, T, c.numHeads, nKv, D, 0, T);
     const x2 = new Float32Array(T * H);
-    w.oProj.matmul(attn, x2, T, p);
+    w.oProj.matmul(attn, x2, T, p, "exact");
     K.add(x2, x, T * H); // o + x: the same float32 sums as x += o
     const h2 = new Float32Array(T * H);
     K.rmsnorm(h2, x2, w.postAttentionNorm, T, H, c.rmsNormEps);
     const gate = new Float32Array(T * F), up = new Float32Array(T * F);
-    w.gateProj.matmul(h2, gate, T, p);
-    w.upProj.matmul(h2, up, T, p);
+    w.gateProj.matmul(h2, gate, T, p, "exact");
+    w.upProj.matmul(h2, up, T, p, "exact");
     const act = gate.slice();
     K.siluMul(act, up, T * F);
     const out = new Float32Array(T * H);
-    w.downProj.matmul(act, out, T, p);
+    w.downProj.matmul(act, out, T, p, "exact");
     K.add(out, x2, T * H);
     return { out, acts: keep ? { h1, qr, kr, v, attn, x2, h2, gate, up, act } : null };
   }
@@ -232,7 +219,7 @@ class Tape {
     const normed = new Float32Array(T * this.H);
     this.K.rmsnorm(normed, x, this.model.weights.finalNorm, T, this.H, c.rmsNormEps);
     const logits = new Float32Array(T * c.vocabSize);
-    this.model.weights.lmHead.matmul(normed, logits, T, this.precision);
+    this.model.weights.lmHead.matmul(normed, logits, T, this.precision, "exact");
     return { normed, logits };
   }
 
@@ -357,17 +344,6 @@ export function attentionBackward(
   return { dq, dk, dv };
 }
 
-/** Runs `f` with quantized layers in the "exact" (float activation) mode. */
-function withExactActivations<R>(f: () => R): R {
-  const saved = activationMode();
-  setActivationMode("exact");
-  try {
-    return f();
-  } finally {
-    setActivationMode(saved);
-  }
-}
-
 /** Checks a sequence and returns its length. */
 function checkSequence(model: LlamaModel, ids: ArrayLike<number>): number {
   const T = ids.length;
@@ -405,10 +381,7 @@ function crossEntropy(logits: Float32Array, ids: ArrayLike<number>, V: number, g
 
 /** The mean next-token cross-entropy of `ids` (batch 1, positions from 0), in float64. */
 export function lossOf(m: ModelLike, ids: ArrayLike<number>, precision: number = defaultPrecision(m)): number {
-  return withExactActivations(() => lossImpl(modelOf(m), ids, precision));
-}
-
-function lossImpl(model: LlamaModel, ids: ArrayLike<number>, precision: number): number {
+  const model = modelOf(m);
   const T = checkSequence(model, ids);
   const tape = new Tape(model, T, precision);
   let x = tape.embed(ids);
@@ -423,10 +396,7 @@ function lossImpl(model: LlamaModel, ids: ArrayLike<number>, precision: number):
  */
 export function backward(m: ModelLike, ids: ArrayLike<number>, options: BackwardOptions = {}): BackwardResult {
   const precision = options.precision ?? defaultPrecision(m);
-  return withExactActivations(() => backwardImpl(modelOf(m), ids, precision, options));
-}
-
-function backwardImpl(model: LlamaModel, ids: ArrayLike<number>, precision: number, options: BackwardOptions): BackwardResult {
+  const model = modelOf(m);
   const c = model.config;
   const T = checkSequence(model, ids);
   const tape = new Tape(model, T, precision);
@@ -458,7 +428,7 @@ function backwardImpl(model: LlamaModel, ids: ArrayLike<number>, precision: numb
     const need = typeof wantW === "function" ? wantW(l, name) : wantW;
     const gradW = need ? tape.weightGrad(lin, input, dY) : null;
     let gradB: Float32Array | null = null;
-    if (biasOf(lin)) {
+    if (lin.bias) {
       const N = lin.outFeatures, acc = new Float64Array(N);
       for (let t = 0; t < T; t++) for (let n = 0; n < N; n++) acc[n] = acc[n]! + dY[t * N + n]!;
       gradB = Float32Array.from(acc);

@@ -6,7 +6,7 @@
  * size of the model in float32) outlive a sample.
  */
 import { PmpdError } from "../errors.js";
-import type { LinearName } from "../model/llama.js";
+import type { LinearName } from "../model/projections.js";
 import { backward, defaultPrecision, lossOf, type ModelLike } from "./backward.js";
 
 export { lossOf };

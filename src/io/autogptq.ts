@@ -14,8 +14,10 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { PmpdError } from "../errors.js";
-import { readJsonFile, type ModelConfig } from "./config.js";
+import { readJsonFile } from "./config.js";
 
+/** The quant_method of AutoGPTQ's settings, in quantize_config.json or config.json. */
+export const AUTOGPTQ_QUANT_METHOD = "gptq";
 export const AUTOGPTQ_BITS: readonly number[] = [2, 3, 4, 8];
 
 export interface AutoGptqConfig {
@@ -34,10 +36,11 @@ export interface AutoGptqConfig {
   raw: Record<string, unknown>;
 }
 
-function parseSettings(file: string, raw: Record<string, unknown>): AutoGptqConfig {
-  const what = (key: string) => `${file}: AutoGPTQ "${key}"`;
-  if (raw.quant_method !== undefined && raw.quant_method !== "gptq") {
-    throw new PmpdError(`${what("quant_method")} is ${JSON.stringify(raw.quant_method)}, expected "gptq"`);
+/** `where` names the settings in messages: the file, and the key within it when not the whole file. */
+function parseSettings(file: string, where: string, raw: Record<string, unknown>): AutoGptqConfig {
+  const what = (key: string) => `${where}: AutoGPTQ "${key}"`;
+  if (raw.quant_method !== undefined && raw.quant_method !== AUTOGPTQ_QUANT_METHOD) {
+    throw new PmpdError(`${what("quant_method")} is ${JSON.stringify(raw.quant_method)}, expected "${AUTOGPTQ_QUANT_METHOD}"`);
   }
   const bits = raw.bits;
   if (typeof bits !== "number" || !AUTOGPTQ_BITS.includes(bits)) {
@@ -70,22 +73,20 @@ function parseSettings(file: string, raw: Record<string, unknown>): AutoGptqConf
  */
 export function readAutoGptqConfig(dir: string): AutoGptqConfig | null {
   const own = join(dir, "quantize_config.json");
-  if (existsSync(own)) return parseSettings(own, readJsonFile(own));
+  if (existsSync(own)) return parseSettings(own, own, readJsonFile(own));
   const configFile = join(dir, "config.json");
   if (!existsSync(configFile)) return null;
   const q = readJsonFile(configFile).quantization_config;
-  if (q === null || typeof q !== "object" || (q as Record<string, unknown>).quant_method !== "gptq") return null;
-  return parseSettings(`${configFile} (quantization_config)`, q as Record<string, unknown>);
+  if (q === null || typeof q !== "object" || (q as Record<string, unknown>).quant_method !== AUTOGPTQ_QUANT_METHOD) return null;
+  return parseSettings(configFile, `${configFile} (quantization_config)`, q as Record<string, unknown>);
 }
 
 /**
- * The weight file of an AutoGPTQ directory that has no model.safetensors: the one its
- * config names, else AutoGPTQ's default `gptq_model-<bits>bit-<group>g.safetensors`.
- * Null when there is none; a pickled `.bin` is refused with one line.
+ * The weight file of AutoGPTQ directory `dir` with settings `config`: the one its settings
+ * name, else AutoGPTQ's default `gptq_model-<bits>bit-<group>g.safetensors`. Null when there
+ * is none; a pickled `.bin` is refused with one line.
  */
-export function autoGptqWeightFile(dir: string): string | null {
-  const config = readAutoGptqConfig(dir);
-  if (config === null) return null;
+export function autoGptqWeightFile(dir: string, config: AutoGptqConfig): string | null {
   const base = config.modelFileBaseName ?? `gptq_model-${config.bits}bit-${config.groupSize}g`;
   const file = join(dir, `${base}.safetensors`);
   if (existsSync(file)) return file;
@@ -93,16 +94,4 @@ export function autoGptqWeightFile(dir: string): string | null {
     throw new PmpdError(`${join(dir, `${base}.bin`)}: a pickled AutoGPTQ checkpoint; pmpd reads safetensors only (re-save it with use_safetensors=True)`);
   }
   return null;
-}
-
-/**
- * `config` with the AutoGPTQ settings of `dir` as its quantization_config when it has none
- * (AutoGPTQ keeps them in quantize_config.json), so that provenance records them.
- */
-export function withAutoGptqProvenance(dir: string, config: ModelConfig): ModelConfig {
-  if (config.raw.quantization_config !== undefined) return config;
-  const gptq = readAutoGptqConfig(dir);
-  if (gptq === null) return config;
-  const quantization = { ...gptq.raw, quant_method: "gptq", checkpoint_format: gptq.checkpointFormat };
-  return { ...config, raw: { ...config.raw, quantization_config: quantization } };
 }

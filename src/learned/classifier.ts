@@ -10,6 +10,7 @@
  *   - "compat" (the reference):  CrossEntropyLoss applied to the softmax output p,
  *              −log softmax(softmax(z))[y] (the "double softmax").
  */
+import { argmax } from "../util/argmax.js";
 import { PmpdError } from "../errors.js";
 import { SafetensorsFile, writeSafetensors, type Tensor, type TensorData } from "../io/safetensors.js";
 import { readTorchStateDict } from "../io/torch-pickle.js";
@@ -570,12 +571,6 @@ export class KVCacheClassifier {
     }
     return new KVCacheClassifier(config, params);
   }
-}
-
-export function argmax(a: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < a.length; i++) if (a[i]! > a[best]!) best = i;
-  return best;
 }
 
 /** The file name pmpd uses for the classifier of switch point (high, low). */

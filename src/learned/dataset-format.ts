@@ -25,10 +25,10 @@
  * precisions, another model hash or other shapes, an empty dataset, and malformed offsets or
  * labels — each with one line naming the file.
  */
-import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { PmpdError } from "../errors.js";
+import { sha256File } from "../io/file-hash.js";
 import { SafetensorsFile, writeSafetensors } from "../io/safetensors.js";
 import { DEFAULT_CLASSES, type KvInput } from "./classifier.js";
 import type { LabeledSample } from "./train.js";
@@ -88,24 +88,6 @@ export function datasetPaths(dir: string, high: number, low: number): { data: st
     data: join(dir, `kv_dataset_${high}_${low}.safetensors`),
     manifest: join(dir, `kv_dataset_${high}_${low}.json`),
   };
-}
-
-function sha256File(path: string): string {
-  const hash = createHash("sha256");
-  const fd = openSync(path, "r");
-  try {
-    const buf = Buffer.allocUnsafe(1 << 22);
-    let pos = 0;
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, pos);
-      if (n === 0) break;
-      hash.update(buf.subarray(0, n));
-      pos += n;
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return hash.digest("hex");
 }
 
 function writeJsonAtomic(path: string, value: unknown): void {

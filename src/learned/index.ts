@@ -4,7 +4,7 @@
  */
 export {
   KVCacheClassifier, PARAM_NAMES, LOSS_MODES, LAYER_NORM_EPS, DEFAULT_CLASSES, CLASSIFIER_FORMAT,
-  paramShapes, lossFromLogits, softmax, argmax, classifierFileName,
+  paramShapes, lossFromLogits, softmax, classifierFileName,
   type ParamName, type Params, type LossMode, type KvInput, type ClassifierConfig, type ForwardTrace, type LossResult,
 } from "./classifier.js";
 export { Adam, type AdamOptions } from "./adam.js";

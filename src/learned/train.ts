@@ -11,10 +11,11 @@
  * validation set (eval mode), accuracy (unbalanced and balanced), the confusion matrix and
  * the majority-class baseline.
  */
+import { argmax } from "../util/argmax.js";
 import { PmpdError } from "../errors.js";
 import { Rng } from "../util/random.js";
 import { Adam } from "./adam.js";
-import { argmax, DEFAULT_CLASSES, KVCacheClassifier, lossFromLogits, PARAM_NAMES, type KvInput, type LossMode } from "./classifier.js";
+import { DEFAULT_CLASSES, KVCacheClassifier, lossFromLogits, PARAM_NAMES, type KvInput, type LossMode } from "./classifier.js";
 
 export interface LabeledSample extends KvInput {
   label: number;

@@ -12,9 +12,10 @@
  */
 import { PmpdError } from "../errors.js";
 import type { ModelConfig } from "../io/config.js";
-import { matmulSharedInput, type LinearLayer } from "../formats/traits.js";
+import { matmulSharedInput, type LinearLayer } from "../formats/linear.js";
 import { getKernels, type Kernels } from "../native/kernels.js";
 import { KVCache } from "./kv-cache.js";
+import type { LinearName } from "./projections.js";
 import { ropeInvFreq } from "./rope.js";
 
 export interface LayerWeights {
@@ -36,11 +37,6 @@ export interface ModelWeights {
   finalNorm: Float32Array;
   lmHead: LinearLayer;
 }
-
-/** The transformer linear layers of a decoder layer, by their Hugging Face names. */
-export type LinearName = "q_proj" | "k_proj" | "v_proj" | "o_proj" | "gate_proj" | "up_proj" | "down_proj";
-
-export const LINEAR_NAMES: readonly LinearName[] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 
 /** Sees the input of every transformer linear layer (calibration statistics for quantizers). */
 export type LinearObserver = (layer: number, name: LinearName, input: Float32Array, M: number) => void;

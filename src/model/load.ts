@@ -1,39 +1,52 @@
 /**
- * `fromPretrained`: from a directory in the Hugging Face layout (or a hub id) to a model
- * ready to run, in the spirit of transformers.js. The config decides every shape; each
- * tensor is checked against it and for NaN/Inf as it is read.
+ * `fromPretrained`: the one way a model is loaded, from a directory in the Hugging Face
+ * layout, a hub id or a multi-model JSON to a model ready to run, in the spirit of
+ * transformers.js. The config decides every shape; each tensor is checked against it and
+ * for NaN/Inf as it is read. The options say everything a run decides at load time: kernel
+ * threads, how quantized layers treat activations, which bit-widths it uses (only those
+ * are loaded or kept) and where the decode multiplies run.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { PmpdError } from "../errors.js";
-import { withAutoGptqProvenance } from "../io/autogptq.js";
 import { loadConfig, readJsonFile, type ModelConfig } from "../io/config.js";
 import { resolveModelDirectory, type HubOptions } from "../io/hub.js";
 import { ModelTokenizer } from "../io/tokenizer.js";
 import { WeightStore } from "../io/weights.js";
+import { getKernels } from "../native/kernels.js";
 import { allocWeightMemory } from "../native/weight-memory.js";
-import { checkFinite, FloatLinear, toFloat32 } from "../formats/float.js";
-import "../formats/all.js";
-import { loadLinear, modelPrecisions } from "../formats/traits.js";
+import { cudaAvailable, getCudaKernels, resolveDevice, type Device, type DeviceRequest } from "../native/cuda.js";
+import type { ActivationMode } from "../formats/activation-mode.js";
+import { offloadToCuda } from "../formats/cuda-offload.js";
+import { checkFinite, FloatLinear, floatFormat, toFloat32 } from "../formats/float.js";
+import { checkpointOf, loadLinear, modelPrecisions } from "../formats/registry.js";
+import type { LayerOptions } from "../formats/traits.js";
 import { LlamaModel, type LayerWeights } from "./llama.js";
-import { isMultiModelConfig, loadMultiModel } from "./multi-model.js";
+import { isMultiModelConfig, joinMultiModel, readMultiModelConfig } from "./multi-model.js";
+import { choosePrecisions, type PrecisionChoice } from "./precision.js";
+import { linearPrefix, linearShape, linearsOf, makeLinears } from "./projections.js";
+import type { GenerationDefaults, PretrainedModel } from "./pretrained.js";
 
-export interface GenerationDefaults {
-  maxNewTokens: number | null;
-  eosTokenIds: number[];
+export type { GenerationDefaults, PretrainedModel } from "./pretrained.js";
+
+export interface FromPretrainedOptions {
+  /** Where quantized decode GEMVs run: "cpu" (default), "cuda", or "auto" (CUDA when a device is found). */
+  device?: DeviceRequest;
+  /** How quantized layers treat activations: "int8" (default, the fast path) or "exact" (the reference). */
+  activation?: ActivationMode;
+  /** Kernel threads; the native pool is per process, so this sets it for everything. Default: as it is. */
+  threads?: number;
+  /**
+   * The bit-widths the run will use ("highest": the model's top one, the default prefill).
+   * Only these are loaded (multi-model JSON) or kept (any-precision tables); a precision the
+   * model lacks is an error naming what it has. Default: all of them.
+   */
+  precisions?: readonly PrecisionChoice[];
+  /** How hub ids (`org/name`) resolve: revision, offline, cache directory, hub URL, token. */
+  hub?: HubOptions;
+  /** Receives one-line notes worth showing a user (e.g. what runs on the GPU). */
+  log?: (line: string) => void;
 }
-
-export interface PretrainedModel {
-  dir: string;
-  config: ModelConfig;
-  tokenizer: ModelTokenizer;
-  generation: GenerationDefaults;
-  model: LlamaModel;
-  /** Bit-widths every transformer linear layer supports (one entry for float models). */
-  precisions: number[];
-}
-
-export interface LoadOptions extends HubOptions {}
 
 function readNorm(store: WeightStore, name: string, size: number): Float32Array {
   const t = store.readShaped(name, [size]);
@@ -54,33 +67,29 @@ function loadGenerationDefaults(dir: string, config: ModelConfig, tokenizer: Mod
   };
 }
 
-/** Loads the model files of a local directory (no hub lookup). */
-export function loadModelDirectory(dir: string): PretrainedModel {
+/** The model files of a local directory, on the CPU. */
+function loadDirectory(dir: string, options: LayerOptions): PretrainedModel {
   const configFile = join(dir, "config.json");
   if (!existsSync(configFile)) throw new PmpdError(`${dir}: no config.json (not a Hugging Face model directory)`);
-  const config = withAutoGptqProvenance(dir, loadConfig(configFile));
+  const stored = loadConfig(configFile);
+  const checkpoint = checkpointOf(dir, stored.raw);
+  const quantized = checkpoint.quantizationConfig !== undefined;
+  // Provenance records the settings the layers were read with, wherever the layout keeps them.
+  const config = quantized ? { ...stored, raw: { ...stored.raw, quantization_config: checkpoint.quantizationConfig } } : stored;
   const tokenizer = ModelTokenizer.fromDirectory(dir);
-  const store = WeightStore.open(dir, allocWeightMemory);
+  const store = WeightStore.open(dir, allocWeightMemory, checkpoint.weightFile);
   try {
-    const c = config, H = c.hiddenSize, F = c.intermediateSize;
-    const qDim = c.numHeads * c.headDim, kvDim = c.numKvHeads * c.headDim;
+    const c = config, H = c.hiddenSize;
     const embed = store.readShaped("model.embed_tokens.weight", [c.vocabSize, H]);
     checkFinite(embed, "model.embed_tokens.weight");
     const embedTokens = toFloat32(embed);
     const layers: LayerWeights[] = [];
     for (let l = 0; l < c.numLayers; l++) {
       const p = `model.layers.${l}`;
-      layers.push({
-        inputNorm: readNorm(store, `${p}.input_layernorm.weight`, H),
-        qProj: loadLinear(store, `${p}.self_attn.q_proj`, qDim, H),
-        kProj: loadLinear(store, `${p}.self_attn.k_proj`, kvDim, H),
-        vProj: loadLinear(store, `${p}.self_attn.v_proj`, kvDim, H),
-        oProj: loadLinear(store, `${p}.self_attn.o_proj`, H, qDim),
-        postAttentionNorm: readNorm(store, `${p}.post_attention_layernorm.weight`, H),
-        gateProj: loadLinear(store, `${p}.mlp.gate_proj`, F, H),
-        upProj: loadLinear(store, `${p}.mlp.up_proj`, F, H),
-        downProj: loadLinear(store, `${p}.mlp.down_proj`, H, F),
-      });
+      const linears = makeLinears((name) => loadLinear(checkpoint.layout, store, linearPrefix(l, name), ...linearShape(c, name), options, checkpoint.settingsFile));
+      const inputNorm = readNorm(store, `${p}.input_layernorm.weight`, H);
+      const postAttentionNorm = readNorm(store, `${p}.post_attention_layernorm.weight`, H);
+      layers.push({ inputNorm, postAttentionNorm, ...linears });
     }
     const finalNorm = readNorm(store, "model.norm.weight", H);
     if (!c.tieWordEmbeddings && !store.has("lm_head.weight")) {
@@ -88,19 +97,47 @@ export function loadModelDirectory(dir: string): PretrainedModel {
     }
     const lmHead = c.tieWordEmbeddings
       ? new FloatLinear(embed, null, c.vocabSize, H)
-      : loadLinear(store, "lm_head", c.vocabSize, H);
-    const precisions = modelPrecisions(layers.flatMap((layer) =>
-      [layer.qProj, layer.kProj, layer.vProj, layer.oProj, layer.gateProj, layer.upProj, layer.downProj]));
+      : loadLinear(floatFormat, store, "lm_head", c.vocabSize, H, options);
+    let precisions = modelPrecisions(layers.flatMap(linearsOf));
+    if (options.precisions !== null) precisions = choosePrecisions(dir, options.precisions, precisions);
     const model = new LlamaModel(config, { embedTokens, layers, finalNorm, lmHead });
-    return { dir, config, tokenizer, generation: loadGenerationDefaults(dir, config, tokenizer), model, precisions };
+    return {
+      dir, config, tokenizer, generation: loadGenerationDefaults(dir, config, tokenizer), model, precisions,
+      activation: options.activation, device: "cpu", quantizationFile: quantized ? checkpoint.settingsFile : null,
+    };
   } finally {
     store.close();
   }
 }
 
-/** Loads a model from a local directory or a hub id (`org/name`), downloading if needed. */
-export async function fromPretrained(nameOrPath: string, options: LoadOptions = {}): Promise<PretrainedModel> {
-  if (isMultiModelConfig(nameOrPath)) return loadMultiModel(nameOrPath, loadModelDirectory);
-  const dir = await resolveModelDirectory(nameOrPath, options);
-  return loadModelDirectory(dir);
+/** The models of a multi-model JSON that the run needs, joined into one. */
+function loadMultiModel(file: string, options: LayerOptions): PretrainedModel {
+  const mm = readMultiModelConfig(file);
+  const labels = [...mm.models.keys()].sort((a, b) => a - b);
+  const wanted = options.precisions === null ? labels : choosePrecisions(file, options.precisions, labels);
+  const models = new Map<number, PretrainedModel>();
+  for (const bits of wanted) models.set(bits, loadDirectory(mm.models.get(bits)!, { ...options, precisions: null }));
+  return joinMultiModel(mm, models);
+}
+
+/** Moves the quantized layers' decode multiplies to `device` (the model is loaded on the CPU). */
+function placeOnDevice(pm: PretrainedModel, device: Device, log?: (line: string) => void): PretrainedModel {
+  if (device !== "cuda") return pm;
+  const moved = offloadToCuda(pm.model, getCudaKernels());
+  log?.(`${cudaAvailable().reason}: ${moved} quantized layers run their decode GEMVs there`);
+  return { ...pm, device };
+}
+
+/**
+ * Loads a model from a local directory, a multi-model JSON or a hub id (`org/name`,
+ * downloaded into the hub cache if needed), as `options` say (see FromPretrainedOptions).
+ */
+export async function fromPretrained(pathOrId: string, options: FromPretrainedOptions = {}): Promise<PretrainedModel> {
+  if (options.threads !== undefined) getKernels().setThreads(options.threads);
+  const device = resolveDevice(options.device ?? "cpu");
+  const layerOptions: LayerOptions = { activation: options.activation ?? "int8", precisions: options.precisions ?? null };
+  const pm = isMultiModelConfig(pathOrId)
+    ? loadMultiModel(pathOrId, layerOptions)
+    : loadDirectory(await resolveModelDirectory(pathOrId, options.hub), layerOptions);
+  return placeOnDevice(pm, device, options.log);
 }

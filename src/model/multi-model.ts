@@ -1,10 +1,10 @@
 /**
  * The PMPD reference's multi-model configuration: a JSON file mapping bit-widths to
  * separately quantized model directories (`{"2": dir, "3": dir, "4": dir, "model_path":
- * fp_dir}`, paths relative to the JSON file). pmpd loads every listed model and presents
- * them as one model whose linear layers dispatch on the requested precision; embeddings,
- * norms and lm_head come from the highest-precision model (they are float in all of them),
- * and one KV cache serves all, since the architectures are identical.
+ * fp_dir}`, paths relative to the JSON file). pmpd loads the listed models a run needs and
+ * presents them as one model whose linear layers dispatch on the requested precision;
+ * embeddings, norms and lm_head come from the highest-precision model (they are float in
+ * all of them), and one KV cache serves all, since the architectures are identical.
  *
  * Keys are precision labels (src/model/precision.ts), so the models need not be uniform ones:
  * `{"4.8": "mixllm-20", "4.4": "mixllm-10", "4": "mixllm-0"}` lists MixLLM models with 20, 10
@@ -17,18 +17,26 @@ import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { PmpdError } from "../errors.js";
 import { readJsonFile } from "../io/config.js";
 import { ModelTokenizer } from "../io/tokenizer.js";
-import type { LinearLayer } from "../formats/traits.js";
+import type { ActivationMode } from "../formats/activation-mode.js";
+import type { LinearLayer } from "../formats/linear.js";
+import type { Device } from "../native/cuda.js";
 import { isPrecisionLabel, PRECISION_LABEL_RULE } from "./precision.js";
-import { LlamaModel, type LayerWeights } from "./llama.js";
-import type { PretrainedModel } from "./load.js";
+import { LlamaModel } from "./llama.js";
+import { LINEAR_FIELDS } from "./projections.js";
+import type { PretrainedModel } from "./pretrained.js";
 
 /** A linear layer that forwards each multiply to the model of the requested bit-width. */
-export class MultiModelLinear implements LinearLayer {
+class MultiModelLinear implements LinearLayer {
   readonly format = "multi-model";
   readonly precisions: readonly number[];
+  /** The models were loaded alike: the top one speaks for all. */
+  readonly activation: ActivationMode;
+  readonly device: Device;
+  readonly bias: Float32Array | null;
 
   constructor(private readonly byPrecision: Map<number, LinearLayer>, readonly outFeatures: number, readonly inFeatures: number) {
     this.precisions = [...byPrecision.keys()].sort((a, b) => a - b);
+    ({ activation: this.activation, device: this.device, bias: this.bias } = byPrecision.get(this.precisions[this.precisions.length - 1]!)!);
   }
 
   private pick(precision: number): LinearLayer {
@@ -37,8 +45,8 @@ export class MultiModelLinear implements LinearLayer {
     return lin;
   }
 
-  matmul(x: Float32Array, y: Float32Array, M: number, precision: number): void {
-    this.pick(precision).matmul(x, y, M, precision);
+  matmul(x: Float32Array, y: Float32Array, M: number, precision: number, activation?: ActivationMode): void {
+    this.pick(precision).matmul(x, y, M, precision, activation);
   }
 
   dequantize(precision: number): Float32Array {
@@ -69,26 +77,39 @@ export function isMultiModelConfig(path: string): boolean {
   return path.endsWith(".json") && existsSync(path) && statSync(path).isFile();
 }
 
-/** Loads a multi-model JSON; `loadDir` loads one model directory. */
-export function loadMultiModel(file: string, loadDir: (dir: string) => PretrainedModel): PretrainedModel {
+/** A multi-model JSON as read: precision label -> model directory, and the float model's directory. */
+export interface MultiModelConfig {
+  file: string;
+  models: Map<number, string>;
+  floatModelDir: string | null;
+}
+
+export function readMultiModelConfig(file: string): MultiModelConfig {
   const json = readJsonFile(file);
   const base = dirname(file);
   const at = (p: string) => (isAbsolute(p) ? p : join(base, p));
-  const models = new Map<number, PretrainedModel>();
-  let fpDir: string | null = null;
+  const models = new Map<number, string>();
+  let floatModelDir: string | null = null;
   for (const [key, value] of Object.entries(json)) {
     if (typeof value !== "string") throw new PmpdError(`${file}: "${key}" must map to a directory path`);
-    if (key === "model_path") { fpDir = at(value); continue; }
+    if (key === "model_path") { floatModelDir = at(value); continue; }
     const bits = key.trim() === "" ? NaN : Number(key);
     if (!isPrecisionLabel(bits)) throw new PmpdError(`${file}: unknown key "${key}" (expected "model_path" and precisions: ${PRECISION_LABEL_RULE})`);
     if (models.has(bits)) throw new PmpdError(`${file}: precision ${bits} is listed twice`);
-    const pm = loadDir(at(value));
-    if (pm.precisions.length !== 1 || pm.precisions[0] !== bits) {
-      throw new PmpdError(`${file}: "${key}" points to ${at(value)}, whose precision is ${pm.precisions.join("/")} (use that as its key)`);
-    }
-    models.set(bits, pm);
+    models.set(bits, at(value));
   }
   if (models.size === 0) throw new PmpdError(`${file}: lists no quantized models`);
+  return { file, models, floatModelDir };
+}
+
+/** Joins the loaded models of a multi-model JSON (precision label -> model) into one model. */
+export function joinMultiModel(mm: MultiModelConfig, models: Map<number, PretrainedModel>): PretrainedModel {
+  const { file } = mm;
+  for (const [bits, pm] of models) {
+    if (pm.precisions.length !== 1 || pm.precisions[0] !== bits) {
+      throw new PmpdError(`${file}: "${bits}" points to ${pm.dir}, whose precision is ${pm.precisions.join("/")} (use that as its key)`);
+    }
+  }
   const sorted = [...models.keys()].sort((a, b) => a - b);
   const top = models.get(sorted[sorted.length - 1]!)!;
   const c = top.config;
@@ -99,14 +120,12 @@ export function loadMultiModel(file: string, loadDir: (dir: string) => Pretraine
       throw new PmpdError(`${file}: the ${bits}-bit model's architecture differs from the ${sorted[sorted.length - 1]}-bit model's`);
     }
   }
-  const fields: Array<keyof LayerWeights> = ["qProj", "kProj", "vProj", "oProj", "gateProj", "upProj", "downProj"];
   const layers = top.model.weights.layers.map((layer, l) => {
     const merged = { ...layer };
-    for (const f of fields) {
+    for (const field of Object.values(LINEAR_FIELDS)) {
       const by = new Map<number, LinearLayer>();
-      for (const [bits, pm] of models) by.set(bits, pm.model.weights.layers[l]![f] as LinearLayer);
-      const ref = layer[f] as LinearLayer;
-      (merged as Record<string, unknown>)[f] = new MultiModelLinear(by, ref.outFeatures, ref.inFeatures);
+      for (const [bits, pm] of models) by.set(bits, pm.model.weights.layers[l]![field]);
+      merged[field] = new MultiModelLinear(by, layer[field].outFeatures, layer[field].inFeatures);
     }
     return merged;
   });
@@ -114,6 +133,7 @@ export function loadMultiModel(file: string, loadDir: (dir: string) => Pretraine
   const perModel: Record<string, unknown> = {};
   for (const bits of sorted) perModel[String(bits)] = models.get(bits)!.config.raw.quantization_config ?? null;
   const config = { ...c, raw: { ...c.raw, quantization_config: { quant_method: "pmpd-multi-model", models: perModel } } };
+  const fpDir = mm.floatModelDir;
   const tokenizer = fpDir !== null && existsSync(join(fpDir, "tokenizer.json")) ? ModelTokenizer.fromDirectory(fpDir) : top.tokenizer;
   return {
     dir: file,
@@ -122,5 +142,8 @@ export function loadMultiModel(file: string, loadDir: (dir: string) => Pretraine
     generation: top.generation,
     model: new LlamaModel(config, { ...top.model.weights, layers }),
     precisions: sorted,
+    activation: top.activation,
+    device: top.device,
+    quantizationFile: file,
   };
 }

@@ -32,3 +32,20 @@ export function parsePrecisionLabel(what: string, text: string | undefined): num
   if (!isPrecisionLabel(v)) throw new PmpdError(`${what} must be ${PRECISION_LABEL_RULE}, got "${text}"`);
   return v;
 }
+
+/** A bit-width a run will use: a label, or "highest" for the model's top one (the default prefill). */
+export type PrecisionChoice = number | "highest";
+
+/**
+ * The labels among `available` that `wanted` names, ascending; a label the model lacks is a
+ * PmpdError naming `where` (a model directory or file) and what it has.
+ */
+export function choosePrecisions(where: string, wanted: readonly PrecisionChoice[], available: readonly number[]): number[] {
+  const chosen = new Set<number>();
+  for (const w of wanted) {
+    const p = w === "highest" ? Math.max(...available) : w;
+    if (!available.includes(p)) throw new PmpdError(`${where}: the model has no ${p}-bit weights (it has ${available.join(", ")})`);
+    chosen.add(p);
+  }
+  return [...chosen].sort((a, b) => a - b);
+}

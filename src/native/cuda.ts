@@ -9,15 +9,13 @@
  * - `resolveDevice("auto" | "cuda" | "cpu")` turns a `--device` value into "cuda" or "cpu".
  * - `getCudaKernels()` exposes device memory, copies and the two quantized GEMVs
  *   (any-precision LUT and uniform group-wise, M = 1) on the same bit-plane layout as the
- *   CPU kernels. Nothing in the engine uses it yet: a CUDA forward pass would still need
- *   the weights resident on the device and the other layer kernels there too.
+ *   CPU kernels; src/formats/cuda-offload.ts runs quantized layers' decode GEMVs on them.
  */
-import { existsSync } from "node:fs";
-import { join, relative } from "node:path";
-import * as koffi from "koffi";
+import { join } from "node:path";
 
 import { PmpdError } from "../errors.js";
 import { packageRoot } from "../paths.js";
+import { ArgumentChecks, oneLine, openLibrary, type NativeFn } from "./binding.js";
 
 /** PMPD_CUDA_ABI_VERSION in kernels/cuda/pmpd_cuda.h. */
 const CUDA_ABI_VERSION = 1;
@@ -36,24 +34,8 @@ export function cudaLibraryPath(): string {
   return process.env.PMPD_CUDA_LIBRARY || join(packageRoot(), "kernels", "build", "libpmpd_cuda.so");
 }
 
-type Fn = (...args: any[]) => any;
-
-interface CudaFns {
-  abiVersion: Fn;
-  lastError: Fn;
-  deviceCount: Fn;
-  deviceName: Fn;
-  malloc: Fn;
-  free: Fn;
-  h2d: Fn;
-  d2h: Fn;
-  sync: Fn;
-  anyprecGemv: Fn;
-  uniformGemv: Fn;
-}
-
 // Device pointers are declared `void *` so koffi passes its opaque pointer objects through.
-const DECLS: Record<keyof CudaFns, string> = {
+const DECLS = {
   abiVersion: "int pmpd_cuda_abi_version(void)",
   lastError: "const char *pmpd_cuda_last_error(void)",
   deviceCount: "int pmpd_cuda_device_count(void)",
@@ -69,11 +51,9 @@ const DECLS: Record<keyof CudaFns, string> = {
   uniformGemv:
     "int pmpd_cuda_uniform_gemv(const void *planes, int bits, const void *scales, const void *zeros, int group_size, " +
     "const void *x, void *y, int N, int K, void *stream)",
-};
+} as const;
 
-function oneLine(s: string): string {
-  return s.replace(/\s*\n\s*/g, " ").trim();
-}
+type CudaFns = Record<keyof typeof DECLS, NativeFn>;
 
 function errText(e: unknown): string {
   return oneLine(e instanceof Error ? e.message : String(e));
@@ -93,43 +73,30 @@ export function probeCuda(libPath: string): CudaStatus {
 }
 
 function probe(libPath: string): Probe {
-  let shown = libPath;
+  let fns: CudaFns;
   try {
-    shown = relative(packageRoot(), libPath) || libPath;
-  } catch {
-    /* keep the absolute path */
-  }
-  const no = (reason: string): Probe => ({ status: { available: false, reason }, fns: null });
-  if (!existsSync(libPath)) {
-    return no(`the CUDA kernels are not built (${shown} is missing; \`make -C kernels/cuda\` builds them where nvcc is installed)`);
-  }
-  let lib: koffi.LibraryHandle;
-  try {
-    lib = koffi.load(libPath);
+    fns = openLibrary({
+      path: libPath,
+      what: "the CUDA kernels",
+      build: "`make -C kernels/cuda` builds them where nvcc is installed",
+      rebuild: "rebuild with `make -C kernels/cuda`",
+      decls: DECLS,
+      abi: { fn: "abiVersion", version: CUDA_ABI_VERSION },
+    }).fns;
   } catch (e) {
-    return no(`cannot load ${shown} (${errText(e)})`);
-  }
-  const fns = {} as CudaFns;
-  try {
-    for (const key of Object.keys(DECLS) as (keyof CudaFns)[]) fns[key] = lib.func(DECLS[key]);
-  } catch (e) {
-    return no(`${shown} is stale (${errText(e)}); rebuild with \`make -C kernels/cuda\``);
+    return { status: { available: false, reason: errText(e) }, fns: null };
   }
   try {
-    const abi = fns.abiVersion() as number;
-    if (abi !== CUDA_ABI_VERSION) {
-      return no(`${shown} has ABI version ${abi}, expected ${CUDA_ABI_VERSION}; rebuild with \`make -C kernels/cuda\``);
-    }
     const count = fns.deviceCount() as number;
     if (count < 1) {
       const why = oneLine(String(fns.lastError() ?? "")) || "no CUDA device";
-      return no(`no usable CUDA device (${why})`);
+      return { status: { available: false, reason: `no usable CUDA device (${why})` }, fns: null };
     }
     const buf = Buffer.alloc(256);
     const name = fns.deviceName(buf, buf.length) === 0 ? buf.toString("utf8", 0, Math.max(0, buf.indexOf(0))) : "unknown";
     return { status: { available: true, reason: `CUDA device 0 of ${count}: ${oneLine(name)}` }, fns };
   } catch (e) {
-    return no(`CUDA probe failed (${errText(e)})`);
+    return { status: { available: false, reason: `CUDA probe failed (${errText(e)})` }, fns: null };
   }
 }
 
@@ -193,11 +160,12 @@ export class DeviceBuffer {
   }
 }
 
+/** The CUDA GEMVs take K (the input width) in multiples of this. */
+export const CUDA_K_MULTIPLE = 32;
+
 type HostArray = Float32Array | Uint8Array | Int8Array | Uint16Array | Int32Array | Uint32Array;
 
-function bad(what: string): never {
-  throw new RangeError(`pmpd cuda: ${what}`);
-}
+const check = new ArgumentChecks("pmpd cuda");
 
 function isDim(v: number): boolean {
   return Number.isInteger(v) && v >= 1 && v <= 0x7fffffff;
@@ -220,7 +188,7 @@ export class CudaKernels {
   }
 
   malloc(bytes: number): DeviceBuffer {
-    if (!(Number.isSafeInteger(bytes) && bytes > 0)) bad(`malloc: ${bytes} is not a positive byte count`);
+    if (!(Number.isSafeInteger(bytes) && bytes > 0)) check.fail(`malloc: ${bytes} is not a positive byte count`);
     const p = this.#f.malloc(bytes);
     if (p === null) throw new PmpdError(`cuda: cannot allocate ${bytes} bytes: ${oneLine(String(this.#f.lastError() ?? ""))}`);
     return new DeviceBuffer(p, bytes);
@@ -233,13 +201,13 @@ export class CudaKernels {
 
   /** Copies the whole host array to the start of `dst`. */
   upload(dst: DeviceBuffer, src: HostArray): void {
-    if (src.byteLength > dst.bytes) bad(`upload: ${src.byteLength} bytes do not fit a ${dst.bytes}-byte buffer`);
+    if (src.byteLength > dst.bytes) check.fail(`upload: ${src.byteLength} bytes do not fit a ${dst.bytes}-byte buffer`);
     this.#check(this.#f.h2d(dst.ptr, src, src.byteLength), "copy to device");
   }
 
   /** Fills the whole host array from the start of `src` (waits for queued kernels). */
   download(dst: HostArray, src: DeviceBuffer): void {
-    if (dst.byteLength > src.bytes) bad(`download: ${dst.byteLength} bytes exceed the ${src.bytes}-byte buffer`);
+    if (dst.byteLength > src.bytes) check.fail(`download: ${dst.byteLength} bytes exceed the ${src.bytes}-byte buffer`);
     this.#check(this.#f.d2h(dst, src.ptr, dst.byteLength), "copy to host");
   }
 
@@ -262,11 +230,11 @@ export class CudaKernels {
   /** y[N] = W·x with W the `bits`-bit prefix of any-precision planes [≥bits, N, K/8] and lut [N, 2^bits] float. */
   anyprecGemv(planes: DeviceBuffer, parentBits: number, bits: number, lut: DeviceBuffer, x: DeviceBuffer, y: DeviceBuffer,
     N: number, K: number): void {
-    if (!isDim(N) || !isDim(K) || K % 32 !== 0) bad(`anyprecGemv: N=${N}, K=${K} (K must be a positive multiple of 32)`);
-    if (!Number.isInteger(parentBits) || parentBits < 1 || parentBits > 8) bad(`anyprecGemv: parentBits ${parentBits} not in 1..8`);
-    if (!Number.isInteger(bits) || bits < 1 || bits > parentBits) bad(`anyprecGemv: bits ${bits} not in 1..${parentBits}`);
+    if (!isDim(N) || !isDim(K) || K % CUDA_K_MULTIPLE !== 0) check.fail(`anyprecGemv: N=${N}, K=${K} (K must be a positive multiple of ${CUDA_K_MULTIPLE})`);
+    if (!Number.isInteger(parentBits) || parentBits < 1 || parentBits > 8) check.fail(`anyprecGemv: parentBits ${parentBits} not in 1..8`);
+    if (!Number.isInteger(bits) || bits < 1 || bits > parentBits) check.fail(`anyprecGemv: bits ${bits} not in 1..${parentBits}`);
     const need = (name: string, b: DeviceBuffer, bytes: number): void => {
-      if (b.bytes < bytes) bad(`anyprecGemv: ${name} has ${b.bytes} bytes, needs ${bytes}`);
+      if (b.bytes < bytes) check.fail(`anyprecGemv: ${name} has ${b.bytes} bytes, needs ${bytes}`);
     };
     need("planes", planes, (bits * N * K) / 8); // only planes 0..bits-1 are read
     need("lut", lut, N * (1 << bits) * 4);
@@ -278,12 +246,12 @@ export class CudaKernels {
   /** y[N] = W·x with W uniform: planes [bits, N, K/8], scales float / zeros uint8 [N, K/groupSize]. */
   uniformGemv(planes: DeviceBuffer, bits: number, scales: DeviceBuffer, zeros: DeviceBuffer, groupSize: number,
     x: DeviceBuffer, y: DeviceBuffer, N: number, K: number): void {
-    if (!isDim(N) || !isDim(K) || K % 32 !== 0) bad(`uniformGemv: N=${N}, K=${K} (K must be a positive multiple of 32)`);
-    if (!Number.isInteger(bits) || bits < 1 || bits > 8) bad(`uniformGemv: bits ${bits} not in 1..8`);
-    if (!isDim(groupSize) || K % groupSize !== 0) bad(`uniformGemv: groupSize ${groupSize} does not divide K=${K}`);
+    if (!isDim(N) || !isDim(K) || K % CUDA_K_MULTIPLE !== 0) check.fail(`uniformGemv: N=${N}, K=${K} (K must be a positive multiple of ${CUDA_K_MULTIPLE})`);
+    if (!Number.isInteger(bits) || bits < 1 || bits > 8) check.fail(`uniformGemv: bits ${bits} not in 1..8`);
+    if (!isDim(groupSize) || K % groupSize !== 0) check.fail(`uniformGemv: groupSize ${groupSize} does not divide K=${K}`);
     const G = K / groupSize;
     const need = (name: string, b: DeviceBuffer, bytes: number): void => {
-      if (b.bytes < bytes) bad(`uniformGemv: ${name} has ${b.bytes} bytes, needs ${bytes}`);
+      if (b.bytes < bytes) check.fail(`uniformGemv: ${name} has ${b.bytes} bytes, needs ${bytes}`);
     };
     need("planes", planes, (bits * N * K) / 8);
     need("scales", scales, N * G * 4);

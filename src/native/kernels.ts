@@ -1,21 +1,21 @@
 /**
  * Binding to the native CPU kernel library (kernels/build/libpmpd_cpu.so) through koffi.
  *
- * Typed arrays are passed to the C functions as raw pointers: koffi hands the
- * array's own memory (byteOffset included) to C without copying, so outputs are
- * written in place and `subarray()` views work. Every method checks the array
- * lengths against the sizes it is given before calling into C, because the C side
- * trusts its arguments.
+ * Typed arrays are passed to the C functions as raw pointers (src/native/binding.ts), so
+ * outputs are written in place and `subarray()` views work; every method checks the
+ * arrays against the sizes it is given before calling into C.
  *
  * Use `getKernels()`; it loads the library once and throws a `NativeKernelsError`
  * (one line: the reason and the fix) if the library is missing or cannot load.
  */
-import { existsSync } from "node:fs";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import * as koffi from "koffi";
 
 import { PmpdError } from "../errors.js";
 import { packageRoot } from "../paths.js";
+import { ArgumentChecks, NativeKernelsError, oneLine, openLibrary, type NativeFn } from "./binding.js";
+
+export { NativeKernelsError };
 
 /** Weight storage types understood by `matmul`. */
 export type WeightDType = "f32" | "f16" | "bf16";
@@ -23,14 +23,6 @@ export type WeightDType = "f32" | "f16" | "bf16";
 export type FloatDType = WeightDType;
 /** Instruction-set paths of the library, best first. */
 export type DispatchName = "avx512" | "avx2" | "scalar";
-
-/** The native library is missing, stale, cannot be loaded, or was configured wrongly. */
-export class NativeKernelsError extends PmpdError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "NativeKernelsError";
-  }
-}
 
 /** ABI version this binding was written for (PMPD_ABI_VERSION in pmpd_kernels.h). */
 const ABI_VERSION = 5;
@@ -40,8 +32,6 @@ const MAX_THREADS = 1024;
 export function kernelLibraryPath(): string {
   return join(packageRoot(), "kernels", "build", "libpmpd_cpu.so");
 }
-
-type Fn = (...args: any[]) => any;
 
 /** One matrix of `matmulSharedInput`: y[M, N] = x · W^T. */
 export interface SharedInputPart {
@@ -53,37 +43,7 @@ export interface SharedInputPart {
 /** The dtype codes of pmpd_matmul_shared_input. */
 const DTYPE_CODES: Record<WeightDType, number> = { f32: 0, f16: 1, bf16: 2 };
 
-interface NativeFns {
-  abiVersion: Fn;
-  initError: Fn;
-  dispatchName: Fn;
-  supportedDispatch: Fn;
-  setDispatch: Fn;
-  setThreads: Fn;
-  getThreads: Fn;
-  matmulF32: Fn;
-  matmulF16: Fn;
-  matmulBf16: Fn;
-  matmulSharedInput: Fn;
-  addBias: Fn;
-  rmsnorm: Fn;
-  rope: Fn;
-  softmax: Fn;
-  siluMul: Fn;
-  add: Fn;
-  argmax: Fn;
-  attention: Fn;
-  f16ToF32: Fn;
-  bf16ToF32: Fn;
-  f32ToF16: Fn;
-  f32ToBf16: Fn;
-  streamRead: Fn;
-  mmapFile: Fn;
-  munmap: Fn;
-  adviseHugePages: Fn;
-}
-
-const DECLS: Record<keyof NativeFns, string> = {
+const DECLS = {
   abiVersion: "int pmpd_abi_version(void)",
   initError: "const char *pmpd_init_error(void)",
   dispatchName: "const char *pmpd_dispatch_name(void)",
@@ -103,7 +63,6 @@ const DECLS: Record<keyof NativeFns, string> = {
   softmax: "void pmpd_softmax(float *x, int M, int n)",
   siluMul: "void pmpd_silu_mul(float *gate, const float *up, int n)",
   add: "void pmpd_add(float *y, const float *x, int n)",
-  argmax: "int pmpd_argmax(const float *x, int n)",
   attention:
     "int pmpd_attention(float *out, const float *q, const float *k_cache, const float *v_cache, int M, " +
     "int n_heads, int n_kv_heads, int head_dim, int pos0, int cache_capacity)",
@@ -115,34 +74,11 @@ const DECLS: Record<keyof NativeFns, string> = {
   mmapFile: "void *pmpd_mmap_file(const char *path, _Out_ size_t *len)",
   munmap: "int pmpd_munmap(void *addr, size_t len)",
   adviseHugePages: "size_t pmpd_advise_huge_pages(void *buf, size_t len)",
-};
+} as const;
 
-function oneLine(s: string): string {
-  return s.replace(/\s*\n\s*/g, " ").trim();
-}
+type NativeFns = Record<keyof typeof DECLS, NativeFn>;
 
-function bad(what: string): never {
-  throw new RangeError(`pmpd kernels: ${what}`);
-}
-
-/** A non-negative integer that fits a C int. */
-function isDim(v: number): boolean {
-  return Number.isInteger(v) && v >= 0 && v <= 0x7fffffff;
-}
-
-function checkDims(fn: string, ...dims: number[]): void {
-  for (let i = 0; i < dims.length; i++) {
-    if (!isDim(dims[i]!)) bad(`${fn}: size argument ${i + 1} (${dims[i]}) is not a non-negative 32-bit integer`);
-  }
-}
-
-type TypedCtor = Float32ArrayConstructor | Uint16ArrayConstructor | Int32ArrayConstructor;
-
-/** arr must be a typed array of the given kind with at least `need` elements (koffi would pass anything as a pointer). */
-function checkLen(fn: string, name: string, arr: ArrayLike<number>, need: number, kind: TypedCtor = Float32Array): void {
-  if (!(arr instanceof kind)) bad(`${fn}: ${name} must be a ${kind.name}`);
-  if (!(arr.length >= need)) bad(`${fn}: ${name} has ${arr.length} elements, needs ${need}`);
-}
+const check = new ArgumentChecks("pmpd kernels");
 
 /** A read-only memory mapping of a file; `buffer` is a zero-copy view of it. */
 export interface MappedFile {
@@ -180,7 +116,7 @@ export class Kernels {
 
   /** Sets the thread-pool size (the calling thread counts as one). */
   setThreads(n: number): void {
-    if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) bad(`setThreads: ${n} is not an integer in 1..${MAX_THREADS}`);
+    if (!Number.isInteger(n) || n < 1 || n > MAX_THREADS) check.fail(`setThreads: ${n} is not an integer in 1..${MAX_THREADS}`);
     if (this.#f.setThreads(n) !== 0) throw new NativeKernelsError(`could not start ${n} kernel threads`);
   }
 
@@ -215,24 +151,24 @@ export class Kernels {
   matmul(dtype: "f16" | "bf16", W: Uint16Array, x: Float32Array, y: Float32Array, M: number, N: number, K: number): void;
   matmul(dtype: WeightDType, W: Float32Array | Uint16Array, x: Float32Array, y: Float32Array, M: number, N: number, K: number): void;
   matmul(dtype: WeightDType, W: Float32Array | Uint16Array, x: Float32Array, y: Float32Array, M: number, N: number, K: number): void {
-    checkDims("matmul", M, N, K);
-    checkLen("matmul", "x", x, M * K);
-    checkLen("matmul", "y", y, M * N);
+    check.dims("matmul", { M, N, K });
+    check.array("matmul", "x", x, M * K);
+    check.array("matmul", "y", y, M * N);
     switch (dtype) {
       case "f32":
-        checkLen("matmul", "W (f32)", W, N * K, Float32Array);
+        check.array("matmul", "W (f32)", W, N * K, Float32Array);
         this.#f.matmulF32(W, x, y, M, N, K);
         return;
       case "f16":
-        checkLen("matmul", "W (f16 bits)", W, N * K, Uint16Array);
+        check.array("matmul", "W (f16 bits)", W, N * K, Uint16Array);
         this.#f.matmulF16(W, x, y, M, N, K);
         return;
       case "bf16":
-        checkLen("matmul", "W (bf16 bits)", W, N * K, Uint16Array);
+        check.array("matmul", "W (bf16 bits)", W, N * K, Uint16Array);
         this.#f.matmulBf16(W, x, y, M, N, K);
         return;
       default:
-        bad(`matmul: unknown weight dtype ${String(dtype)}`);
+        check.fail(`matmul: unknown weight dtype ${String(dtype)}`);
     }
   }
 
@@ -242,15 +178,15 @@ export class Kernels {
    * native job, so small matrices pay no start and join of their own.
    */
   matmulSharedInput(dtype: WeightDType, x: Float32Array, M: number, K: number, parts: ReadonlyArray<SharedInputPart>): void {
-    if (parts.length < 1 || parts.length > 3) bad(`matmulSharedInput: ${parts.length} matrices (1 to 3 are supported)`);
+    if (parts.length < 1 || parts.length > 3) check.fail(`matmulSharedInput: ${parts.length} matrices (1 to 3 are supported)`);
     const code = DTYPE_CODES[dtype];
-    if (code === undefined) bad(`matmulSharedInput: unknown weight dtype ${String(dtype)}`);
-    checkLen("matmulSharedInput", "x", x, M * K);
+    if (code === undefined) check.fail(`matmulSharedInput: unknown weight dtype ${String(dtype)}`);
+    check.array("matmulSharedInput", "x", x, M * K);
     const args: unknown[] = [];
     for (const { W, y, N } of parts) {
-      checkDims("matmulSharedInput", M, N, K);
-      checkLen("matmulSharedInput", "y", y, M * N);
-      checkLen("matmulSharedInput", `W (${dtype})`, W, N * K, dtype === "f32" ? Float32Array : Uint16Array);
+      check.dims("matmulSharedInput", { M, N, K });
+      check.array("matmulSharedInput", "y", y, M * N);
+      check.array("matmulSharedInput", `W (${dtype})`, W, N * K, dtype === "f32" ? Float32Array : Uint16Array);
       args.push(W, y, N);
     }
     while (args.length < 9) args.push(null, null, 0);
@@ -259,9 +195,9 @@ export class Kernels {
 
   /** y[m, n] += bias[n] */
   addBias(y: Float32Array, bias: Float32Array, M: number, N: number): void {
-    checkDims("addBias", M, N);
-    checkLen("addBias", "y", y, M * N);
-    checkLen("addBias", "bias", bias, N);
+    check.dims("addBias", { M, N });
+    check.array("addBias", "y", y, M * N);
+    check.array("addBias", "bias", bias, N);
     this.#f.addBias(y, bias, M, N);
   }
 
@@ -269,10 +205,10 @@ export class Kernels {
 
   /** out[m,:] = x[m,:] / sqrt(mean(x[m,:]^2) + eps) * weight; out may be x. */
   rmsnorm(out: Float32Array, x: Float32Array, weight: Float32Array, M: number, dim: number, eps: number): void {
-    checkDims("rmsnorm", M, dim);
-    checkLen("rmsnorm", "x", x, M * dim);
-    checkLen("rmsnorm", "out", out, M * dim);
-    checkLen("rmsnorm", "weight", weight, dim);
+    check.dims("rmsnorm", { M, dim });
+    check.array("rmsnorm", "x", x, M * dim);
+    check.array("rmsnorm", "out", out, M * dim);
+    check.array("rmsnorm", "weight", weight, dim);
     this.#f.rmsnorm(out, x, weight, M, dim, eps);
   }
 
@@ -281,42 +217,35 @@ export class Kernels {
    * invFreq has headDim/2 entries and already includes any rope scaling.
    */
   rope(x: Float32Array, M: number, nHeads: number, headDim: number, positions: Int32Array, invFreq: Float32Array): void {
-    checkDims("rope", M, nHeads, headDim);
-    if (headDim % 2 !== 0) bad(`rope: headDim ${headDim} must be even`);
-    checkLen("rope", "x", x, M * nHeads * headDim);
-    checkLen("rope", "positions", positions, M, Int32Array);
-    checkLen("rope", "invFreq", invFreq, headDim / 2);
+    check.dims("rope", { M, nHeads, headDim });
+    if (headDim % 2 !== 0) check.fail(`rope: headDim ${headDim} must be even`);
+    check.array("rope", "x", x, M * nHeads * headDim);
+    check.array("rope", "positions", positions, M, Int32Array);
+    check.array("rope", "invFreq", invFreq, headDim / 2);
     this.#f.rope(x, M, nHeads, headDim, positions, invFreq);
   }
 
   /** Row-wise softmax of x[M, n], in place. */
   softmax(x: Float32Array, M: number, n: number): void {
-    checkDims("softmax", M, n);
-    checkLen("softmax", "x", x, M * n);
+    check.dims("softmax", { M, n });
+    check.array("softmax", "x", x, M * n);
     this.#f.softmax(x, M, n);
   }
 
   /** gate[i] = silu(gate[i]) * up[i] for i < n (default: gate.length). */
   siluMul(gate: Float32Array, up: Float32Array, n: number = gate.length): void {
-    checkDims("siluMul", n);
-    checkLen("siluMul", "gate", gate, n);
-    checkLen("siluMul", "up", up, n);
+    check.dims("siluMul", { n });
+    check.array("siluMul", "gate", gate, n);
+    check.array("siluMul", "up", up, n);
     this.#f.siluMul(gate, up, n);
   }
 
   /** y[i] += x[i] for i < n (default: y.length). */
   add(y: Float32Array, x: Float32Array, n: number = y.length): void {
-    checkDims("add", n);
-    checkLen("add", "y", y, n);
-    checkLen("add", "x", x, n);
+    check.dims("add", { n });
+    check.array("add", "y", y, n);
+    check.array("add", "x", x, n);
     this.#f.add(y, x, n);
-  }
-
-  /** Index of the first maximum of x[0..n) (NaNs ignored); -1 when n is 0. */
-  argmax(x: Float32Array, n: number = x.length): number {
-    checkDims("argmax", n);
-    checkLen("argmax", "x", x, n);
-    return this.#f.argmax(x, n) as number;
   }
 
   // ---- attention -----------------------------------------------------------
@@ -338,46 +267,46 @@ export class Kernels {
     pos0: number,
     cacheCapacity: number,
   ): void {
-    checkDims("attention", M, nHeads, nKvHeads, headDim, pos0, cacheCapacity);
-    if (M < 1 || nHeads < 1 || nKvHeads < 1 || headDim < 1) bad("attention: M, nHeads, nKvHeads and headDim must be >= 1");
-    if (nHeads % nKvHeads !== 0) bad(`attention: nHeads ${nHeads} is not a multiple of nKvHeads ${nKvHeads}`);
-    if (pos0 + M > cacheCapacity) bad(`attention: positions up to ${pos0 + M - 1} do not fit a cache of ${cacheCapacity}`);
-    checkLen("attention", "q", q, M * nHeads * headDim);
-    checkLen("attention", "out", out, M * nHeads * headDim);
-    checkLen("attention", "kCache", kCache, nKvHeads * cacheCapacity * headDim);
-    checkLen("attention", "vCache", vCache, nKvHeads * cacheCapacity * headDim);
+    check.dims("attention", { M, nHeads, nKvHeads, headDim, pos0, cacheCapacity });
+    if (M < 1 || nHeads < 1 || nKvHeads < 1 || headDim < 1) check.fail("attention: M, nHeads, nKvHeads and headDim must be >= 1");
+    if (nHeads % nKvHeads !== 0) check.fail(`attention: nHeads ${nHeads} is not a multiple of nKvHeads ${nKvHeads}`);
+    if (pos0 + M > cacheCapacity) check.fail(`attention: positions up to ${pos0 + M - 1} do not fit a cache of ${cacheCapacity}`);
+    check.array("attention", "q", q, M * nHeads * headDim);
+    check.array("attention", "out", out, M * nHeads * headDim);
+    check.array("attention", "kCache", kCache, nKvHeads * cacheCapacity * headDim);
+    check.array("attention", "vCache", vCache, nKvHeads * cacheCapacity * headDim);
     if (this.#f.attention(out, q, kCache, vCache, M, nHeads, nKvHeads, headDim, pos0, cacheCapacity) !== 0) {
-      bad("attention: rejected by the native library");
+      check.fail("attention: rejected by the native library");
     }
   }
 
   // ---- conversions (exact; f32 -> half types round to nearest even) -------
 
   f16ToF32(src: Uint16Array, dst: Float32Array, n: number = src.length): void {
-    checkDims("f16ToF32", n);
-    checkLen("f16ToF32", "src", src, n, Uint16Array);
-    checkLen("f16ToF32", "dst", dst, n);
+    check.dims("f16ToF32", { n });
+    check.array("f16ToF32", "src", src, n, Uint16Array);
+    check.array("f16ToF32", "dst", dst, n);
     this.#f.f16ToF32(src, dst, n);
   }
 
   bf16ToF32(src: Uint16Array, dst: Float32Array, n: number = src.length): void {
-    checkDims("bf16ToF32", n);
-    checkLen("bf16ToF32", "src", src, n, Uint16Array);
-    checkLen("bf16ToF32", "dst", dst, n);
+    check.dims("bf16ToF32", { n });
+    check.array("bf16ToF32", "src", src, n, Uint16Array);
+    check.array("bf16ToF32", "dst", dst, n);
     this.#f.bf16ToF32(src, dst, n);
   }
 
   f32ToF16(src: Float32Array, dst: Uint16Array, n: number = src.length): void {
-    checkDims("f32ToF16", n);
-    checkLen("f32ToF16", "src", src, n);
-    checkLen("f32ToF16", "dst", dst, n, Uint16Array);
+    check.dims("f32ToF16", { n });
+    check.array("f32ToF16", "src", src, n);
+    check.array("f32ToF16", "dst", dst, n, Uint16Array);
     this.#f.f32ToF16(src, dst, n);
   }
 
   f32ToBf16(src: Float32Array, dst: Uint16Array, n: number = src.length): void {
-    checkDims("f32ToBf16", n);
-    checkLen("f32ToBf16", "src", src, n);
-    checkLen("f32ToBf16", "dst", dst, n, Uint16Array);
+    check.dims("f32ToBf16", { n });
+    check.array("f32ToBf16", "src", src, n);
+    check.array("f32ToBf16", "dst", dst, n, Uint16Array);
     this.#f.f32ToBf16(src, dst, n);
   }
 
@@ -385,22 +314,22 @@ export class Kernels {
   toFloat32(dtype: "f16" | "bf16", src: Uint16Array, dst: Float32Array, n: number = src.length): void {
     if (dtype === "f16") this.f16ToF32(src, dst, n);
     else if (dtype === "bf16") this.bf16ToF32(src, dst, n);
-    else bad(`toFloat32: unknown dtype ${String(dtype)}`);
+    else check.fail(`toFloat32: unknown dtype ${String(dtype)}`);
   }
 
   /** dst = f16/bf16 bits of src, rounded to nearest even. */
   fromFloat32(dtype: "f16" | "bf16", src: Float32Array, dst: Uint16Array, n: number = src.length): void {
     if (dtype === "f16") this.f32ToF16(src, dst, n);
     else if (dtype === "bf16") this.f32ToBf16(src, dst, n);
-    else bad(`fromFloat32: unknown dtype ${String(dtype)}`);
+    else check.fail(`fromFloat32: unknown dtype ${String(dtype)}`);
   }
 
   // ---- memory --------------------------------------------------------------
 
   /** Reads `buf` `reps` times with all pool threads; returns the achieved bytes per second. */
   streamReadBytesPerSecond(buf: ArrayBufferView | ArrayBuffer, reps: number = 1): number {
-    if (!(buf instanceof ArrayBuffer) && !ArrayBuffer.isView(buf)) bad("streamReadBytesPerSecond: buf must be an ArrayBuffer or a view of one");
-    if (!Number.isInteger(reps) || reps < 1) bad(`streamReadBytesPerSecond: reps ${reps} must be a positive integer`);
+    if (!(buf instanceof ArrayBuffer) && !ArrayBuffer.isView(buf)) check.fail("streamReadBytesPerSecond: buf must be an ArrayBuffer or a view of one");
+    if (!Number.isInteger(reps) || reps < 1) check.fail(`streamReadBytesPerSecond: reps ${reps} must be a positive integer`);
     return this.#f.streamRead(buf, buf.byteLength, reps) as number;
   }
 
@@ -410,7 +339,7 @@ export class Kernels {
    * of its first 2 MiB boundary. See weight-memory.ts.
    */
   adviseHugePages(buf: Uint8Array): number {
-    if (!(buf instanceof Uint8Array)) bad("adviseHugePages: buf must be a Uint8Array");
+    if (!(buf instanceof Uint8Array)) check.fail("adviseHugePages: buf must be a Uint8Array");
     return Number(this.#f.adviseHugePages(buf, buf.byteLength));
   }
 
@@ -444,6 +373,9 @@ export class Kernels {
   }
 }
 
+/** How to rebuild the library, for the one-line errors of every binding to it. */
+export const REBUILD_KERNELS = "rebuild with `npm run build:kernels`";
+
 let instance: Kernels | null = null;
 let libraryHandle: koffi.LibraryHandle | null = null;
 
@@ -457,43 +389,19 @@ export function kernelLibrary(): koffi.LibraryHandle {
 }
 
 function loadKernels(): Kernels {
-  const root = packageRoot();
   const libPath = kernelLibraryPath();
-  const shown = relative(root, libPath) || libPath;
-  if (!existsSync(libPath)) {
-    throw new NativeKernelsError(
-      `native kernels not built: ${shown} is missing; run \`npm run build:kernels\` (needs a C compiler and make)`,
-    );
-  }
-  let lib: koffi.LibraryHandle;
-  try {
-    lib = koffi.load(libPath);
-  } catch (e) {
-    const msg = oneLine(e instanceof Error ? e.message : String(e));
-    throw new NativeKernelsError(
-      `native kernels failed to load (${msg}); rebuild with \`npm run build:kernels\``,
-      { cause: e },
-    );
-  }
-  const fns = {} as NativeFns;
-  try {
-    for (const key of Object.keys(DECLS) as (keyof NativeFns)[]) fns[key] = lib.func(DECLS[key]);
-  } catch (e) {
-    const msg = oneLine(e instanceof Error ? e.message : String(e));
-    throw new NativeKernelsError(`native kernels in ${shown} are stale (${msg}); rebuild with \`npm run build:kernels\``, {
-      cause: e,
-    });
-  }
-  const abi = fns.abiVersion() as number;
-  if (abi !== ABI_VERSION) {
-    throw new NativeKernelsError(
-      `native kernels in ${shown} have ABI version ${abi}, expected ${ABI_VERSION}; rebuild with \`npm run build:kernels\``,
-    );
-  }
-  const initError = fns.initError() as string | null;
+  const lib = openLibrary({
+    path: libPath,
+    what: "native kernels",
+    build: "run `npm run build:kernels` (needs a C compiler and make)",
+    rebuild: REBUILD_KERNELS,
+    decls: DECLS,
+    abi: { fn: "abiVersion", version: ABI_VERSION },
+  });
+  const initError = lib.fns.initError() as string | null;
   if (initError) throw new NativeKernelsError(`native kernels: ${oneLine(initError)}`);
-  libraryHandle = lib;
-  return new Kernels(libPath, fns);
+  libraryHandle = lib.handle;
+  return new Kernels(libPath, lib.fns);
 }
 
 /** The native kernels, loaded on first use. Throws NativeKernelsError (one line) if unavailable. */

@@ -14,34 +14,28 @@
  * int8 × int8 (high) / int8 × uint4 − zero·Σx (low) exactly per group; `matmulExact` keeps
  * float activations (the --exact reference).
  *
- * Typed arrays are passed as raw pointers without copying (byteOffset included), so every
- * method checks the array kinds and lengths first; the C side checks the index range (an
- * index outside 0..N−1 makes it fill y with NaN, reported here as a RangeError). Whether
- * the indices form a permutation is the caller's business (MixLlmLinear checks it at load).
+ * Every method checks the array kinds and lengths first (src/native/binding.ts); the C side
+ * checks the index range (an index outside 0..N−1 makes it fill y with NaN, reported here as
+ * a RangeError). Whether the indices form a permutation is the caller's business
+ * (MixLlmLinear checks it at load).
  * The kernel path follows `getKernels().setDispatch()` and the thread pool `setThreads()`.
  */
-import { kernelLibrary, NativeKernelsError } from "./kernels.js";
-
-type Fn = (...args: any[]) => any;
-
-interface MixFns {
-  matmul: Fn;
-  matmulExact: Fn;
-  quantizeAct: Fn;
-  path: Fn;
-}
+import { ArgumentChecks, bindFunctions, type NativeFn } from "./binding.js";
+import { kernelLibrary, kernelLibraryPath, REBUILD_KERNELS } from "./kernels.js";
 
 const MM_ARGS =
   "(const int8_t *qweight_high, const float *scales_high, const int32_t *high_index, int n_high, " +
   "const uint8_t *qweight_low, const float *scales_low, const uint8_t *zeros_low, const int32_t *low_index, int n_low, " +
   "const float *x, float *y, int M, int N, int K)";
 
-const DECLS: Record<keyof MixFns, string> = {
+const DECLS = {
   matmul: `int pmpd_mixllm_matmul${MM_ARGS}`,
   matmulExact: `int pmpd_mixllm_matmul_exact${MM_ARGS}`,
   quantizeAct: "int pmpd_mixllm_quantize_act(const float *x, int M, int K, int8_t *xq, float *xs)",
   path: "const char *pmpd_mixllm_path(void)",
-};
+} as const;
+
+type MixFns = Record<keyof typeof DECLS, NativeFn>;
 
 /** Group size of the weight scales/zeros and of the activation quantization. */
 export const MIXLLM_GROUP = 128;
@@ -64,25 +58,10 @@ export interface MixLlmWeights {
   lowIndex: Int32Array;
 }
 
-function bad(what: string): never {
-  throw new RangeError(`pmpd mixllm kernels: ${what}`);
-}
-
-function checkDims(fn: string, dims: Record<string, number>): void {
-  for (const [name, v] of Object.entries(dims)) {
-    if (!(Number.isInteger(v) && v >= 0 && v <= 0x7fffffff)) bad(`${fn}: ${name} (${v}) is not a non-negative 32-bit integer`);
-  }
-}
-
-type TypedCtor = Float32ArrayConstructor | Uint8ArrayConstructor | Int8ArrayConstructor | Int32ArrayConstructor;
-
-function checkLen(fn: string, name: string, arr: unknown, need: number, kind: TypedCtor): void {
-  if (!(arr instanceof kind)) bad(`${fn}: ${name} must be a ${kind.name}`);
-  if (!(arr.length >= need)) bad(`${fn}: ${name} has ${arr.length} elements, needs ${need}`);
-}
+const check = new ArgumentChecks("pmpd mixllm kernels");
 
 function checkK(fn: string, K: number): void {
-  if (K < MIXLLM_GROUP || K % MIXLLM_GROUP !== 0) bad(`${fn}: K (${K}) must be a positive multiple of ${MIXLLM_GROUP}`);
+  if (K < MIXLLM_GROUP || K % MIXLLM_GROUP !== 0) check.fail(`${fn}: K (${K}) must be a positive multiple of ${MIXLLM_GROUP}`);
 }
 
 /** The MixLLM kernels. Obtain the instance with `getMixLlmKernels()`. */
@@ -100,23 +79,23 @@ export class MixLlmKernels {
   }
 
   #run(fn: "matmul" | "matmulExact", w: MixLlmWeights, x: Float32Array, y: Float32Array, M: number, N: number, K: number): void {
-    checkDims(fn, { M, N, K });
+    check.dims(fn, { M, N, K });
     checkK(fn, K);
     const nHigh = w.highIndex?.length ?? -1, nLow = w.lowIndex?.length ?? -1;
-    checkLen(fn, "highIndex", w.highIndex, 0, Int32Array);
-    checkLen(fn, "lowIndex", w.lowIndex, 0, Int32Array);
-    if (nHigh + nLow !== N) bad(`${fn}: highIndex (${nHigh}) and lowIndex (${nLow}) must list N = ${N} channels together`);
+    check.array(fn, "highIndex", w.highIndex, 0, Int32Array);
+    check.array(fn, "lowIndex", w.lowIndex, 0, Int32Array);
+    if (nHigh + nLow !== N) check.fail(`${fn}: highIndex (${nHigh}) and lowIndex (${nLow}) must list N = ${N} channels together`);
     const G = K / MIXLLM_GROUP;
-    checkLen(fn, "qweightHigh", w.qweightHigh, nHigh * K, Int8Array);
-    checkLen(fn, "scalesHigh", w.scalesHigh, nHigh * G, Float32Array);
-    checkLen(fn, "qweightLow", w.qweightLow, (nLow * K) / 2, Uint8Array);
-    checkLen(fn, "scalesLow", w.scalesLow, nLow * G, Float32Array);
-    checkLen(fn, "zerosLow", w.zerosLow, nLow * G, Uint8Array);
-    checkLen(fn, "x", x, M * K, Float32Array);
-    checkLen(fn, "y", y, M * N, Float32Array);
+    check.array(fn, "qweightHigh", w.qweightHigh, nHigh * K, Int8Array);
+    check.array(fn, "scalesHigh", w.scalesHigh, nHigh * G, Float32Array);
+    check.array(fn, "qweightLow", w.qweightLow, (nLow * K) / 2, Uint8Array);
+    check.array(fn, "scalesLow", w.scalesLow, nLow * G, Float32Array);
+    check.array(fn, "zerosLow", w.zerosLow, nLow * G, Uint8Array);
+    check.array(fn, "x", x, M * K, Float32Array);
+    check.array(fn, "y", y, M * N, Float32Array);
     const rc = this.#f[fn](w.qweightHigh, w.scalesHigh, w.highIndex, nHigh, w.qweightLow, w.scalesLow, w.zerosLow,
       w.lowIndex, nLow, x, y, M, N, K) as number;
-    if (rc !== 0) bad(`${fn}: the kernel rejected its arguments (an output index outside 0..${N - 1}, or out of memory)`);
+    if (rc !== 0) check.fail(`${fn}: the kernel rejected its arguments (an output index outside 0..${N - 1}, or out of memory)`);
   }
 
   /** y = x · Wᵀ with int8 activations (quantized inside the call, per token and group of 128). */
@@ -135,12 +114,12 @@ export class MixLlmKernels {
    * an all-zero group, NaN for a group holding inf/NaN).
    */
   quantizeActivations(x: Float32Array, M: number, K: number, xq: Int8Array, xs: Float32Array): void {
-    checkDims("quantizeActivations", { M, K });
+    check.dims("quantizeActivations", { M, K });
     checkK("quantizeActivations", K);
-    checkLen("quantizeActivations", "x", x, M * K, Float32Array);
-    checkLen("quantizeActivations", "xq", xq, M * K, Int8Array);
-    checkLen("quantizeActivations", "xs", xs, (M * K) / MIXLLM_GROUP, Float32Array);
-    if (this.#f.quantizeAct(x, M, K, xq, xs) !== 0) bad("quantizeActivations: rejected by the kernel");
+    check.array("quantizeActivations", "x", x, M * K, Float32Array);
+    check.array("quantizeActivations", "xq", xq, M * K, Int8Array);
+    check.array("quantizeActivations", "xs", xs, (M * K) / MIXLLM_GROUP, Float32Array);
+    if (this.#f.quantizeAct(x, M, K, xq, xs) !== 0) check.fail("quantizeActivations: rejected by the kernel");
   }
 }
 
@@ -148,16 +127,6 @@ let instance: MixLlmKernels | null = null;
 
 /** The MixLLM kernels, loaded on first use. Throws NativeKernelsError (one line) if the library is unavailable. */
 export function getMixLlmKernels(): MixLlmKernels {
-  if (instance === null) {
-    const lib = kernelLibrary();
-    const fns = {} as MixFns;
-    try {
-      for (const key of Object.keys(DECLS) as (keyof MixFns)[]) fns[key] = lib.func(DECLS[key]);
-    } catch (e) {
-      const msg = (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, " ").trim();
-      throw new NativeKernelsError(`native MixLLM kernels are missing (${msg}); rebuild with \`npm run build:kernels\``, { cause: e });
-    }
-    instance = new MixLlmKernels(fns);
-  }
+  if (instance === null) instance = new MixLlmKernels(bindFunctions(kernelLibrary(), DECLS, kernelLibraryPath(), REBUILD_KERNELS));
   return instance;
 }

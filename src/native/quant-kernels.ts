@@ -11,24 +11,13 @@
  *    w[n,k] = scales[n][k/g] · (code − zeros[n][k/g]).
  * The q8 variants quantize x to int8 per block of 64 (see the header for the exact rules).
  *
- * Typed arrays are passed as raw pointers without copying (byteOffset included), so every
- * method checks the array kinds and lengths first: the C side trusts its arguments.
+ * Every method checks the array kinds and lengths first (src/native/binding.ts).
  * The kernel path follows `getKernels().setDispatch()` and the thread pool `setThreads()`.
  */
-import { kernelLibrary, NativeKernelsError } from "./kernels.js";
+import { ArgumentChecks, bindFunctions, type NativeFn } from "./binding.js";
+import { kernelLibrary, kernelLibraryPath, REBUILD_KERNELS } from "./kernels.js";
 
-type Fn = (...args: any[]) => any;
-
-interface QuantFns {
-  anyprec: Fn;
-  anyprecQ8: Fn;
-  uniform: Fn;
-  uniformQ8: Fn;
-  quantizeLut: Fn;
-  path: Fn;
-}
-
-const DECLS: Record<keyof QuantFns, string> = {
+const DECLS = {
   anyprec:
     "void pmpd_anyprec_matmul(const uint8_t *planes, int parent_bits, int bits, const float *lut, " +
     "const float *x, float *y, int M, int N, int K)",
@@ -43,35 +32,21 @@ const DECLS: Record<keyof QuantFns, string> = {
     "int group_size, const float *x, float *y, int M, int N, int K)",
   quantizeLut: "void pmpd_quantize_lut_q8(const float *lut, int N, int entries, int8_t *lut_q, float *lut_scale)",
   path: "const char *pmpd_quant_path(void)",
-};
+} as const;
+
+type QuantFns = Record<keyof typeof DECLS, NativeFn>;
 
 /** Variants of the quantized kernels (the AVX-512 path has a VBMI and a non-VBMI form). */
 export type QuantPath = "avx512-vbmi" | "avx512" | "avx2" | "scalar";
 
-function bad(what: string): never {
-  throw new RangeError(`pmpd quant kernels: ${what}`);
-}
-
-function checkDims(fn: string, dims: Record<string, number>): void {
-  for (const [name, v] of Object.entries(dims)) {
-    if (!(Number.isInteger(v) && v >= 0 && v <= 0x7fffffff)) bad(`${fn}: ${name} (${v}) is not a non-negative 32-bit integer`);
-  }
-}
-
-type TypedCtor = Float32ArrayConstructor | Uint8ArrayConstructor | Int8ArrayConstructor;
-
-/** arr must be a typed array of the given kind with at least `need` elements (koffi would pass anything as a pointer). */
-function checkLen(fn: string, name: string, arr: unknown, need: number, kind: TypedCtor): void {
-  if (!(arr instanceof kind)) bad(`${fn}: ${name} must be a ${kind.name}`);
-  if (!(arr.length >= need)) bad(`${fn}: ${name} has ${arr.length} elements, needs ${need}`);
-}
+const check = new ArgumentChecks("pmpd quant kernels");
 
 function checkK(fn: string, K: number): void {
-  if (K % 8 !== 0) bad(`${fn}: K (${K}) must be a multiple of 8 (bit-plane rows are whole bytes)`);
+  if (K % 8 !== 0) check.fail(`${fn}: K (${K}) must be a multiple of 8 (bit-plane rows are whole bytes)`);
 }
 
 function checkBits(fn: string, name: string, v: number, max: number): void {
-  if (!(Number.isInteger(v) && v >= 1 && v <= max)) bad(`${fn}: ${name} (${v}) must be an integer in 1..${max}`);
+  if (!(Number.isInteger(v) && v >= 1 && v <= max)) check.fail(`${fn}: ${name} (${v}) must be an integer in 1..${max}`);
 }
 
 /** The quantized matmul kernels. Obtain the instance with `getQuantKernels()`. */
@@ -89,42 +64,42 @@ export class QuantKernels {
   }
 
   #anyprecChecks(fn: string, planes: Uint8Array, parentBits: number, bits: number, x: Float32Array, y: Float32Array, M: number, N: number, K: number): void {
-    checkDims(fn, { M, N, K });
+    check.dims(fn, { M, N, K });
     checkK(fn, K);
     checkBits(fn, "parentBits", parentBits, 8);
     checkBits(fn, "bits", bits, parentBits);
     // Only planes 0..bits-1 are read; planes are N*K/8 bytes apart.
-    checkLen(fn, "planes", planes, (bits * N * K) / 8, Uint8Array);
-    checkLen(fn, "x", x, M * K, Float32Array);
-    checkLen(fn, "y", y, M * N, Float32Array);
+    check.array(fn, "planes", planes, (bits * N * K) / 8, Uint8Array);
+    check.array(fn, "x", x, M * K, Float32Array);
+    check.array(fn, "y", y, M * N, Float32Array);
   }
 
   /** y = x · Wᵀ with the b-bit any-precision weights, float activations and float LUT [N, 2^bits] (exact path). */
   anyprecMatmul(planes: Uint8Array, parentBits: number, bits: number, lut: Float32Array, x: Float32Array, y: Float32Array, M: number, N: number, K: number): void {
     this.#anyprecChecks("anyprecMatmul", planes, parentBits, bits, x, y, M, N, K);
-    checkLen("anyprecMatmul", "lut", lut, N * 2 ** bits, Float32Array);
+    check.array("anyprecMatmul", "lut", lut, N * 2 ** bits, Float32Array);
     this.#f.anyprec(planes, parentBits, bits, lut, x, y, M, N, K);
   }
 
   /** Same with int8 activations (quantized inside the call) and the int8 LUT [N, 2^bits] + per-row scale [N]. */
   anyprecMatmulQ8(planes: Uint8Array, parentBits: number, bits: number, lutQ: Int8Array, lutScale: Float32Array, x: Float32Array, y: Float32Array, M: number, N: number, K: number): void {
     this.#anyprecChecks("anyprecMatmulQ8", planes, parentBits, bits, x, y, M, N, K);
-    checkLen("anyprecMatmulQ8", "lutQ", lutQ, N * 2 ** bits, Int8Array);
-    checkLen("anyprecMatmulQ8", "lutScale", lutScale, N, Float32Array);
+    check.array("anyprecMatmulQ8", "lutQ", lutQ, N * 2 ** bits, Int8Array);
+    check.array("anyprecMatmulQ8", "lutScale", lutScale, N, Float32Array);
     this.#f.anyprecQ8(planes, parentBits, bits, lutQ, lutScale, x, y, M, N, K);
   }
 
   #uniformChecks(fn: string, planes: Uint8Array, bits: number, scales: Float32Array, zeros: Uint8Array, groupSize: number, x: Float32Array, y: Float32Array, M: number, N: number, K: number): void {
-    checkDims(fn, { M, N, K, groupSize });
+    check.dims(fn, { M, N, K, groupSize });
     checkK(fn, K);
     checkBits(fn, "bits", bits, 8);
-    if (groupSize < 8 || groupSize % 8 !== 0) bad(`${fn}: groupSize (${groupSize}) must be a positive multiple of 8`);
+    if (groupSize < 8 || groupSize % 8 !== 0) check.fail(`${fn}: groupSize (${groupSize}) must be a positive multiple of 8`);
     const G = Math.ceil(K / groupSize);
-    checkLen(fn, "planes", planes, (bits * N * K) / 8, Uint8Array);
-    checkLen(fn, "scales", scales, N * G, Float32Array);
-    checkLen(fn, "zeros", zeros, N * G, Uint8Array);
-    checkLen(fn, "x", x, M * K, Float32Array);
-    checkLen(fn, "y", y, M * N, Float32Array);
+    check.array(fn, "planes", planes, (bits * N * K) / 8, Uint8Array);
+    check.array(fn, "scales", scales, N * G, Float32Array);
+    check.array(fn, "zeros", zeros, N * G, Uint8Array);
+    check.array(fn, "x", x, M * K, Float32Array);
+    check.array(fn, "y", y, M * N, Float32Array);
   }
 
   /** y = x · Wᵀ with uniform group-quantized weights (scales/zeros [N, ceil(K/groupSize)]), float activations (exact path). */
@@ -144,10 +119,10 @@ export class QuantKernels {
    * lutQ = round-half-even(lut / lutScale) in float32, clamped to ±127.
    */
   quantizeLutQ8(lut: Float32Array, N: number, entries: number, lutQ: Int8Array, lutScale: Float32Array): void {
-    checkDims("quantizeLutQ8", { N, entries });
-    checkLen("quantizeLutQ8", "lut", lut, N * entries, Float32Array);
-    checkLen("quantizeLutQ8", "lutQ", lutQ, N * entries, Int8Array);
-    checkLen("quantizeLutQ8", "lutScale", lutScale, N, Float32Array);
+    check.dims("quantizeLutQ8", { N, entries });
+    check.array("quantizeLutQ8", "lut", lut, N * entries, Float32Array);
+    check.array("quantizeLutQ8", "lutQ", lutQ, N * entries, Int8Array);
+    check.array("quantizeLutQ8", "lutScale", lutScale, N, Float32Array);
     this.#f.quantizeLut(lut, N, entries, lutQ, lutScale);
   }
 }
@@ -156,16 +131,6 @@ let instance: QuantKernels | null = null;
 
 /** The quantized kernels, loaded on first use. Throws NativeKernelsError (one line) if the library is unavailable. */
 export function getQuantKernels(): QuantKernels {
-  if (instance === null) {
-    const lib = kernelLibrary();
-    const fns = {} as QuantFns;
-    try {
-      for (const key of Object.keys(DECLS) as (keyof QuantFns)[]) fns[key] = lib.func(DECLS[key]);
-    } catch (e) {
-      const msg = (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, " ").trim();
-      throw new NativeKernelsError(`native quantized kernels are missing (${msg}); rebuild with \`npm run build:kernels\``, { cause: e });
-    }
-    instance = new QuantKernels(fns);
-  }
+  if (instance === null) instance = new QuantKernels(bindFunctions(kernelLibrary(), DECLS, kernelLibraryPath(), REBUILD_KERNELS));
   return instance;
 }

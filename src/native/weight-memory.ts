@@ -4,9 +4,8 @@
  *
  * Decoding streams every weight once per token, and with 4 KiB pages that is one TLB miss
  * (plus a page walk for each software prefetch the GEMV issues 4 KiB ahead) per 4 KiB of
- * weights. Paired runs on this machine measured the F16 GEMV 1.02-1.29x faster on 2 MiB
- * pages, and first-touching the pages while loading cheaper (0.1-2.4 s per GiB against
- * 3.3-4.3 s); kernels/cpu/memory.c has the details.
+ * weights; 2 MiB pages also make first-touching the weights while loading cheaper. The
+ * README's speed section has the measurements, kernels/cpu/memory.c the mechanism.
  *
  * The buffers stay ordinary ArrayBuffers, allocated by V8 (which counts them towards its
  * garbage-collection pressure and frees them): a tensor of `bytes` gets a buffer 2 MiB larger,
@@ -26,7 +25,7 @@ export const HUGE_PAGE_BYTES = 2 * 2 ** 20;
 export const MIN_HUGE_BYTES = 2 * HUGE_PAGE_BYTES;
 
 /** Whether PMPD_HUGE_PAGES allows 2 MiB pages ("1" or unset: yes; "0": no). */
-export function hugePagesEnabled(): boolean {
+function hugePagesEnabled(): boolean {
   const v = process.env.PMPD_HUGE_PAGES;
   if (v === undefined || v === "" || v === "1") return true;
   if (v === "0") return false;

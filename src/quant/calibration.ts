@@ -7,7 +7,8 @@
 import { PmpdError } from "../errors.js";
 import type { ModelTokenizer } from "../io/tokenizer.js";
 import { readTextDocuments } from "../io/text-corpus.js";
-import type { LinearName, LlamaModel } from "../model/llama.js";
+import type { LlamaModel } from "../model/llama.js";
+import { firstOfInput, inputOf } from "../model/projections.js";
 import { Rng } from "../util/random.js";
 
 export interface CalibrationOptions {
@@ -33,18 +34,6 @@ export function sampleCalibration(tokenizer: ModelTokenizer, options: Calibratio
   return out;
 }
 
-/** The four distinct inputs of a decoder layer's linear layers (q/k/v share one, gate/up another). */
-export type LinearInput = "attn_in" | "o_in" | "mlp_in" | "down_in";
-
-export function inputOf(name: LinearName): LinearInput {
-  switch (name) {
-    case "q_proj": case "k_proj": case "v_proj": return "attn_in";
-    case "o_proj": return "o_in";
-    case "gate_proj": case "up_proj": return "mlp_in";
-    case "down_proj": return "down_in";
-  }
-}
-
 /**
  * Mean squared input activation of every input column of every linear layer, over all
  * calibration tokens, from float forward passes: the sensitivity proxy pmpd uses for the
@@ -56,7 +45,7 @@ export function collectActivationSquares(
   const sums = new Map<string, Float64Array>();
   let rows = 0;
   model.observer = (layer, name, input, M) => {
-    if (name === "k_proj" || name === "v_proj" || name === "up_proj") return; // same input as q_proj / gate_proj
+    if (!firstOfInput(name)) return; // k/v and up read the input of q and gate
     const key = `${layer}.${inputOf(name)}`;
     const K = input.length / M;
     let acc = sums.get(key);

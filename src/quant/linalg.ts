@@ -145,14 +145,6 @@ function invertLowerToUpperTransposed(A: Float64Array, K: number): void {
   }
 }
 
-/** Inverts a lower-triangular matrix in place (the result is lower triangular). */
-export function invertLowerInPlace(L: Float64Array, K: number): void {
-  invertLowerToUpperTransposed(L, K);
-  // Upper triangle now holds (L⁻¹)ᵀ: move it down and clear the upper part.
-  for (let i = 0; i < K; i++) for (let j = 0; j < i; j++) L[i * K + j] = L[j * K + i]!;
-  for (let i = 0; i < K; i++) L.fill(0, i * K + i + 1, i * K + K);
-}
-
 /**
  * Overwrites the symmetric positive definite A (K x K) with U = chol_upper(A⁻¹) (zeros
  * below the diagonal). Returns false when A is not positive definite (A is then garbage).

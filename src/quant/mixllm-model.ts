@@ -11,13 +11,13 @@
  */
 import { PmpdError } from "../errors.js";
 import { backward } from "../grad/backward.js";
-import type { PretrainedModel } from "../model/load.js";
-import { LINEAR_NAMES, type LinearName } from "../model/llama.js";
+import type { PretrainedModel } from "../model/pretrained.js";
+import { firstOfInput, inputOf, LINEAR_NAMES, linearPrefix, type LinearName } from "../model/projections.js";
 import { accumulateHessian } from "./gptq.js";
 import { accumulateChannelSalience, lowRtnDelta, mixLlmQuantizedLayer, quantizeMixLlmLayer, selectHighChannels } from "./mixllm.js";
 import { mixLlmModelLabel, type MixLlmLinear } from "../formats/mixllm.js";
-import { getLinear, linearPrefix, type QuantizedLayer, type QuantizeProgress } from "./quantize-model.js";
-import { inputOf, type LinearInput } from "./calibration.js";
+import type { QuantizeProgress } from "./method.js";
+import { getLinear, type QuantizedLayer } from "./quantize-model.js";
 
 export interface MixLlmModelOptions {
   /** One model per fraction, in this order. */
@@ -65,7 +65,7 @@ export function quantizeMixLlmModels(pm: PretrainedModel, samples: number[][], o
       onLinearGrad: (layer, name, gradW, input) => {
         const lin = getLinear(pm, layer, name);
         accumulateChannelSalience(salience.get(key(layer, name))!, deltas.get(key(layer, name))!, lin.outFeatures, lin.inFeatures, gradW!);
-        if (!o.gptq || (name !== "q_proj" && name !== "o_proj" && name !== "gate_proj" && name !== "down_proj")) return;
+        if (!o.gptq || !firstOfInput(name)) return;
         const hk = `${layer}.${inputOf(name)}`, K = lin.inFeatures;
         let h = hessians.get(hk);
         if (!h) { h = { H: new Float64Array(K * K), count: 0 }; hessians.set(hk, h); }
@@ -89,9 +89,9 @@ export function quantizeMixLlmModels(pm: PretrainedModel, samples: number[][], o
         const lin = getLinear(pm, l, name);
         const N = lin.outFeatures, K = lin.inFeatures, k = key(l, name);
         const highChannels = chosen.get(k) ?? new Int32Array(0);
-        const hessian = o.gptq ? hessians.get(`${l}.${inputOf(name) as LinearInput}`)?.H : undefined;
+        const hessian = o.gptq ? hessians.get(`${l}.${inputOf(name)}`)?.H : undefined;
         const q = quantizeMixLlmLayer(weights.get(k)!, N, K, highChannels, { hessian, dampPercent: o.dampPercent, blockSize: o.blockSize });
-        const ql = mixLlmQuantizedLayer(q, (lin as { bias?: Float32Array | null }).bias ?? null, N, K);
+        const ql = mixLlmQuantizedLayer(q, lin.bias, N, K, pm.activation);
         layers.set(k, ql);
         high += highChannels.length; total += N; bytes += ql.layer.bytesRead(4); weightsCount += N * K;
         progress?.advance(++done, `${Math.round(highFraction * 100)} % 8-bit: layer ${l} ${name}`);

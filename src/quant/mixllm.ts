@@ -20,14 +20,14 @@
  * `{ absolute: false }` gives the signed Σ_s [t_s + ½ t_s²] instead.)
  */
 import { PmpdError } from "../errors.js";
-import { MIXLLM_GROUP, MixLlmLinear, packNibbles, type MixLlmWeights } from "../formats/mixllm.js";
+import { MIXLLM_GROUP, MixLlmLinear, mixllmFormat, packNibbles, type MixLlmWeights } from "../formats/mixllm.js";
+import type { ActivationMode } from "../formats/activation-mode.js";
 import type { Tensor } from "../io/safetensors.js";
 import { quantizeGptq } from "./gptq.js";
 import { quantizeRtn } from "./rtn.js";
 import { groupParams, quantizeValue, roundHalfEven, type UniformQuantized } from "./uniform.js";
 
-export const MIXLLM_QUANT_METHOD = "pmpd-mixllm";
-export const MIXLLM_FORMAT_VERSION = 1;
+const MIXLLM_FORMAT_VERSION = 1;
 
 /** Smallest positive normal float32, the floor of the 8-bit scales. */
 const MIN_SCALE = 1.1754943508222875e-38;
@@ -279,11 +279,13 @@ export function quantizeMixLlmLayer(W: Float32Array | Float64Array, N: number, K
 }
 
 /** The in-memory layer and its tensors (by name suffix) for write-model.ts's QuantizedLayer. */
-export function mixLlmQuantizedLayer(q: MixLlmWeights, bias: Float32Array | null, N: number, K: number): { tensors: Record<string, Tensor>; layer: MixLlmLinear } {
+export function mixLlmQuantizedLayer(
+  q: MixLlmWeights, bias: Float32Array | null, N: number, K: number, activation: ActivationMode = "int8",
+): { tensors: Record<string, Tensor>; layer: MixLlmLinear } {
   const layer = new MixLlmLinear({
     qweightHigh: q.qweightHigh, scalesHigh: q.scalesHigh, highIndex: q.highIndex,
     qweightLow: q.qweightLow, scalesLow: q.scalesLow, zerosLow: q.zerosLow, lowIndex: q.lowIndex,
-  }, bias, N, K);
+  }, bias, N, K, activation);
   return { tensors: layer.tensors(), layer };
 }
 
@@ -307,7 +309,7 @@ export interface MixLlmConfigOptions {
 /** The config.json `quantization_config` of a MixLLM model (docs/FORMAT.md). */
 export function mixLlmQuantizationConfig(o: MixLlmConfigOptions): Record<string, unknown> {
   return {
-    quant_method: MIXLLM_QUANT_METHOD,
+    quant_method: mixllmFormat.quantMethod,
     format_version: MIXLLM_FORMAT_VERSION,
     high_fraction: o.highFraction,
     high_bits: 8,

@@ -12,23 +12,20 @@
  * - rtn: round-to-nearest per group, no calibration.
  */
 import { PmpdError } from "../errors.js";
-import type { PretrainedModel } from "../model/load.js";
-import { LINEAR_NAMES, type LayerWeights, type LinearName } from "../model/llama.js";
+import type { PretrainedModel } from "../model/pretrained.js";
+import { firstOfInput, inputOf, LINEAR_FIELDS, LINEAR_NAMES, linearPrefix, type LinearInput, type LinearName } from "../model/projections.js";
 import { AnyPrecisionLinear } from "../formats/anyprec.js";
 import { UniformLinear } from "../formats/uniform.js";
-import type { LinearLayer } from "../formats/traits.js";
+import type { ActivationMode } from "../formats/activation-mode.js";
+import type { LinearLayer } from "../formats/linear.js";
 import type { Tensor } from "../io/safetensors.js";
 import { quantizeAnyPrecisionParallel } from "./anyprec-parallel.js";
 import { packBitPlanes } from "./bitplanes.js";
 import { accumulateHessian, quantizeGptq } from "./gptq.js";
 import { quantizeRtn } from "./rtn.js";
-import { collectActivationSquares, inputOf, type LinearInput } from "./calibration.js";
-import type { UniformQuantized } from "./uniform.js";
 
-export interface QuantizeProgress {
-  phase(label: string, total: number): void;
-  advance(done: number, status?: string): void;
-}
+import type { QuantizeProgress } from "./method.js";
+import type { UniformQuantized } from "./uniform.js";
 
 /** The quantized tensors of one layer, by tensor-name suffix, plus the in-memory layer. */
 export interface QuantizedLayer {
@@ -36,22 +33,12 @@ export interface QuantizedLayer {
   layer: LinearLayer;
 }
 
-const FIELD: Record<LinearName, keyof LayerWeights> = {
-  q_proj: "qProj", k_proj: "kProj", v_proj: "vProj", o_proj: "oProj",
-  gate_proj: "gateProj", up_proj: "upProj", down_proj: "downProj",
-};
-
-export function linearPrefix(layer: number, name: LinearName): string {
-  const block = name.endsWith("_proj") && ["q_proj", "k_proj", "v_proj", "o_proj"].includes(name) ? "self_attn" : "mlp";
-  return `model.layers.${layer}.${block}.${name}`;
-}
-
 export function getLinear(pm: PretrainedModel, layer: number, name: LinearName): LinearLayer {
-  return pm.model.weights.layers[layer]![FIELD[name]] as LinearLayer;
+  return pm.model.weights.layers[layer]![LINEAR_FIELDS[name]];
 }
 
-export function setLinear(pm: PretrainedModel, layer: number, name: LinearName, lin: LinearLayer): void {
-  (pm.model.weights.layers[layer]! as unknown as Record<string, LinearLayer>)[FIELD[name]] = lin;
+function setLinear(pm: PretrainedModel, layer: number, name: LinearName, lin: LinearLayer): void {
+  pm.model.weights.layers[layer]![LINEAR_FIELDS[name]] = lin;
 }
 
 function floatWeight(pm: PretrainedModel, layer: number, name: LinearName): Float32Array {
@@ -91,7 +78,7 @@ function toHalfBits(v: number): number {
   return sign | half;
 }
 
-export function halfBitsToFloat(h: number): number {
+function halfBitsToFloat(h: number): number {
   const sign = h & 0x8000 ? -1 : 1, exp = (h >>> 10) & 0x1f, mant = h & 0x3ff;
   if (exp === 0) return sign * mant * 2 ** -24;
   if (exp === 0x1f) return mant ? NaN : sign * Infinity;
@@ -138,9 +125,9 @@ export async function quantizeAnyPrecisionModel(
         tensors[`lut${b}`] = t;
         luts.set(b, Float32Array.from(t.data as Uint16Array, halfBitsToFloat));
       }
-      const bias = (lin as { bias?: Float32Array | null }).bias ?? null;
+      const bias = lin.bias;
       if (bias) tensors.bias = { dtype: "F32", shape: [N], data: bias };
-      const q = new AnyPrecisionLinear(planes, options.parentPrecision, luts, bias, N, K);
+      const q = new AnyPrecisionLinear(planes, options.parentPrecision, luts, bias, N, K, pm.activation);
       setLinear(pm, l, name, q);
       out.set(linearPrefix(l, name), { tensors, layer: q });
       progress?.advance(++done, `layer ${l} ${name}`);
@@ -159,7 +146,7 @@ export interface UniformOptions {
   actOrder: boolean;
 }
 
-function uniformLayer(q: UniformQuantized, bias: Float32Array | null, N: number, K: number): QuantizedLayer {
+function uniformLayer(q: UniformQuantized, bias: Float32Array | null, N: number, K: number, activation: ActivationMode): QuantizedLayer {
   const planes = packBitPlanes(q.codes, N, K, q.bits);
   const groups = K / q.groupSize;
   const tensors: Record<string, Tensor> = {
@@ -169,7 +156,7 @@ function uniformLayer(q: UniformQuantized, bias: Float32Array | null, N: number,
   };
   if (q.perm) tensors.perm = { dtype: "I32", shape: [K], data: q.perm };
   if (bias) tensors.bias = { dtype: "F32", shape: [N], data: bias };
-  return { tensors, layer: new UniformLinear(planes, q.bits, q.scales, q.zeros, q.groupSize, q.perm, bias, N, K) };
+  return { tensors, layer: new UniformLinear(planes, q.bits, q.scales, q.zeros, q.groupSize, q.perm, bias, N, K, activation) };
 }
 
 function checkGroupSize(pm: PretrainedModel, groupSize: number): void {
@@ -199,7 +186,7 @@ export function quantizeUniformModel(
         bits: options.bits, groupSize: options.groupSize, symmetric: options.symmetric,
         dampPercent: options.dampPercent, blockSize: options.blockSize, actOrder: options.actOrder,
       });
-    const ql = uniformLayer(q, (lin as { bias?: Float32Array | null }).bias ?? null, N, K);
+    const ql = uniformLayer(q, lin.bias, N, K, pm.activation);
     setLinear(pm, l, name, ql.layer);
     out.set(linearPrefix(l, name), ql);
   };
@@ -221,7 +208,7 @@ export function quantizeUniformModel(
   for (let l = 0; l < c.numLayers; l++) {
     const hessians = new Map<LinearInput, { H: Float64Array; count: number }>();
     model.observer = (layer, name, input, M) => {
-      if (layer !== l || name === "k_proj" || name === "v_proj" || name === "up_proj") return;
+      if (layer !== l || !firstOfInput(name)) return;
       const kind = inputOf(name);
       const K = input.length / M;
       let h = hessians.get(kind);
@@ -246,5 +233,3 @@ export function quantizeUniformModel(
   }
   return out;
 }
-
-export { collectActivationSquares };

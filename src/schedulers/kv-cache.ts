@@ -11,14 +11,14 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { PmpdError } from "../errors.js";
-import { KVCacheClassifier, argmax } from "../learned/classifier.js";
+import { KVCacheClassifier } from "../learned/classifier.js";
+import { argmax } from "../util/argmax.js";
 import { OnnxClassifierSession } from "../learned/onnx-run.js";
-import { registerScheduler } from "./registry.js";
 import { SwitchPointScheduler } from "./switch-points.js";
 import type { ScheduleInput, SchedulerOptions } from "./types.js";
 import { bucketTable, normalizePrecisions } from "./util.js";
 
-export function classifierFiles(dir: string, high: number, low: number): { onnx: string; weights: string } {
+function classifierFiles(dir: string, high: number, low: number): { onnx: string; weights: string } {
   return { onnx: join(dir, `classifier_${high}_${low}.onnx`), weights: join(dir, `classifier_${high}_${low}.safetensors`) };
 }
 
@@ -72,5 +72,3 @@ export class KvCacheScheduler extends SwitchPointScheduler {
     return { precisions: this.precisions, classifier_path: this.options.classifierPath, buckets: this.buckets, compat: this.compat };
   }
 }
-
-registerScheduler("kv_cache", (o) => new KvCacheScheduler(o), "learned: a classifier over the last layer's KV cache picks the switch step");

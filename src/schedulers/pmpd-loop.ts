@@ -19,6 +19,7 @@
  * bookkeeping drives a synchronous engine (`runPmpdLoop`) or an asynchronous one
  * (`runPmpdLoopAsync`, e.g. to keep a progress display alive).
  */
+import { argmax } from "../util/argmax.js";
 import type { KvCacheView, ResetContext, Scheduler } from "./types.js";
 
 export interface ForwardRequest {
@@ -80,17 +81,6 @@ export function loadedPrecisions(schedulerPrecisions: readonly number[], prefill
   const set = new Set(schedulerPrecisions);
   if (prefillBit !== undefined && prefillBit !== null) set.add(prefillBit);
   return [...set].sort((a, b) => b - a);
-}
-
-/** Index of the largest logit (the first one on ties; NaN never wins). */
-export function argmax(logits: Float32Array): number {
-  let best = 0;
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) {
-    const v = logits[i]!;
-    if (v > max) { max = v; best = i; }
-  }
-  return best;
 }
 
 export function* pmpdDecode(prefillLogits: Float32Array, options: PmpdLoopOptions): Generator<LoopRequest, PmpdLoopResult, Float32Array | number> {
