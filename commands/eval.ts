@@ -56,7 +56,7 @@ export function registerEval(program: Command): void {
     .option("--confidence-scheduler", "the confidence scheduler")
     .option("--random-uniform", "random switch step, uniform over the buckets")
     .option("--random-prior", "random switch step with --prior-distribution")
-    .option("--model-path <path>", "quantized model: any-precision directory or multi-model JSON")
+    .option("--model-path <path>", "quantized model: a directory (any-precision, or one bit-width such as an AutoGPTQ checkpoint) or a multi-model JSON")
     .option("--model-id <id>", "model name written to answer files and file names", "model")
     .option("--fp-model-path <path>", "the unquantized model for --fp16")
     .option("--bench <name>", "cnn_dm | dsum | mt_bench | iwslt | gsm8k | passkey | strategyqa | bench-file", "dsum")
@@ -152,13 +152,27 @@ async function runInProcess(runs: PlannedRun[], o: EvalCliOptions, progress: Pro
   const precisions = new Map<string, PrecisionChoice[]>();
   for (const run of runs) precisions.set(run.modelPath, [...(precisions.get(run.modelPath) ?? []), ...runPrecisions(run)]);
   const models = new Map<string, PretrainedModel>();
+  const lacking = new Set<string>();
+  const modelFor = async (run: PlannedRun): Promise<PretrainedModel> => {
+    const loaded = models.get(run.modelPath);
+    if (loaded) return loaded;
+    if (!lacking.has(run.modelPath)) {
+      try {
+        const pm = await loadModelFromOptions(run.modelPath, o, precisions.get(run.modelPath));
+        models.set(run.modelPath, pm);
+        return pm;
+      } catch (e) {
+        if (!(e instanceof PmpdError)) throw e;
+        lacking.add(run.modelPath);
+      }
+    }
+    // A model without every precision its runs use (a one-precision GPTQ directory): each run
+    // loads its own, as in a worker, so those it has still run and the others name what is missing.
+    return loadModelFromOptions(run.modelPath, o, runPrecisions(run));
+  };
   for (const [i, run] of runs.entries()) {
     try {
-      let pm = models.get(run.modelPath);
-      if (!pm) {
-        pm = await loadModelFromOptions(run.modelPath, o, precisions.get(run.modelPath));
-        models.set(run.modelPath, pm);
-      }
+      const pm = await modelFor(run);
       progress.log(`run ${i + 1}/${runs.length}: ${run.label} -> ${run.answerFile}`);
       await runAnswers(pm, run, {
         questions: (total) => progress.start(`run ${i + 1}/${runs.length} ${run.label}`, total),

@@ -142,6 +142,33 @@ test("pmpd generate and pmpd eval run AutoGPTQ directories and a multi-model JSO
   }
 });
 
+test("pmpd eval runs a single AutoGPTQ directory as --model-path: its precision's runs answer, with its settings and hash as provenance", () => {
+  const w4 = join(FIXTURES, "w4");
+  const { dir, cleanup } = tempDir();
+  try {
+    const r = runCli(["eval", "--model-path", w4, "--model-id", "w4", "--bench", "dsum", "--precision-high", "4", "--precision-low", "3",
+      "--max-new-tokens", "6", "--question-end", "2", "--baseline", "--answer-file-dir", dir, "--json"]);
+    // The 3-bit baseline needs weights a one-precision checkpoint does not have; the 4-bit one still runs.
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`run failed: 3bit \\(.*w4-3bit\\.jsonl\\): ${w4.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}: the model has no 3-bit weights \\(it has 4\\)`));
+    assert.deepEqual(readdirSync(join(dir, "dsum")), ["w4-4bit.jsonl"]);
+    const lines = readFileSync(join(dir, "dsum", "w4-4bit.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as {
+      choices: Array<{ precision_log: Array<Record<string, number>> }>;
+      provenance: { model: { path: string; hash: string }; quantization: Record<string, unknown> };
+    });
+    assert.equal(lines.length, 2);
+    for (const line of lines) {
+      assert.deepEqual(Object.keys(line.choices[0]!.precision_log[0]!), ["4"]);
+      assert.equal(line.provenance.model.hash, modelHash(w4));
+      assert.deepEqual(line.provenance.quantization, {
+        ...JSON.parse(readFileSync(join(w4, "quantize_config.json"), "utf8")) as Record<string, unknown>, checkpoint_format: "gptq",
+      });
+    }
+  } finally {
+    cleanup();
+  }
+});
+
 test("the model hash covers quantize_config.json and AutoGPTQ's weight file", () => {
   const { dir, cleanup } = tempDir();
   try {
