@@ -55,3 +55,22 @@ test("decode GEMVs offloaded through the CUDA ABI give the CPU's exact logits at
   assert.equal(none.status, 1);
   assert.match(none.stderr, /--device cuda: the CUDA kernels are not built/);
 });
+
+test("AutoGPTQ checkpoints offload through the uniform row: desc_act permutation, biases and v1/v2 zero points as on the CPU", async () => {
+  execFileSync("make", ["-s", "-C", join(packageRoot(), "kernels", "cuda"), "mock"]);
+  for (const name of ["w2", "w3", "w4", "w8"]) {
+    const dir = join(packageRoot(), "test", "fixtures", "autogptq", name);
+    const cpu = await fromPretrained(dir, { activation: "exact" }), gpu = await fromPretrained(dir, { activation: "exact" });
+    assert.equal(offloadToCuda(gpu.model, loadCudaKernels(mock)), 7 * gpu.config.numLayers, name);
+    assert.equal(gpu.model.weights.layers[0]!.qProj.format, "cuda:uniform");
+    const [bits] = cpu.precisions as [number];
+    const ids = cpu.tokenizer.encode("It was a bright cold day in April");
+    const a = cpu.model.newCache(ids.length + 1), b = gpu.model.newCache(ids.length + 1);
+    cpu.model.forward(ids, a, { precision: bits });
+    gpu.model.forward(ids, b, { precision: bits });
+    const x = cpu.model.forward([ids[0]!], a, { precision: bits }), y = gpu.model.forward([ids[0]!], b, { precision: bits });
+    let err = 0, ref = 0;
+    for (let i = 0; i < x.length; i++) { err = Math.max(err, Math.abs(x[i]! - y[i]!)); ref = Math.max(ref, Math.abs(x[i]!)); }
+    assert.ok(err <= 1e-4 * ref, `${name} step: max diff ${err}`);
+  }
+});
