@@ -6,10 +6,9 @@
  * rather than a flag on train-scheduler, whose every other option is about training.
  */
 import type { Command } from "commander";
-import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { PmpdError } from "../src/errors.js";
+import { sha256File } from "../src/io/file-hash.js";
 import { KVCacheClassifier } from "../src/learned/classifier.js";
 import { classifierInputs, onnxAgreement, switchPointOf } from "../src/learned/convert.js";
 import { parseInteger, printJson } from "./options.js";
@@ -58,7 +57,7 @@ export function registerConvertClassifier(program: Command): void {
         clf.low = low;
         const written = saveClassifier(clf, o.out, high, low, {
           source: resolve(file),
-          source_sha256: createHash("sha256").update(readFileSync(file)).digest("hex"),
+          source_sha256: sha256File(file),
           source_format: /\.safetensors$/i.test(file) ? "safetensors" : "torch.save",
           converted_by: "pmpd convert-classifier",
         });
