@@ -250,7 +250,7 @@ function singleLayer(kind: RandomLayerSpec, N: number, K: number, seed: number):
   // q/k/v/o at [128, K] / [K, 128] instead of [K, K] (at K = 11008 those two alone would be
   // twice the size of the layer wanted, and take seconds to fill).
   const cfg = { ...TINYLLAMA_1_1B_SHAPES, num_hidden_layers: 1, hidden_size: K, intermediate_size: N, num_attention_heads: 1, num_key_value_heads: 1, head_dim: 128, vocab_size: 8 };
-  return randomModel(cfg, kind, seed).model.weights.layers[0]!.gateProj;
+  return randomModel(cfg, kind, seed).model.weights.layers[0]!.linears.gate!;
 }
 
 interface DecodeRow {

@@ -9,8 +9,8 @@ import { PmpdError } from "../src/errors.js";
 import type { LinearLayer } from "../src/formats/linear.js";
 import { SafetensorsFile, writeSafetensors, type Tensor } from "../src/io/safetensors.js";
 import { fromPretrained, type PretrainedModel } from "../src/model/load.js";
-import type { LayerWeights } from "../src/model/llama.js";
 import { modelHash } from "../src/model/hash.js";
+import { linearOf } from "../src/model/projections.js";
 import { getKernels } from "../src/native/kernels.js";
 import { packageRoot } from "../src/paths.js";
 import { bundledModel, runCli, tempDir } from "./helpers.js";
@@ -19,18 +19,17 @@ const FIXTURES = join(packageRoot(), "test", "fixtures", "autogptq");
 interface GoldenModel { bits: number; logprobs: number[]; greedy: number[]; dequant_sha256: Record<string, string> }
 const golden = JSON.parse(readFileSync(join(FIXTURES, "golden.json"), "utf8")) as { text: string; input_ids: number[]; models: Record<string, GoldenModel> };
 const NAMES = Object.keys(golden.models);
-const LINEARS: Record<string, keyof LayerWeights> = {
-  "self_attn.q_proj": "qProj", "self_attn.k_proj": "kProj", "self_attn.v_proj": "vProj", "self_attn.o_proj": "oProj",
-  "mlp.gate_proj": "gateProj", "mlp.up_proj": "upProj", "mlp.down_proj": "downProj",
-};
 
 // Exact activations, as the PyTorch goldens; the int8 path is checked per layer by override.
 const models = new Map<string, PretrainedModel>();
 for (const n of NAMES) models.set(n, await fromPretrained(join(FIXTURES, n), { activation: "exact" }));
 
-function linearOf(pm: PretrainedModel, prefix: string): LinearLayer {
+/** The loaded linear layer whose tensors are under `prefix`, e.g. "model.layers.0.mlp.up_proj". */
+function layerAt(pm: PretrainedModel, prefix: string): LinearLayer {
   const m = /^model\.layers\.(\d+)\.(.+)$/.exec(prefix)!;
-  return pm.model.weights.layers[Number(m[1])]![LINEARS[m[2]!]!] as LinearLayer;
+  const spec = pm.config.layout.linears.find((s) => s.path === m[2]);
+  assert.ok(spec, `${prefix}: not a linear layer of a ${pm.config.layout.family} layer`);
+  return linearOf(pm.model.weights.layers[Number(m[1])]!.linears, spec);
 }
 
 function close(a: number, b: number, what: string): void {
@@ -55,7 +54,7 @@ test("the fixtures cover 2, 3, 4 and 8 bits, v1 and v2 zero points, desc_act, bo
   }
   assert.equal((models.get("w2")!.config.raw.quantization_config as Record<string, unknown>).checkpoint_format, "gptq_v2");
   assert.equal((models.get("w4")!.config.raw.quantization_config as Record<string, unknown>).checkpoint_format, "gptq");
-  assert.ok(linearOf(models.get("w4")!, "model.layers.0.self_attn.q_proj").format === "uniform");
+  assert.ok(layerAt(models.get("w4")!, "model.layers.0.self_attn.q_proj").format === "uniform");
 });
 
 test("dequantized AutoGPTQ weights equal the script's float64 dequantization exactly (every layer, every bit-width)", () => {
@@ -64,12 +63,12 @@ test("dequantized AutoGPTQ weights equal the script's float64 dequantization exa
     for (const [name, pm] of models) {
       const g = golden.models[name]!;
       for (const [prefix, digest] of Object.entries(g.dequant_sha256)) {
-        const w = linearOf(pm, prefix).dequantize(g.bits);
+        const w = layerAt(pm, prefix).dequantize(g.bits);
         assert.equal(createHash("sha256").update(new Uint8Array(w.buffer, w.byteOffset, w.byteLength)).digest("hex"), digest, `${name} ${prefix}`);
       }
       const prefix = "model.layers.0.self_attn.k_proj";
       const ref = f.read(`${name}.${prefix}`).data as Float64Array;
-      const w = linearOf(pm, prefix).dequantize(g.bits);
+      const w = layerAt(pm, prefix).dequantize(g.bits);
       assert.equal(w.length, ref.length);
       for (let i = 0; i < ref.length; i++) assert.equal(w[i], ref[i], `${name} ${prefix}[${i}]`);
     }
@@ -98,7 +97,7 @@ test("greedy continuations equal PyTorch's; the int8 path stays within int8 nois
   for (const [name, pm] of models) {
     const bits = golden.models[name]!.bits;
     for (const prefix of Object.keys(golden.models[name]!.dequant_sha256)) {
-      const lin = linearOf(pm, prefix);
+      const lin = layerAt(pm, prefix);
       const x = Float32Array.from({ length: lin.inFeatures }, (_, i) => Math.sin(1.3 * i + 0.2) * 2);
       const exact = new Float32Array(lin.outFeatures), q8 = new Float32Array(lin.outFeatures);
       lin.matmul(x, exact, 1, bits);

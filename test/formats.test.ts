@@ -22,13 +22,15 @@ const SPECS: RandomLayerSpec[] = [
   { kind: "mixllm", highFraction: 0.25 },
 ];
 
-test("every format has a random layer, and it multiplies (exact activations) as its dequantized weight", () => {
+test("every format has a random layer, and it multiplies (exact activations) as its dequantized weight plus its bias", () => {
   assert.deepEqual([...new Set(SPECS.map((s) => s.kind))], WEIGHT_FORMATS.map((f) => f.name), "one spec per row");
   const N = 40, K = 256, M = 3;
   for (const spec of SPECS) {
     const row = formatNamed(spec.kind)!;
-    const lin = row.random(N, K, spec, new Rng(5), { activation: "exact", precisions: null });
+    const bias = randomFloats(N, 13);
+    const lin = row.random(N, K, spec, new Rng(5), { activation: "exact", precisions: null }, bias);
     assert.equal(lin.format, row.name);
+    assert.equal(lin.bias, bias);
     assert.equal(lin.device, "cpu");
     const x = randomFloats(M * K, 9), y = new Float32Array(M * N);
     for (const precision of lin.precisions) {
@@ -36,7 +38,7 @@ test("every format has a random layer, and it multiplies (exact activations) as 
       const W = lin.dequantize(precision);
       for (let m = 0; m < M; m++) {
         for (let n = 0; n < N; n++) {
-          let ref = 0, mag = 0;
+          let ref = bias[n]!, mag = Math.abs(ref);
           for (let k = 0; k < K; k++) { ref += W[n * K + k]! * x[m * K + k]!; mag += Math.abs(W[n * K + k]! * x[m * K + k]!); }
           assert.ok(Math.abs(y[m * N + n]! - ref) <= 1e-5 * mag + 1e-7, `${spec.kind} ${precision}-bit [${m}, ${n}]: ${y[m * N + n]} vs ${ref}`);
         }

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { PmpdError } from "../src/errors.js";
 import type { AnyPrecisionLinear } from "../src/formats/anyprec.js";
 import { fromPretrained } from "../src/model/load.js";
-import { linearsOf } from "../src/model/projections.js";
+import { transformerLinears } from "../src/model/decoder.js";
 import { getKernels } from "../src/native/kernels.js";
 import { bundledModel, runCli, tempDir } from "./helpers.js";
 
@@ -33,7 +33,7 @@ test("any-precision: only the tables of the requested bit-widths are kept, and t
   assert.deepEqual(all.precisions, [2, 3, 4]);
   const three = await fromPretrained(anyprec, { precisions: [3] });
   assert.deepEqual(three.precisions, [3]);
-  for (const layer of three.model.weights.layers) for (const lin of linearsOf(layer)) assert.deepEqual(lin.precisions, [3]);
+  for (const lin of transformerLinears(three.config, three.model.weights)) assert.deepEqual(lin.precisions, [3]);
   assert.deepEqual(logits(three, 3), logits(all, 3));
   assert.throws(() => three.model.forward(ids, three.model.newCache(ids.length), { precision: 4 }), /no 4-bit table \(it has 3\)/);
   // "highest" is the model's top precision, whatever else is asked for.
@@ -67,17 +67,17 @@ test("every layer carries the activation mode and device it was loaded with", as
   assert.equal(exact.activation, "exact");
   for (const [pm, mode] of [[int8, "int8"], [exact, "exact"]] as const) {
     assert.equal(pm.device, "cpu");
-    for (const lin of pm.model.weights.layers.flatMap(linearsOf)) {
+    for (const lin of transformerLinears(pm.config, pm.model.weights)) {
       assert.equal(lin.activation, mode);
       assert.equal(lin.device, "cpu");
     }
   }
   // Both modes in one process, side by side: the exact one is the dequantized weights' product.
-  const lin = exact.model.weights.layers[0]!.downProj as AnyPrecisionLinear;
+  const lin = exact.model.weights.layers[0]!.linears.down as AnyPrecisionLinear;
   const x = Float32Array.from({ length: lin.inFeatures }, (_, i) => Math.sin(i + 1));
   const y = new Float32Array(lin.outFeatures), yq = new Float32Array(lin.outFeatures);
   lin.matmul(x, y, 1, 4);
-  int8.model.weights.layers[0]!.downProj.matmul(x, yq, 1, 4);
+  int8.model.weights.layers[0]!.linears.down!.matmul(x, yq, 1, 4);
   const W = lin.dequantize(4);
   let maxErr = 0, maxQ = 0, maxRef = 0;
   for (let n = 0; n < lin.outFeatures; n++) {
@@ -90,7 +90,7 @@ test("every layer carries the activation mode and device it was loaded with", as
   assert.ok(maxErr <= 1e-5 * maxRef, `exact: ${maxErr}`);
   assert.ok(maxQ > maxErr && maxQ <= 2e-2 * maxRef, `int8: ${maxQ} (exact ${maxErr})`);
   // bytesRead follows the layer's mode (float tables for exact, int8 ones for int8).
-  assert.ok(lin.bytesRead(4) > int8.model.weights.layers[0]!.downProj.bytesRead(4));
+  assert.ok(lin.bytesRead(4) > int8.model.weights.layers[0]!.linears.down!.bytesRead(4));
 });
 
 test("threads apply to the kernels; a float model has no quantized weights to keep", async () => {

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { PmpdError } from "../src/errors.js";
 import { SafetensorsFile } from "../src/io/safetensors.js";
 import { fromPretrained, type PretrainedModel } from "../src/model/load.js";
-import { LINEAR_FIELDS, LINEAR_NAMES, linearPrefix, type LinearName } from "../src/model/projections.js";
+import { layerLinear } from "../src/model/decoder.js";
+import { linearPrefix, type LinearName } from "../src/model/projections.js";
 import { ropeInvFreq } from "../src/model/rope.js";
 import { attentionBackward, backward, lossOf, transpose } from "../src/grad/backward.js";
 import { packageRoot } from "../src/paths.js";
@@ -15,6 +16,8 @@ import { bundledModel, runCli, tempDir } from "./helpers.js";
 
 const pm = await fromPretrained(bundledModel());
 const c = pm.config;
+
+const LINEAR_NAMES = c.layout.linears.map((s) => s.name);
 
 /** A fixed short sequence of in-vocabulary ids (from the tokenizer, so it is natural text). */
 const SHORT = pm.tokenizer.encode("The jury said that the city election was held on a cold day.").slice(0, 12);
@@ -77,13 +80,13 @@ class RefModel {
     for (const layer of w.layers) {
       const lin = {} as Record<LinearName, Float64Array>, bias: Partial<Record<LinearName, Float64Array>> = {};
       for (const name of LINEAR_NAMES) {
-        const l = layer[LINEAR_FIELDS[name]];
+        const l = layerLinear(p.config, layer, name);
         lin[name] = Float64Array.from(l.dequantize(precision));
         if (l.bias) bias[name] = Float64Array.from(l.bias);
       }
-      this.layers.push({ g1: Float64Array.from(layer.inputNorm), g2: Float64Array.from(layer.postAttentionNorm), lin, bias });
+      this.layers.push({ g1: Float64Array.from(layer.inputNorm.weight), g2: Float64Array.from(layer.mlpNorm!.weight), lin, bias });
     }
-    this.finalNorm = Float64Array.from(w.finalNorm);
+    this.finalNorm = Float64Array.from(w.finalNorm.weight);
     this.lmHead = Float64Array.from(w.lmHead.dequantize(precision));
     this.invFreq = Float64Array.from(ropeInvFreq(p.config, 1));
   }
@@ -105,7 +108,7 @@ class RefModel {
     for (let t = 0; t < T; t++) {
       let ss = 0;
       for (let i = 0; i < H; i++) ss += x[t * H + i]! ** 2;
-      const s = 1 / Math.sqrt(ss / H + c.rmsNormEps);
+      const s = 1 / Math.sqrt(ss / H + c.layout.normEps);
       for (let i = 0; i < H; i++) y[t * H + i] = x[t * H + i]! * s * g[i]!;
     }
     return y;
@@ -231,10 +234,10 @@ test("bias gradients (qwen2-style q/k/v biases) agree with finite differences", 
   const layer = pmb.model.weights.layers[1]!;
   let seed = 7;
   const rnd = () => { seed = (seed * 1103515245 + 12345) >>> 0; return seed / 2 ** 32 - 0.5; };
-  for (const f of ["qProj", "kProj", "vProj"] as const) {
-    const lin = layer[f] as FloatLinear;
+  for (const role of ["q", "k", "v"] as const) {
+    const lin = layer.linears[role] as FloatLinear;
     const bias = Float32Array.from({ length: lin.outFeatures }, () => 0.2 * rnd());
-    layer[f] = new FloatLinear(lin.weight, bias, lin.outFeatures, lin.inFeatures);
+    layer.linears[role] = new FloatLinear(lin.weight, bias, lin.outFeatures, lin.inFeatures);
   }
   const ids = SHORT.slice(0, 10);
   const { grads, biasGrads } = allGrads(pmb, ids);
@@ -259,11 +262,11 @@ test("any-precision model: gradients at a chosen precision are those of its dequ
   const q = runCli(["quantize", bundledModel(), "--sensitivity", "uniform", "-o", quantized]);
   assert.equal(q.status, 0, q.stderr);
   const pmq = await fromPretrained(quantized);
-  assert.equal(pmq.model.weights.layers[0]!.qProj.format, "anyprec");
+  assert.equal(pmq.model.weights.layers[0]!.linears.q!.format, "anyprec");
   const ids = SHORT.slice(0, 8), precision = 3;
-  assert.equal(pmq.model.weights.layers[0]!.qProj.activation, "int8");
+  assert.equal(pmq.model.weights.layers[0]!.linears.q!.activation, "int8");
   const { grads } = allGrads(pmq, ids, precision);
-  assert.equal(pmq.model.weights.layers[0]!.qProj.activation, "int8", "the layers keep their own activation mode");
+  assert.equal(pmq.model.weights.layers[0]!.linears.q!.activation, "int8", "the layers keep their own activation mode");
   const ref = new RefModel(pmq, precision);
   const refLoss = ref.loss(ids);
   assert.ok(Math.abs(lossOf(pmq, ids, precision) - refLoss) <= 1e-5 * refLoss);
@@ -326,7 +329,7 @@ test("gradients agree with PyTorch (golden_grads.safetensors) to 1e-4 of each te
     let checked = 0;
     for (const l of [0, 3]) {
       for (const name of LINEAR_NAMES) {
-        const key = `${linearPrefix(l, name)}.weight`;
+        const key = `${linearPrefix(c.layout, l, name)}.weight`;
         const gold = file.read(`${key}.grad`), rows = file.read(`${key}.rows`).data as Int32Array;
         const b = gold.data as Float32Array, K = gold.shape[1]!;
         const G = grads.get(`${l}.${name}`)!;
@@ -402,7 +405,7 @@ test("collectFisher sums the squared per-sample gradients of every linear layer"
   for (let l = 0; l < c.numLayers; l++) {
     for (const name of LINEAR_NAMES) {
       const f = fisher.get(`${l}.${name}`)!;
-      const lin = pm.model.weights.layers[l]![LINEAR_FIELDS[name]];
+      const lin = layerLinear(c, pm.model.weights.layers[l]!, name);
       assert.equal(f.length, lin.outFeatures * lin.inFeatures);
       const a = per[0]!.get(`${l}.${name}`)!, b = per[1]!.get(`${l}.${name}`)!;
       for (let i = 0; i < f.length; i += 97) {

@@ -4,9 +4,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FloatLinear } from "../src/formats/float.js";
-import { LlamaModel } from "../src/model/llama.js";
+import { DecoderModel, mapLinears } from "../src/model/decoder.js";
 import type { PretrainedModel } from "../src/model/load.js";
-import { LINEAR_FIELDS } from "../src/model/projections.js";
 import { packageRoot } from "../src/paths.js";
 
 export function tempDir(prefix = "pmpd-test-"): { dir: string; cleanup: () => void } {
@@ -70,15 +69,29 @@ export function randn(n: number, seed: number, scale = 1): Float32Array {
 
 export const bundledModel = (): string => join(packageRoot(), "models", "tiny-llama");
 
-/** A float model whose transformer linear layers are `pm`'s dequantized at `precision` (the exact reference). */
-export function denseCopy(pm: PretrainedModel, precision: number): LlamaModel {
-  const layers = pm.model.weights.layers.map((layer) => {
-    const dense = { ...layer };
-    for (const field of Object.values(LINEAR_FIELDS)) {
-      const l = layer[field];
-      dense[field] = new FloatLinear({ dtype: "F32", shape: [l.outFeatures, l.inFeatures], data: l.dequantize(precision) }, null, l.outFeatures, l.inFeatures);
+/**
+ * erfc(x) in float64 to ~1e-13 relative: the Maclaurin series of erf below 2.5 (erfc >= 4e-4
+ * there, so 1 - erf loses little) and the continued fraction of erfc above; erfc(-x) = 2 - erfc(x).
+ */
+export function erfc64(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  if (x < 0) return 2 - erfc64(-x);
+  if (x < 2.5) {
+    let term = x, sum = x;
+    for (let n = 1; n < 200 && Math.abs(term) > 1e-17 * Math.abs(sum); n++) {
+      term *= (-x * x) / n;
+      sum += term / (2 * n + 1);
     }
-    return dense;
-  });
-  return new LlamaModel(pm.config, { ...pm.model.weights, layers });
+    return 1 - (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  // erfc(x) = exp(-x²)/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))), evaluated from the tail.
+  let f = x;
+  for (let k = 120; k >= 1; k--) f = x + k / 2 / f;
+  return Math.exp(-x * x) / Math.sqrt(Math.PI) / f;
+}
+
+/** A float model whose transformer linear layers are `pm`'s dequantized at `precision`, biases kept (the exact reference). */
+export function denseCopy(pm: PretrainedModel, precision: number): DecoderModel {
+  return new DecoderModel(pm.config, mapLinears(pm.model.weights, (l) =>
+    new FloatLinear({ dtype: "F32", shape: [l.outFeatures, l.inFeatures], data: l.dequantize(precision) }, l.bias, l.outFeatures, l.inFeatures)));
 }

@@ -11,8 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { getKernels, NativeKernelsError, type DispatchName, type WeightDType } from "../src/native/kernels.js";
-import { randn, rng } from "./helpers.js";
+import { getKernels, NativeKernelsError, type AttentionOptions, type DispatchName, type WeightDType } from "../src/native/kernels.js";
+import { erfc64, randn, rng } from "./helpers.js";
 
 const K = getKernels();
 const SUPPORTED = K.supportedDispatch();
@@ -117,6 +117,72 @@ after(() => {
 });
 
 // ---- references ------------------------------------------------------------------
+
+/** The default RoPE inverse frequencies of `R` rotated dimensions, as float32. */
+function ropeFrequencies(R: number): Float32Array {
+  return Float32Array.from({ length: R / 2 }, (_, i) => 1 / 10000 ** ((2 * i) / R));
+}
+
+/**
+ * RoPE in float64 (angles rounded as float32 like the kernel and HF): pairs (i, i + R/2) of
+ * the first R dimensions of every head rotated, cos and sin times `mscale`, the rest unchanged.
+ */
+function refRope(x: Float32Array, M: number, H: number, D: number, R: number, positions: Int32Array, mscale: number): [Float64Array, Float64Array] {
+  const half = R / 2, invFreq = ropeFrequencies(R);
+  const ref = Float64Array.from(x), scale = ref.map(Math.abs);
+  for (let m = 0; m < M; m++)
+    for (let i = 0; i < half; i++) {
+      const ang = Math.fround(Math.fround(positions[m]!) * invFreq[i]!);
+      const c = Math.cos(ang) * mscale, s = Math.sin(ang) * mscale;
+      for (let h = 0; h < H; h++) {
+        const b = m * H * D + h * D;
+        const x1 = x[b + i]!, x2 = x[b + i + half]!;
+        ref[b + i] = x1 * c - x2 * s;
+        ref[b + i + half] = x2 * c + x1 * s;
+        scale[b + i] = Math.abs(x1 * c) + Math.abs(x2 * s);
+        scale[b + i + half] = Math.abs(x2 * c) + Math.abs(x1 * s);
+      }
+    }
+  return [ref, scale];
+}
+
+/**
+ * Causal attention in float64: scores q·k·scale, soft-capped when asked, over the keys the
+ * query at position p sees (p − window + 1..p with a window), softmax, weighted values.
+ * Returns the outputs and, per output, Σ p·|v| as the error scale.
+ */
+function refAttention(
+  q: Float32Array, kc: Float32Array, vc: Float32Array, M: number, H: number, KVH: number, D: number, pos0: number, cap: number,
+  o: AttentionOptions = {},
+): [Float64Array, Float64Array] {
+  const ref = new Float64Array(M * H * D), scale = new Float64Array(M * H * D);
+  const group = H / KVH, sc = o.scale ?? 1 / Math.sqrt(D), softcap = o.softcap ?? 0, window = o.window ?? 0;
+  for (let m = 0; m < M; m++)
+    for (let h = 0; h < H; h++) {
+      const kvh = Math.floor(h / group), T = pos0 + m + 1, first = window > 0 ? Math.max(0, T - window) : 0;
+      const s = new Float64Array(T).fill(-Infinity);
+      let mx = -Infinity;
+      for (let t = first; t < T; t++) {
+        let dot = 0;
+        for (let d = 0; d < D; d++) dot += q[m * H * D + h * D + d]! * kc[(kvh * cap + t) * D + d]!;
+        s[t] = softcap > 0 ? softcap * Math.tanh((dot * sc) / softcap) : dot * sc;
+        mx = Math.max(mx, s[t]!);
+      }
+      let sum = 0;
+      for (let t = first; t < T; t++) sum += (s[t] = Math.exp(s[t]! - mx));
+      for (let d = 0; d < D; d++) {
+        let acc = 0, mag = 0;
+        for (let t = first; t < T; t++) {
+          const v = vc[(kvh * cap + t) * D + d]!;
+          acc += (s[t]! / sum) * v;
+          mag += (s[t]! / sum) * Math.abs(v);
+        }
+        ref[m * H * D + h * D + d] = acc;
+        scale[m * H * D + h * D + d] = mag;
+      }
+    }
+  return [ref, scale];
+}
 
 function refMatmul(Wv: ArrayLike<number>, x: Float32Array, M: number, N: number, Kd: number): [Float64Array, Float64Array] {
   const y = new Float64Array(M * N), s = new Float64Array(M * N);
@@ -281,28 +347,95 @@ for (const dispatch of SUPPORTED) {
 
       it("rope (HF rotate_half, float32 angles)", () => {
         use(dispatch, threads);
-        const M = 3, H = 4, D = 22, half = D / 2;
+        const M = 3, H = 4, D = 22;
         const x = randn(M * H * D, 11);
-        const orig = Float64Array.from(x);
         const positions = Int32Array.from([0, 17, 4099]);
-        const invFreq = new Float32Array(half);
-        for (let i = 0; i < half; i++) invFreq[i] = Math.fround(1 / 10000 ** ((2 * i) / D));
-        K.rope(x, M, H, D, positions, invFreq);
-        const ref = new Float64Array(M * H * D), scale = new Float64Array(M * H * D);
-        for (let m = 0; m < M; m++)
-          for (let i = 0; i < half; i++) {
-            const ang = Math.fround(Math.fround(positions[m]!) * invFreq[i]!);
-            const c = Math.cos(ang), s = Math.sin(ang);
-            for (let h = 0; h < H; h++) {
-              const b = m * H * D + h * D;
-              const x1 = orig[b + i]!, x2 = orig[b + i + half]!;
-              ref[b + i] = x1 * c - x2 * s;
-              ref[b + i + half] = x2 * c + x1 * s;
-              scale[b + i] = Math.abs(x1 * c) + Math.abs(x2 * s);
-              scale[b + i + half] = Math.abs(x2 * c) + Math.abs(x1 * s);
+        const [ref, scale] = refRope(x, M, H, D, D, positions, 1);
+        K.rope(x, M, H, D, positions, ropeFrequencies(D));
+        assertClose(x, ref, scale, 1e-5, "rope");
+      });
+
+      it("rope over part of each head (partial rotary) with an attention factor", () => {
+        use(dispatch, threads);
+        const M = 3, H = 5, D = 20, R = 6, mscale = 1.19;
+        const x = randn(M * H * D, 12);
+        const orig = Float64Array.from(x);
+        const positions = Int32Array.from([1, 33, 2050]);
+        const [ref, scale] = refRope(x, M, H, D, R, positions, mscale);
+        const invFreq = ropeFrequencies(R);
+        K.rope(x, M, H, D, positions, invFreq, R, mscale);
+        assertClose(x, ref, scale, 1e-5, "partial rope");
+        for (let m = 0; m < M; m++) for (let h = 0; h < H; h++) for (let d = R; d < D; d++) {
+          const i = m * H * D + h * D + d;
+          assert.equal(x[i], Math.fround(orig[i]!), "dimensions past rotaryDim pass through unchanged");
+        }
+        assert.throws(() => K.rope(x, M, H, D, positions, invFreq, 7), /rotaryDim/);
+      });
+
+      it("layernorm (bias, per-head weights, no affine, in place)", () => {
+        use(dispatch, threads);
+        for (const [M, dim, rows, affine, seed] of [
+          [3, 37, 1, "wb", 61], [1, 131, 1, "w", 62], [70, 1000, 1, "wb", 63], [12, 24, 4, "w", 64], [6, 17, 3, "none", 65],
+        ] as const) {
+          // an offset mean, so the centring matters
+          const x = randn(M * dim, seed, 2).map((v, i) => v + 3 * Math.sin(i / 7));
+          const w = affine === "none" ? null : randn(rows * dim, seed + 50);
+          const b = affine === "wb" ? randn(rows * dim, seed + 60) : null;
+          const out = new Float32Array(M * dim);
+          const eps = 1e-5;
+          K.layernorm(out, x, w, b, M, dim, eps, rows);
+          const ref = new Float64Array(M * dim), scale = new Float64Array(M * dim);
+          for (let m = 0; m < M; m++) {
+            const r = (m % rows) * dim;
+            let mean = 0, v = 0;
+            for (let i = 0; i < dim; i++) mean += x[m * dim + i]!;
+            mean /= dim;
+            for (let i = 0; i < dim; i++) v += (x[m * dim + i]! - mean) ** 2;
+            const inv = 1 / Math.sqrt(v / dim + eps);
+            for (let i = 0; i < dim; i++) {
+              const n = (x[m * dim + i]! - mean) * inv * (w ? w[r + i]! : 1);
+              ref[m * dim + i] = n + (b ? b[r + i]! : 0);
+              scale[m * dim + i] = Math.abs(n) + Math.abs(b ? b[r + i]! : 0) + Math.abs(mean * inv * (w ? w[r + i]! : 1)) * 1e-2;
             }
           }
-        assertClose(x, ref, scale, 1e-5, "rope");
+          assertClose(out, ref, scale, 1e-5, `layernorm M=${M} dim=${dim} rows=${rows} ${affine}`);
+          K.layernorm(x, x, w, b, M, dim, eps, rows);
+          assertClose(x, ref, scale, 1e-5, `layernorm in place M=${M} dim=${dim}`);
+        }
+        assert.throws(() => K.layernorm(new Float32Array(8), new Float32Array(8), new Float32Array(4), null, 2, 4, 1e-5, 2), /weight has 4 elements/);
+      });
+
+      it("gelu (tanh and erf forms), geluMul and softcap", () => {
+        use(dispatch, threads);
+        const geluTanh = (v: number) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
+        const geluErf = (v: number) => 0.5 * v * erfc64(-v / Math.SQRT2);
+        for (const n of [37, 70001]) {
+          const x = randn(n, n + 7, 3);
+          x.set([0, -0, 1e-30, -1e-30, 10, -10, 30, -30, 1e-4, -5.5]);
+          for (const approximate of [true, false]) {
+            const f = approximate ? geluTanh : geluErf;
+            const ref = Float64Array.from(x, f), scale = Float64Array.from(x, (v, i) => Math.abs(ref[i]!) + 1e-6 * Math.abs(v) + 1e-37);
+            const y = x.slice();
+            K.gelu(y, n, approximate);
+            assertClose(y, ref, scale, approximate ? 2e-6 : 4e-6, `gelu ${approximate ? "tanh" : "erf"} n=${n}`);
+            const g = x.slice(), u = randn(n, n + 8);
+            K.geluMul(g, u, n, approximate);
+            const refMul = Float64Array.from(x, (v, i) => f(v) * u[i]!);
+            assertClose(g, refMul, Float64Array.from(scale, (s, i) => s * Math.abs(u[i]!)), approximate ? 2e-6 : 4e-6, `geluMul n=${n}`);
+          }
+          for (const cap of [0.5, 30]) {
+            const z = randn(n, n + 9, 20);
+            z.set([0, -0, 1e-20, 0.54 * cap, 0.56 * cap, -0.56 * cap, 1e6, -1e6, Infinity, -Infinity]);
+            const ref = Float64Array.from(z, (v) => cap * Math.tanh(v / cap));
+            K.softcap(z, n, cap);
+            assertClose(z, ref, ref.map((v) => Math.abs(v) + 1e-30), 1e-6, `softcap ${cap} n=${n}`);
+          }
+        }
+        const nan = Float32Array.from([NaN, 1]);
+        K.gelu(nan, 2, false);
+        assert.ok(Number.isNaN(nan[0]), "gelu(NaN) is NaN");
+        K.softcap(nan, 2, 3);
+        assert.ok(Number.isNaN(nan[0]), "softcap(NaN) is NaN");
       });
 
       it("softmax", () => {
@@ -371,34 +504,31 @@ for (const dispatch of SUPPORTED) {
           for (let t = 0; t < cap; t++) for (let d = 0; d < D; d++) kc[t * D + d] = kc[t * D + d]! * (1 + t / 20);
           const out = new Float32Array(M * H * D);
           K.attention(out, q, kc, vc, M, H, KVH, D, pos0, cap);
-          const ref = new Float64Array(M * H * D), scale = new Float64Array(M * H * D);
-          const group = H / KVH, sc = 1 / Math.sqrt(D);
-          for (let m = 0; m < M; m++)
-            for (let h = 0; h < H; h++) {
-              const kvh = Math.floor(h / group), T = pos0 + m + 1;
-              const s = new Float64Array(T);
-              let mx = -Infinity;
-              for (let t = 0; t < T; t++) {
-                let dot = 0;
-                for (let d = 0; d < D; d++) dot += q[m * H * D + h * D + d]! * kc[(kvh * cap + t) * D + d]!;
-                s[t] = dot * sc;
-                mx = Math.max(mx, s[t]!);
-              }
-              let sum = 0;
-              for (let t = 0; t < T; t++) sum += (s[t] = Math.exp(s[t]! - mx));
-              for (let d = 0; d < D; d++) {
-                let acc = 0, mag = 0;
-                for (let t = 0; t < T; t++) {
-                  const v = vc[(kvh * cap + t) * D + d]!;
-                  acc += (s[t]! / sum) * v;
-                  mag += (s[t]! / sum) * Math.abs(v);
-                }
-                ref[m * H * D + h * D + d] = acc;
-                scale[m * H * D + h * D + d] = mag;
-              }
-            }
+          const [ref, scale] = refAttention(q, kc, vc, M, H, KVH, D, pos0, cap);
           assertClose(out, ref, scale, 1e-5, `attention M=${M} H=${H} KVH=${KVH} D=${D} pos0=${pos0}`);
         }
+      });
+
+      it("attention with its own scale, soft-capped scores and a sliding window", () => {
+        use(dispatch, threads);
+        // Windows shorter than, equal to and longer than a key block (64), reaching back past
+        // position 0 for the first rows; soft caps small enough that tanh bends the scores.
+        for (const [M, H, KVH, D, pos0, cap, o, seed] of [
+          [3, 8, 2, 16, 100, 110, { window: 5 }, 51],
+          [5, 4, 4, 20, 0, 8, { window: 3 }, 52],
+          [2, 8, 2, 64, 150, 160, { window: 64, softcap: 2 }, 53],
+          [1, 4, 1, 40, 200, 210, { window: 130, scale: 0.05, softcap: 1.5 }, 54],
+          [4, 6, 3, 24, 30, 40, { softcap: 0.7 }, 55],
+          [2, 4, 2, 128, 70, 80, { scale: 1 / 16, window: 1 }, 56],
+        ] as const) {
+          const q = randn(M * H * D, seed, 0.8);
+          const kc = randn(KVH * cap * D, seed + 100), vc = randn(KVH * cap * D, seed + 200);
+          const out = new Float32Array(M * H * D);
+          K.attention(out, q, kc, vc, M, H, KVH, D, pos0, cap, o);
+          const [ref, scale] = refAttention(q, kc, vc, M, H, KVH, D, pos0, cap, o);
+          assertClose(out, ref, scale, 1e-5, `attention ${JSON.stringify(o)} M=${M} H=${H} D=${D} pos0=${pos0}`);
+        }
+        assert.throws(() => K.attention(new Float32Array(16), new Float32Array(16), new Float32Array(16), new Float32Array(16), 1, 1, 1, 16, 0, 1, { scale: 0 }), /scale/);
       });
 
       it("conversions f16/bf16 <-> f32 are exact (RNE, NaN, Inf, subnormals)", () => {

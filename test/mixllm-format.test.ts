@@ -18,7 +18,7 @@ import { perplexity } from "../src/engine/perplexity.js";
 import { readTextDocuments } from "../src/io/text-corpus.js";
 import { heldOutTextFile } from "../src/paths.js";
 import { fromPretrained } from "../src/model/load.js";
-import { LINEAR_NAMES, linearPrefix } from "../src/model/projections.js";
+import { linearPrefix } from "../src/model/projections.js";
 import { getLinear, type QuantizedLayer } from "../src/quant/quantize-model.js";
 import {
   channelSalience, mixLlmQuantizationConfig, mixLlmQuantizedLayer, quantizeMixLlmLayer, selectHighChannels,
@@ -147,9 +147,9 @@ describe("a MixLLM model", () => {
     const weights = new Map<string, { W: Float32Array; N: number; K: number; bias: Float32Array | null }>();
     const sal: Array<{ name: string; salience: Float64Array }> = [];
     for (let l = 0; l < L; l++)
-      for (const name of LINEAR_NAMES) {
+      for (const { name } of pm.config.layout.linears) {
         const lin = getLinear(pm, l, name), N2 = lin.outFeatures, K2 = lin.inFeatures, W = lin.dequantize(32);
-        const prefix = linearPrefix(l, name);
+        const prefix = linearPrefix(pm.config.layout, l, name);
         weights.set(prefix, { W, N: N2, K: K2, bias: null });
         sal.push({ name: prefix, salience: channelSalience(W, N2, K2, W) });
       }
@@ -176,7 +176,7 @@ describe("a MixLLM model", () => {
 
     const qm = await fromPretrained(out), exact = await fromPretrained(out, { activation: "exact" });
     assert.deepEqual(qm.precisions, [label]);
-    for (let l = 0; l < L; l++) for (const name of LINEAR_NAMES) assert.equal(getLinear(qm, l, name).format, "mixllm");
+    for (let l = 0; l < L; l++) for (const { name } of qm.config.layout.linears) assert.equal(getLinear(qm, l, name).format, "mixllm");
     // exact mode == a float model made of the dequantized weights
     const dense = denseCopy(qm, label);
     const ids = qm.tokenizer.encode("The committee met on Monday to discuss the new budget for the schools.");

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fromPretrained, type PretrainedModel } from "../src/model/load.js";
 import { parsePrecisionLabel } from "../src/model/precision.js";
 import { WeightStore } from "../src/io/weights.js";
-import { LINEAR_NAMES, linearPrefix } from "../src/model/projections.js";
+import { linearPrefix } from "../src/model/projections.js";
 import { getLinear } from "../src/quant/quantize-model.js";
 import { perplexity } from "../src/engine/perplexity.js";
 import { tokenLogProb } from "../src/engine/sampling.js";
@@ -51,8 +51,8 @@ describe("MixLLM models of several 8-bit fractions", () => {
     try {
       const out = new Map<string, Set<number>>();
       for (let l = 0; l < multi.config.numLayers; l++) {
-        for (const name of LINEAR_NAMES) {
-          const p = linearPrefix(l, name);
+        for (const { name } of multi.config.layout.linears) {
+          const p = linearPrefix(multi.config.layout, l, name);
           out.set(p, new Set(store.read(`${p}.high_index`).data as Int32Array));
         }
       }
@@ -72,9 +72,9 @@ describe("MixLLM models of several 8-bit fractions", () => {
       const high = highChannels(dir);
       let bits = 0, weights = 0;
       for (let l = 0; l < pm.config.numLayers; l++) {
-        for (const name of LINEAR_NAMES) {
+        for (const { name } of pm.config.layout.linears) {
           const { outFeatures: N, inFeatures: K } = getLinear(pm, l, name);
-          const nH = high.get(linearPrefix(l, name))!.size;
+          const nH = high.get(linearPrefix(pm.config.layout, l, name))!.size;
           bits += (8 * nH + 4 * (N - nH)) * K;
           weights += N * K;
         }

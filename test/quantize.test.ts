@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fromPretrained } from "../src/model/load.js";
-import { LINEAR_NAMES } from "../src/model/projections.js";
 import { getLinear } from "../src/quant/quantize-model.js";
 import { unpackBitPlanes } from "../src/quant/bitplanes.js";
 import { AnyPrecisionLinear } from "../src/formats/anyprec.js";
@@ -83,7 +82,7 @@ test("GPTQ and RTN write one model per bit-width plus the multi-model JSON, whic
   assert.equal(rtn.status, 0, rtn.stderr);
   const q = await fromPretrained(join(work.dir, "tiny-rtn-w3"));
   assert.deepEqual(q.precisions, [3]);
-  for (const name of LINEAR_NAMES) assert.equal(getLinear(q, 0, name).format, "uniform");
+  for (const { name } of q.config.layout.linears) assert.equal(getLinear(q, 0, name).format, "uniform");
 });
 
 test("bad quantize input: one line, exit 1, no output left behind", () => {

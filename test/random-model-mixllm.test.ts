@@ -13,7 +13,7 @@ import { Rng } from "../src/util/random.js";
 
 function oneLayer(highFraction: number, N: number, K: number, seed: number): MixLlmLinear {
   const cfg = { ...TINYLLAMA_1_1B_SHAPES, num_hidden_layers: 1, hidden_size: K, intermediate_size: N, num_attention_heads: 1, num_key_value_heads: 1, vocab_size: 8 };
-  return randomModel(cfg, { kind: "mixllm", highFraction }, seed).model.weights.layers[0]!.gateProj as MixLlmLinear;
+  return randomModel(cfg, { kind: "mixllm", highFraction }, seed).model.weights.layers[0]!.linears.gate as MixLlmLinear;
 }
 
 describe("random MixLLM layers", () => {
@@ -66,10 +66,10 @@ describe("random MixLLM layers", () => {
   it("a small random MixLLM model is labelled and decodes finite logits", () => {
     const cfg = { ...TINYLLAMA_1_1B_SHAPES, num_hidden_layers: 2, hidden_size: 256, intermediate_size: 384, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 64 };
     const { model } = randomModel(cfg, { kind: "mixllm", highFraction: 0.1 }, 3);
-    const layer = model.weights.layers[0]!.qProj as MixLlmLinear;
+    const layer = model.weights.layers[0]!.linears.q as MixLlmLinear;
     const label = layer.precisions[0]!;
     assert.ok(label > 4 && label < 4.8, `label ${label}`);
-    for (const l of model.weights.layers) assert.deepEqual(l.downProj.precisions, [label]);
+    for (const l of model.weights.layers) assert.deepEqual(l.linears.down!.precisions, [label]);
     assert.ok(bytesPerToken(model, label) > 0);
     const logits = model.forward([1, 2, 3], model.newCache(8), { precision: label });
     assert.ok(logits.every(Number.isFinite));

@@ -18,6 +18,7 @@
  *          the bound read bandwidth / weight bytes per token.
  *  gemm    M = 4..256 GEMM GFLOP/s at 4096x4096 (compute, no reference). */
 #define _GNU_SOURCE
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,13 +257,13 @@ static void dmodel_step(dmodel *m, int pos) {
         pmpd_rmsnorm(m->h, m->x, m->norm, 1, D_H, 1e-5f);
         pmpd_matmul_shared_input(dt, m->h, 1, D_H, m->w[l][0], m->q, D_H, m->w[l][1], m->k, D_NKV * D_HD, m->w[l][2],
                                  m->v, D_NKV * D_HD);
-        pmpd_rope(m->q, 1, D_NH, D_HD, &pos, m->inv_freq);
-        pmpd_rope(m->k, 1, D_NKV, D_HD, &pos, m->inv_freq);
+        pmpd_rope(m->q, 1, D_NH, D_HD, D_HD, &pos, m->inv_freq, 1.0f);
+        pmpd_rope(m->k, 1, D_NKV, D_HD, D_HD, &pos, m->inv_freq, 1.0f);
         for (int hh = 0; hh < D_NKV; hh++) {
             memcpy(kc + ((size_t)hh * D_CAP + pos) * D_HD, m->k + hh * D_HD, D_HD * 4);
             memcpy(vc + ((size_t)hh * D_CAP + pos) * D_HD, m->v + hh * D_HD, D_HD * 4);
         }
-        pmpd_attention(m->att, m->q, kc, vc, 1, D_NH, D_NKV, D_HD, pos, D_CAP);
+        pmpd_attention(m->att, m->q, kc, vc, 1, D_NH, D_NKV, D_HD, pos, D_CAP, 1.0f / sqrtf((float)D_HD), 0.0f, 0);
         matmul(dt, m->w[l][3], m->att, m->proj, 1, D_H, D_H);
         pmpd_add(m->x, m->proj, D_H);
         pmpd_rmsnorm(m->h, m->x, m->norm, 1, D_H, 1e-5f);

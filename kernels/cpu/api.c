@@ -277,8 +277,10 @@ typedef struct {
     float *out;
     const float *x;
     const float *w;
+    const float *b;
     int dim;
     float eps;
+    int weight_rows;
 } rows_ctx;
 
 static void rmsnorm_task(void *ctx, long s, long e, int tid) {
@@ -290,9 +292,27 @@ static void rmsnorm_task(void *ctx, long s, long e, int tid) {
 
 PMPD_API void pmpd_rmsnorm(float *out, const float *x, const float *weight, int M, int dim, float eps) {
     if (M <= 0 || dim <= 0) return;
-    rows_ctx c = {ops(), out, x, weight, dim, eps};
+    rows_ctx c = {ops(), out, x, weight, NULL, dim, eps, 1};
     if (M == 1 || (long)M * dim < PAR_MIN_ELEMS) rmsnorm_task(&c, 0, M, 0);
     else pmpd_parallel_for(M, 1, rmsnorm_task, &c);
+}
+
+static void layernorm_task(void *ctx, long s, long e, int tid) {
+    (void)tid;
+    const rows_ctx *c = (const rows_ctx *)ctx;
+    for (long m = s; m < e; m++) {
+        const long r = (m % c->weight_rows) * c->dim;
+        c->o->layernorm_row(c->out + m * (long)c->dim, c->x + m * (long)c->dim, c->w ? c->w + r : NULL,
+                            c->b ? c->b + r : NULL, c->dim, c->eps);
+    }
+}
+
+PMPD_API void pmpd_layernorm(float *out, const float *x, const float *weight, const float *bias, int M, int dim,
+                             float eps, int weight_rows) {
+    if (M <= 0 || dim <= 0 || weight_rows <= 0) return;
+    rows_ctx c = {ops(), out, x, weight, bias, dim, eps, weight_rows};
+    if (M == 1 || (long)M * dim < PAR_MIN_ELEMS) layernorm_task(&c, 0, M, 0);
+    else pmpd_parallel_for(M, 1, layernorm_task, &c);
 }
 
 static void softmax_task(void *ctx, long s, long e, int tid) {
@@ -303,7 +323,7 @@ static void softmax_task(void *ctx, long s, long e, int tid) {
 
 PMPD_API void pmpd_softmax(float *x, int M, int n) {
     if (M <= 0 || n <= 0) return;
-    rows_ctx c = {ops(), x, x, NULL, n, 0.0f};
+    rows_ctx c = {ops(), x, x, NULL, NULL, n, 0.0f, 1};
     if (M == 1 || (long)M * n < PAR_MIN_ELEMS) softmax_task(&c, 0, M, 0);
     else pmpd_parallel_for(M, 1, softmax_task, &c);
 }
@@ -312,6 +332,8 @@ typedef struct {
     const pmpd_ops *o;
     float *y;
     const float *x;
+    int approximate; /* gelu */
+    float cap;       /* softcap */
 } ew_ctx;
 
 #define EW_GRAIN 16384L
@@ -324,9 +346,40 @@ static void silu_task(void *ctx, long s, long e, int tid) {
 
 PMPD_API void pmpd_silu_mul(float *gate, const float *up, int n) {
     if (n <= 0) return;
-    ew_ctx c = {ops(), gate, up};
+    ew_ctx c = {ops(), gate, up, 0, 0.0f};
     if (n < PAR_MIN_ELEMS) silu_task(&c, 0, n, 0);
     else pmpd_parallel_for(n, EW_GRAIN, silu_task, &c);
+}
+
+/* y = gelu(y), or y = gelu(y) * x (GeGLU) when x is set */
+static void gelu_task(void *ctx, long s, long e, int tid) {
+    (void)tid;
+    const ew_ctx *c = (const ew_ctx *)ctx;
+    if (c->x) c->o->gelu_mul(c->y + s, c->x + s, (size_t)(e - s), c->approximate);
+    else c->o->gelu(c->y + s, (size_t)(e - s), c->approximate);
+}
+
+static void gelu_run(float *y, const float *x, int n, int approximate) {
+    if (n <= 0) return;
+    ew_ctx c = {ops(), y, x, approximate != 0, 0.0f};
+    if (n < PAR_MIN_ELEMS) gelu_task(&c, 0, n, 0);
+    else pmpd_parallel_for(n, EW_GRAIN, gelu_task, &c);
+}
+
+PMPD_API void pmpd_gelu(float *x, int n, int approximate) { gelu_run(x, NULL, n, approximate); }
+PMPD_API void pmpd_gelu_mul(float *gate, const float *up, int n, int approximate) { gelu_run(gate, up, n, approximate); }
+
+static void softcap_task(void *ctx, long s, long e, int tid) {
+    (void)tid;
+    const ew_ctx *c = (const ew_ctx *)ctx;
+    c->o->softcap(c->y + s, (size_t)(e - s), c->cap);
+}
+
+PMPD_API void pmpd_softcap(float *x, int n, float cap) {
+    if (n <= 0 || !(cap > 0.0f)) return;
+    ew_ctx c = {ops(), x, NULL, 0, cap};
+    if (n < PAR_MIN_ELEMS) softcap_task(&c, 0, n, 0);
+    else pmpd_parallel_for(n, EW_GRAIN, softcap_task, &c);
 }
 
 static void add_task(void *ctx, long s, long e, int tid) {
@@ -337,7 +390,7 @@ static void add_task(void *ctx, long s, long e, int tid) {
 
 PMPD_API void pmpd_add(float *y, const float *x, int n) {
     if (n <= 0) return;
-    ew_ctx c = {ops(), y, x};
+    ew_ctx c = {ops(), y, x, 0, 0.0f};
     if (n < 4 * PAR_MIN_ELEMS) add_task(&c, 0, n, 0);
     else pmpd_parallel_for(n, 4 * EW_GRAIN, add_task, &c);
 }
@@ -359,16 +412,17 @@ PMPD_API int pmpd_argmax(const float *x, int n) {
 
 /* ---- RoPE (portable; float32 like HF, no FMA contraction) -------------- */
 
-PMPD_API void pmpd_rope(float *x, int M, int n_heads, int head_dim, const int *positions, const float *inv_freq) {
-    if (M <= 0 || n_heads <= 0 || head_dim < 2) return;
-    const int half = head_dim / 2;
+PMPD_API void pmpd_rope(float *x, int M, int n_heads, int head_dim, int rot_dim, const int *positions,
+                        const float *inv_freq, float scale) {
+    if (M <= 0 || n_heads <= 0 || rot_dim < 2 || rot_dim > head_dim) return;
+    const int half = rot_dim / 2;
     const long row = (long)n_heads * head_dim;
     for (int m = 0; m < M; m++) {
         float *xr = x + m * row;
         const float pos = (float)positions[m];
         for (int i = 0; i < half; i++) {
             const float ang = pos * inv_freq[i];
-            const float c = cosf(ang), s = sinf(ang);
+            const float c = cosf(ang) * scale, s = sinf(ang) * scale;
             for (int h = 0; h < n_heads; h++) {
                 float *p = xr + (long)h * head_dim;
                 const float x1 = p[i], x2 = p[i + half];
@@ -386,8 +440,8 @@ typedef struct {
     const pmpd_ops *o;
     float *out;
     const float *q, *kc, *vc;
-    int H, KVH, group, subs, D, pos0, cap;
-    float scale;
+    int H, KVH, group, subs, D, pos0, cap, window;
+    float scale, softcap;
 } attn_ctx;
 
 /* task i = (query row m, kv head, up to PMPD_ATT_HEADS of its query heads) */
@@ -399,20 +453,22 @@ static void attn_task(void *ctx, long s, long e, int tid) {
         const int m = (int)(i / per_row), kvh = (int)(i % per_row / c->subs), sub = (int)(i % c->subs);
         const int h0 = kvh * c->group + sub * PMPD_ATT_HEADS;
         const int rest = c->group - sub * PMPD_ATT_HEADS, G = rest < PMPD_ATT_HEADS ? rest : PMPD_ATT_HEADS;
-        const long kvoff = (long)kvh * c->cap * c->D;
+        const int end = c->pos0 + m + 1, first = c->window > 0 && end > c->window ? end - c->window : 0;
+        const long kvoff = ((long)kvh * c->cap + first) * c->D;
         c->o->attn_group(c->out + m * row + (long)h0 * c->D, c->q + m * row + (long)h0 * c->D, c->kc + kvoff,
-                         c->vc + kvoff, G, c->pos0 + m + 1, c->D, c->scale);
+                         c->vc + kvoff, G, end - first, c->D, c->scale, c->softcap);
     }
 }
 
 PMPD_API int pmpd_attention(float *out, const float *q, const float *k_cache, const float *v_cache, int M,
-                            int n_heads, int n_kv_heads, int head_dim, int pos0, int cache_capacity) {
+                            int n_heads, int n_kv_heads, int head_dim, int pos0, int cache_capacity, float scale,
+                            float softcap, int window) {
     if (M <= 0 || n_heads <= 0 || n_kv_heads <= 0 || head_dim <= 0 || pos0 < 0 || n_heads % n_kv_heads != 0 ||
-        (long)pos0 + M > (long)cache_capacity)
+        (long)pos0 + M > (long)cache_capacity || window < 0)
         return -1;
     const int group = n_heads / n_kv_heads, subs = (group + PMPD_ATT_HEADS - 1) / PMPD_ATT_HEADS;
-    attn_ctx c = {ops(), out, q, k_cache, v_cache, n_heads, n_kv_heads, group, subs, head_dim, pos0, cache_capacity,
-                  (float)(1.0 / sqrt((double)head_dim))};
+    attn_ctx c = {ops(),   out,      q,          k_cache,        v_cache, n_heads, n_kv_heads, group, subs,
+                  head_dim, pos0,    cache_capacity, window, scale, softcap > 0.0f ? softcap : 0.0f};
     const long tasks = (long)M * n_kv_heads * subs;
     const double work = (double)M * n_heads * ((double)pos0 + (M + 1) / 2.0) * head_dim;
     const int nth = pmpd_pool_threads();

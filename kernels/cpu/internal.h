@@ -26,14 +26,21 @@ typedef struct pmpd_ops {
     void (*gemm_f16)(const uint16_t *W, const float *x, float *y, int M, int N, int K, int n0, int n1);
     void (*gemm_bf16)(const uint16_t *W, const float *x, float *y, int M, int N, int K, int n0, int n1);
     void (*rmsnorm_row)(float *out, const float *x, const float *w, int dim, float eps);
+    /* w, b may be NULL (1 and 0) */
+    void (*layernorm_row)(float *out, const float *x, const float *w, const float *b, int dim, float eps);
     void (*softmax_row)(float *x, int n);
     void (*silu_mul)(float *gate, const float *up, size_t n);
+    /* approximate: tanh form (1) or erf form (0), see pmpd_gelu */
+    void (*gelu)(float *x, size_t n, int approximate);
+    void (*gelu_mul)(float *gate, const float *up, size_t n, int approximate);
+    void (*softcap)(float *x, size_t n, float cap);
     void (*add)(float *y, const float *x, size_t n);
     /* One query row, G <= PMPD_ATT_HEADS consecutive heads sharing one kv head:
      * out/q point at the first head's head_dim slice (heads contiguous), kc/vc at
-     * the kv head's first cached position (row stride head_dim); T keys. */
+     * the first key it sees (row stride head_dim); T keys. softcap > 0 caps the
+     * scores (see pmpd_attention). */
     void (*attn_group)(float *out, const float *q, const float *kc, const float *vc, int G, int T, int D,
-                       float scale);
+                       float scale, float softcap);
     void (*f16_to_f32)(const uint16_t *src, float *dst, size_t n);
     void (*bf16_to_f32)(const uint16_t *src, float *dst, size_t n);
     void (*f32_to_f16)(const float *src, uint16_t *dst, size_t n);

@@ -108,6 +108,10 @@ static inline __m256 exp256(__m256 x) {
     return _mm256_blendv_ps(res, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
 }
 #define V_EXP(v) exp256(v)
+#define V_ABS(v) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), (v))
+#define V_COPYSIGN(m, s)                                                                                               \
+    _mm256_or_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), (m)), _mm256_and_ps(_mm256_set1_ps(-0.0f), (s)))
+#define V_BLEND_LT(a, b, x, y) _mm256_blendv_ps((y), (x), _mm256_cmp_ps((a), (b), _CMP_LT_OQ))
 
 static double sumsq_d(const float *x, int n) {
     __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();

@@ -98,6 +98,11 @@ static inline __m512 exp512(__m512 x) {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), res, x);
 }
 #define V_EXP(v) exp512(v)
+#define V_ABS(v) _mm512_abs_ps(v)
+#define V_COPYSIGN(m, s)                                                                                               \
+    _mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(_mm512_castps_si512(m), _mm512_set1_epi32(0x7fffffff)),      \
+                                        _mm512_andnot_si512(_mm512_set1_epi32(0x7fffffff), _mm512_castps_si512(s))))
+#define V_BLEND_LT(a, b, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_LT_OQ), (y), (x))
 
 static double sumsq_d(const float *x, int n) {
     __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();

@@ -39,6 +39,12 @@ static inline vf v_max(vf a, vf b) {
     const vi m = a > b;
     return (vf)((m & (vi)a) | (~m & (vi)b));
 }
+static inline vf v_abs(vf v) { return (vf)((vi)v & 0x7fffffff); }
+static inline vf v_copysign(vf m, vf s) { return (vf)(((vi)m & 0x7fffffff) | ((vi)s & (int32_t)0x80000000)); }
+static inline vf v_blend_lt(vf a, vf b, vf x, vf y) {
+    const vi m = a < b;
+    return (vf)((m & (vi)x) | (~m & (vi)y));
+}
 static inline float v_hsum(vf v) { return (v[0] + v[2]) + (v[1] + v[3]); }
 static inline float v_hmax(vf v) {
     const float a = v[0] > v[2] ? v[0] : v[2];
@@ -99,6 +105,9 @@ static inline vf v_loadn_bf16(const uint16_t *p, int n) {
 #define V_HSUM(v) v_hsum(v)
 #define V_HMAX(v) v_hmax(v)
 #define V_EXP(v) v_exp(v)
+#define V_ABS(v) v_abs(v)
+#define V_COPYSIGN(m, s) v_copysign((m), (s))
+#define V_BLEND_LT(a, b, x, y) v_blend_lt((a), (b), (x), (y))
 #define V_LOAD_F16(p) v_load_f16(p)
 #define V_LOADN_F16(p, n) v_loadn_f16((p), (n))
 #define V_LOAD_BF16(p) v_load_bf16(p)

@@ -6,6 +6,8 @@
  *   V_ZERO() V_SET1(s)      V_LOAD(p)  V_LOADN(p,n)   V_STORE(p,v) V_STOREN(p,v,n)
  *   V_ADD V_SUB V_MUL V_DIV V_MAX  V_FMA(a,b,c)=a*b+c V_HSUM(v) V_HMAX(v)
  *   V_EXP(v)                elementwise exp (correct inf/0/NaN behaviour)
+ *   V_ABS(v) V_COPYSIGN(m, s)  |v|; |m| with the sign of s
+ *   V_BLEND_LT(a, b, x, y)  per lane: a < b ? x : y (false for NaN)
  *   V_LOAD_F16/V_LOADN_F16, V_LOAD_BF16/V_LOADN_BF16   (uint16 -> vf)
  *   PREFETCH(p)             software prefetch into L2 (may be empty)
  *   PREFETCH_L1(p)          software prefetch into L1 (used if PMPD_HAVE_PREFETCH)
@@ -369,6 +371,33 @@ static void rmsnorm_row(float *out, const float *x, const float *w, int dim, flo
     }
 }
 
+/* LayerNorm of one row: mean and variance (two passes) in double, then
+ * (x - mean) * 1/sqrt(var + eps) * w + b in float32 as PyTorch orders it; w, b may be NULL. */
+static void layernorm_row(float *out, const float *x, const float *w, const float *b, int dim, float eps) {
+    double s[4] = {0, 0, 0, 0};
+    int k = 0;
+    for (; k + 4 <= dim; k += 4)
+        for (int j = 0; j < 4; j++) s[j] += x[k + j];
+    for (; k < dim; k++) s[0] += x[k];
+    const double mean = ((s[0] + s[1]) + (s[2] + s[3])) / dim;
+    double q[4] = {0, 0, 0, 0};
+    for (k = 0; k + 4 <= dim; k += 4)
+        for (int j = 0; j < 4; j++) q[j] += (x[k + j] - mean) * (x[k + j] - mean);
+    for (; k < dim; k++) q[0] += (x[k] - mean) * (x[k] - mean);
+    const double var = ((q[0] + q[1]) + (q[2] + q[3])) / dim;
+    const vf vmean = V_SET1((float)mean), vinv = V_SET1((float)(1.0 / sqrt(var + (double)eps)));
+    const vf one = V_SET1(1.0f), zero = V_ZERO();
+    for (k = 0; k + VL <= dim; k += VL) {
+        const vf y = V_MUL(V_MUL(V_SUB(V_LOAD(x + k), vmean), vinv), w ? V_LOAD(w + k) : one);
+        V_STORE(out + k, V_ADD(y, b ? V_LOAD(b + k) : zero));
+    }
+    if (k < dim) {
+        const int t = dim - k;
+        const vf y = V_MUL(V_MUL(V_SUB(V_LOADN(x + k, t), vmean), vinv), w ? V_LOADN(w + k, t) : one);
+        V_STOREN(out + k, V_ADD(y, b ? V_LOADN(b + k, t) : zero), t);
+    }
+}
+
 static void softmax_row(float *x, int n) {
     if (n <= 0) return;
     int k = 0;
@@ -409,6 +438,80 @@ static void silu_mul(float *gate, const float *up, size_t n) {
         const int t = (int)(n - k);
         V_STOREN(gate + k, silu_mul_v(V_LOADN(gate + k, t), V_LOADN(up + k, t)), t);
     }
+}
+
+/* tanh: below |x| = 0.55 its odd Taylor polynomial to x^15 (the next term is < 5e-8 of
+ * the result there); above, 1 - 2 / (exp(2|x|) + 1), which is >= 0.5 there, so the
+ * subtraction loses nothing. NaN stays NaN, +-inf gives +-1. */
+AI vf tanh_v(vf x) {
+    const vf a = V_ABS(x), a2 = V_MUL(a, a), one = V_SET1(1.0f);
+    vf p = V_SET1(-929569.0f / 638512875.0f);
+    p = V_FMA(p, a2, V_SET1(21844.0f / 6081075.0f));
+    p = V_FMA(p, a2, V_SET1(-1382.0f / 155925.0f));
+    p = V_FMA(p, a2, V_SET1(62.0f / 2835.0f));
+    p = V_FMA(p, a2, V_SET1(-17.0f / 315.0f));
+    p = V_FMA(p, a2, V_SET1(2.0f / 15.0f));
+    p = V_FMA(p, a2, V_SET1(-1.0f / 3.0f));
+    const vf small = V_FMA(V_MUL(p, a2), a, a);
+    const vf big = V_SUB(one, V_DIV(V_SET1(2.0f), V_ADD(V_EXP(V_ADD(a, a)), one)));
+    return V_COPYSIGN(V_BLEND_LT(a, V_SET1(0.55f), small, big), x);
+}
+
+/* cap * tanh(x / cap) */
+AI vf softcap_v(vf x, vf cap) { return V_MUL(cap, tanh_v(V_DIV(x, cap))); }
+
+/* GELU, tanh form: 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3).
+ * The sigmoid form has no cancellation where 1 + tanh(u) nears 0 (x well below 0). */
+AI vf gelu_tanh_v(vf x) {
+    const vf x3 = V_MUL(V_MUL(x, x), x);
+    const vf m2u = V_MUL(V_SET1(-1.5957691216057308f), V_FMA(V_SET1(0.044715f), x3, x));
+    return V_DIV(x, V_ADD(V_SET1(1.0f), V_EXP(m2u)));
+}
+
+/* GELU, exact form 0.5 x (1 + erf(x / sqrt 2)) through erfc(|x| / sqrt 2) = t exp(-z^2 + P(t)),
+ * t = 1 / (1 + z / 2) (the Chebyshev fit of Numerical Recipes' erfcc, < 1.2e-7 relative):
+ * x < 0 gives 0.5 x erfc(z), x >= 0 gives x - 0.5 x erfc(z); neither cancels. */
+AI vf gelu_erf_v(vf x) {
+    const vf one = V_SET1(1.0f);
+    const vf z = V_MUL(V_ABS(x), V_SET1(0.70710678118654752f));
+    const vf t = V_DIV(one, V_FMA(V_SET1(0.5f), z, one));
+    vf p = V_SET1(0.17087277f);
+    p = V_FMA(p, t, V_SET1(-0.82215223f));
+    p = V_FMA(p, t, V_SET1(1.48851587f));
+    p = V_FMA(p, t, V_SET1(-1.13520398f));
+    p = V_FMA(p, t, V_SET1(0.27886807f));
+    p = V_FMA(p, t, V_SET1(-0.18628806f));
+    p = V_FMA(p, t, V_SET1(0.09678418f));
+    p = V_FMA(p, t, V_SET1(0.37409196f));
+    p = V_FMA(p, t, V_SET1(1.00002368f));
+    p = V_FMA(p, t, V_SET1(-1.26551223f));
+    const vf erfc = V_MUL(t, V_EXP(V_SUB(p, V_MUL(z, z))));
+    const vf h = V_MUL(V_MUL(V_SET1(0.5f), x), erfc);
+    return V_BLEND_LT(x, V_ZERO(), h, V_SUB(x, h));
+}
+
+AI vf gelu_v(vf x, int approximate) { return approximate ? gelu_tanh_v(x) : gelu_erf_v(x); }
+
+static void gelu(float *x, size_t n, int approximate) {
+    size_t k = 0;
+    for (; k + VL <= n; k += VL) V_STORE(x + k, gelu_v(V_LOAD(x + k), approximate));
+    if (k < n) V_STOREN(x + k, gelu_v(V_LOADN(x + k, (int)(n - k)), approximate), (int)(n - k));
+}
+
+static void gelu_mul(float *gate, const float *up, size_t n, int approximate) {
+    size_t k = 0;
+    for (; k + VL <= n; k += VL) V_STORE(gate + k, V_MUL(gelu_v(V_LOAD(gate + k), approximate), V_LOAD(up + k)));
+    if (k < n) {
+        const int t = (int)(n - k);
+        V_STOREN(gate + k, V_MUL(gelu_v(V_LOADN(gate + k, t), approximate), V_LOADN(up + k, t)), t);
+    }
+}
+
+static void softcap(float *x, size_t n, float cap) {
+    const vf c = V_SET1(cap);
+    size_t k = 0;
+    for (; k + VL <= n; k += VL) V_STORE(x + k, softcap_v(V_LOAD(x + k), c));
+    if (k < n) V_STOREN(x + k, softcap_v(V_LOADN(x + k, (int)(n - k)), c), (int)(n - k));
 }
 
 static void add_vec(float *y, const float *x, size_t n) {
@@ -567,7 +670,7 @@ AI void attn_prefetch(const float *kc, const float *vc, int t1, int T, int D, in
 /* G <= PMPD_ATT_HEADS heads (contiguous in q and out) that share kc/vc; key blocks in
  * the outer loop so each block's K/V rows are loaded from memory once for all G heads */
 AI void attn_group_body(float *out, const float *q, const float *kc, const float *vc, int G, int T, int D,
-                        float scale) {
+                        float scale, float cap) {
     float p[PMPD_ATT_HEADS][ATT_BLK];
     float mrun[PMPD_ATT_HEADS], l[PMPD_ATT_HEADS];
     for (int g = 0; g < G; g++) mrun[g] = -INFINITY, l[g] = 0.0f;
@@ -579,6 +682,7 @@ AI void attn_group_body(float *out, const float *q, const float *kc, const float
         for (int g = 0; g < G; g++) {
             attn_prefetch(kc, vc, t0 + ATT_BLK, T, D, g, G);
             qk_scores(q + (long)g * D, kb, nb, D, scale, p[g]);
+            if (cap > 0.0f) softcap(p[g], (size_t)nb, cap);
             const float bmax = max_n(p[g], nb);
             if (bmax > mrun[g]) {
                 if (mrun[g] != -INFINITY) { /* rescale what earlier blocks accumulated */
@@ -613,11 +717,11 @@ AI void attn_group_body(float *out, const float *q, const float *kc, const float
  * Q·K reads at once are then at fixed offsets from one pointer, where with a
  * variable D the compiler kept VL row pointers and spilled them to the stack. */
 static void attn_group(float *out, const float *q, const float *kc, const float *vc, int G, int T, int D,
-                       float scale) {
+                       float scale, float cap) {
     switch (D) {
-    case 64: attn_group_body(out, q, kc, vc, G, T, 64, scale); break;
-    case 128: attn_group_body(out, q, kc, vc, G, T, 128, scale); break;
-    default: attn_group_body(out, q, kc, vc, G, T, D, scale); break;
+    case 64: attn_group_body(out, q, kc, vc, G, T, 64, scale, cap); break;
+    case 128: attn_group_body(out, q, kc, vc, G, T, 128, scale, cap); break;
+    default: attn_group_body(out, q, kc, vc, G, T, D, scale, cap); break;
     }
 }
 
@@ -630,8 +734,12 @@ PMPD_HIDDEN const pmpd_ops OPS_SYM = {
     .gemm_f16 = gemm_f16,
     .gemm_bf16 = gemm_bf16,
     .rmsnorm_row = rmsnorm_row,
+    .layernorm_row = layernorm_row,
     .softmax_row = softmax_row,
     .silu_mul = silu_mul,
+    .gelu = gelu,
+    .gelu_mul = gelu_mul,
+    .softcap = softcap,
     .add = add_vec,
     .attn_group = attn_group,
     .f16_to_f32 = conv_f16_to_f32,

@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature changes. */
-#define PMPD_ABI_VERSION 5
+#define PMPD_ABI_VERSION 6
 PMPD_API int pmpd_abi_version(void);
 
 /* ---- library state --------------------------------------------------- */
@@ -72,14 +72,32 @@ PMPD_API void pmpd_add_bias(float *y, const float *bias, int M, int N);
 /* out[m,:] = x[m,:] * 1/sqrt(mean(x[m,:]^2) + eps) * weight (sum of squares in double).
  * out may alias x. */
 PMPD_API void pmpd_rmsnorm(float *out, const float *x, const float *weight, int M, int dim, float eps);
-/* In-place rotary embedding on x[M, n_heads*head_dim], HF rotate_half convention:
- * pairs (i, i + head_dim/2), angle = (float)positions[m] * inv_freq[i] in float32.
- * inv_freq has head_dim/2 entries. */
-PMPD_API void pmpd_rope(float *x, int M, int n_heads, int head_dim, const int *positions, const float *inv_freq);
+/* LayerNorm of each row of x[M, dim]: mean and (biased) variance in double,
+ *   out[m,i] = (x[m,i] - mean) * 1/sqrt(var + eps) * weight[r][i] + bias[r][i],  r = m % weight_rows,
+ * so weight/bias hold weight_rows rows of dim values that the rows of x cycle through (1: one
+ * vector for all rows; the number of heads: a norm per attention head when x is [tokens *
+ * heads, head_dim]). weight NULL means 1, bias NULL means 0. out may alias x. */
+PMPD_API void pmpd_layernorm(float *out, const float *x, const float *weight, const float *bias, int M, int dim,
+                             float eps, int weight_rows);
+/* In-place rotary embedding on x[M, n_heads*head_dim], HF rotate_half convention over the
+ * first rot_dim dimensions of each head (partial rotary; rot_dim even, <= head_dim; the rest
+ * pass through): pairs (i, i + rot_dim/2), angle = (float)positions[m] * inv_freq[i] in
+ * float32, cos and sin multiplied by `scale` (rope scaling's attention factor; 1 for none).
+ * inv_freq has rot_dim/2 entries. */
+PMPD_API void pmpd_rope(float *x, int M, int n_heads, int head_dim, int rot_dim, const int *positions,
+                        const float *inv_freq, float scale);
 /* Row-wise numerically stable softmax on x[M, n], in place. */
 PMPD_API void pmpd_softmax(float *x, int M, int n);
 /* gate[i] = silu(gate[i]) * up[i] */
 PMPD_API void pmpd_silu_mul(float *gate, const float *up, int n);
+/* GELU, in place. approximate != 0: the tanh form 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+ * (gelu_new, gelu_pytorch_tanh), evaluated as x * sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3));
+ * approximate == 0: the exact 0.5 x (1 + erf(x / sqrt 2)) (erfc to ~1.2e-7 relative). */
+PMPD_API void pmpd_gelu(float *x, int n, int approximate);
+/* gate[i] = gelu(gate[i]) * up[i] (GeGLU), GELU as in pmpd_gelu */
+PMPD_API void pmpd_gelu_mul(float *gate, const float *up, int n, int approximate);
+/* x[i] = cap * tanh(x[i] / cap): logit soft-capping (cap > 0; otherwise nothing is done). */
+PMPD_API void pmpd_softcap(float *x, int n, float cap);
 /* y[i] += x[i] */
 PMPD_API void pmpd_add(float *y, const float *x, int n);
 /* Index of the first maximum (NaNs ignored); -1 if n <= 0, 0 if all NaN. */
@@ -92,10 +110,13 @@ PMPD_API int pmpd_argmax(const float *x, int n);
  *   k_cache  [n_kv_heads][cache_capacity][head_dim] (post-RoPE), holding 0 .. pos0+M-1
  *   v_cache  same layout
  *   out      [M, n_heads*head_dim]
- * GQA: query head h reads kv head h / (n_heads / n_kv_heads). Scale 1/sqrt(head_dim).
- * Returns 0, or -1 on inconsistent arguments (nothing written). */
+ * GQA: query head h reads kv head h / (n_heads / n_kv_heads). A score is q.k * scale
+ * (usually 1/sqrt(head_dim)), then, when softcap > 0, softcap * tanh(score / softcap).
+ * window > 0: the query at position p sees the keys at p - window + 1 .. p only (sliding
+ * window); 0: all keys up to p. Returns 0, or -1 on inconsistent arguments (nothing written). */
 PMPD_API int pmpd_attention(float *out, const float *q, const float *k_cache, const float *v_cache, int M,
-                            int n_heads, int n_kv_heads, int head_dim, int pos0, int cache_capacity);
+                            int n_heads, int n_kv_heads, int head_dim, int pos0, int cache_capacity, float scale,
+                            float softcap, int window);
 
 /* ---- conversions (exact; f32 -> f16/bf16 round to nearest even) ------ */
 /* NaN handling (same on every path): bf16 -> f32 is a plain 16-bit shift;

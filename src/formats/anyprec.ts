@@ -126,7 +126,7 @@ export const anyprecFormat: WeightFormat<AnyPrecisionLinear, RandomLayerParams["
     const bias = store.has(`${prefix}.bias`) ? toFloat32(store.readShaped(`${prefix}.bias`, [N])) : null;
     return new AnyPrecisionLinear(planes, parent, luts, bias, N, K, options.activation);
   },
-  random(N, K, { seedPrecision, parentPrecision }, rng, options) {
+  random(N, K, { seedPrecision, parentPrecision }, rng, options, bias) {
     const planes = randomCodes(Uint8Array, (parentPrecision * N * K) / 8, rng);
     const luts = new Map<number, Float32Array>();
     for (let b = seedPrecision; b <= parentPrecision; b++) {
@@ -134,7 +134,7 @@ export const anyprecFormat: WeightFormat<AnyPrecisionLinear, RandomLayerParams["
       for (let n = 0; n < N; n++) for (let c = 0; c < e; c++) lut[n * e + c] = ((c + 0.5) / e - 0.5) * 0.05;
       luts.set(b, lut);
     }
-    return new AnyPrecisionLinear(planes, parentPrecision, luts, null, N, K, options.activation);
+    return new AnyPrecisionLinear(planes, parentPrecision, luts, bias, N, K, options.activation);
   },
   toCuda(layer, cuda) {
     if (layer.inFeatures % CUDA_K_MULTIPLE !== 0) return null;

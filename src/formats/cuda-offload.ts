@@ -8,8 +8,8 @@
  */
 import type { CudaKernels, DeviceBuffer } from "../native/cuda.js";
 import { getKernels } from "../native/kernels.js";
-import type { LlamaModel } from "../model/llama.js";
-import { LINEAR_FIELDS } from "../model/projections.js";
+import type { DecoderModel } from "../model/decoder.js";
+import { LINEAR_ROLES } from "../model/projections.js";
 import type { ActivationMode } from "./activation-mode.js";
 import { formatNamed } from "./registry.js";
 import type { LinearLayer } from "./linear.js";
@@ -69,16 +69,21 @@ class CudaOffloadLinear implements LinearLayer {
   }
 }
 
-/** Moves every transformer linear layer of `model` that its format can run on the device; returns how many moved. */
-export function offloadToCuda(model: LlamaModel, cuda: CudaKernels): number {
+/**
+ * Moves every transformer linear layer of `model` that its format can run on the device;
+ * returns how many moved. Fused projections (phi3's qkv_proj, gate_up_proj) are one layer
+ * here; biases are added after the GEMV.
+ */
+export function offloadToCuda(model: DecoderModel, cuda: CudaKernels): number {
   const staging = new Staging(cuda);
   let moved = 0;
   for (const layer of model.weights.layers) {
-    for (const field of Object.values(LINEAR_FIELDS)) {
-      const lin = layer[field];
+    for (const role of LINEAR_ROLES) {
+      const lin = layer.linears[role];
+      if (lin === undefined) continue;
       const gemv = formatNamed(lin.format)?.toCuda?.(lin, cuda) ?? null;
       if (gemv === null) continue;
-      layer[field] = new CudaOffloadLinear(lin, gemv, cuda, staging);
+      layer.linears[role] = new CudaOffloadLinear(lin, gemv, cuda, staging);
       moved++;
     }
   }

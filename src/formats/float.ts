@@ -116,11 +116,11 @@ export const floatFormat: WeightFormat<FloatLinear, RandomLayerParams["float"]> 
     }
     return new FloatLinear(weight, bias, outFeatures, inFeatures);
   },
-  random(N, K, { dtype }, rng) {
-    if (dtype === "F16") return new FloatLinear({ dtype: "F16", shape: [N, K], data: randomHalf(N * K, rng) }, null, N, K);
+  random(N, K, { dtype }, rng, _options, bias) {
+    if (dtype === "F16") return new FloatLinear({ dtype: "F16", shape: [N, K], data: randomHalf(N * K, rng) }, bias, N, K);
     const w = weightArray(Float32Array, N * K);
     for (let i = 0; i < w.length; i++) w[i] = (rng.next() - 0.5) * 0.05;
-    return new FloatLinear({ dtype: "F32", shape: [N, K], data: w }, null, N, K);
+    return new FloatLinear({ dtype: "F32", shape: [N, K], data: w }, bias, N, K);
   },
   // Float models are the quantizers' input, never their output.
   quantizers: [],

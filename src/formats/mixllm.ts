@@ -247,7 +247,7 @@ export const mixllmFormat: WeightFormat<MixLlmLinear, RandomLayerParams["mixllm"
     };
     return new MixLlmLinear(weights, bias, N, K, options.activation);
   },
-  random: (N, K, { highFraction }, rng, options) => randomMixLlm(highFraction, N, K, rng, options.activation),
+  random: (N, K, { highFraction }, rng, options, bias) => randomMixLlm(highFraction, N, K, rng, options.activation, bias),
   quantizers: [{ method: "mixllm", load: async () => (await import("../quant/mixllm-method.js")).mixllmMethod }],
 };
 
@@ -259,7 +259,7 @@ export const mixllmFormat: WeightFormat<MixLlmLinear, RandomLayerParams["mixllm"
  * giving weights of about the float layers' magnitude. (The real quantizer picks its share of
  * 8-bit channels model-wide; a random model has the same share in every layer.)
  */
-function randomMixLlm(highFraction: number, N: number, K: number, rng: Rng, activation: ActivationMode): MixLlmLinear {
+function randomMixLlm(highFraction: number, N: number, K: number, rng: Rng, activation: ActivationMode, bias: Float32Array | null): MixLlmLinear {
   if (!(highFraction >= 0 && highFraction <= 1)) throw new Error(`random MixLLM layer: highFraction ${highFraction} is not in [0, 1]`);
   if (K % MIXLLM_GROUP !== 0 || K === 0) throw new Error(`random MixLLM layer: K (${K}) must be a positive multiple of ${MIXLLM_GROUP}`);
   const G = K / MIXLLM_GROUP, nH = Math.round(N * highFraction), nL = N - nH;
@@ -280,5 +280,5 @@ function randomMixLlm(highFraction: number, N: number, K: number, rng: Rng, acti
   const scalesHigh = new Float32Array(nH * G), scalesLow = new Float32Array(nL * G);
   for (let i = 0; i < scalesHigh.length; i++) scalesHigh[i] = (0.5 + rng.next()) * (0.025 / 127);
   for (let i = 0; i < scalesLow.length; i++) scalesLow[i] = (0.5 + rng.next()) * (0.025 / 15);
-  return new MixLlmLinear({ qweightHigh, scalesHigh, highIndex, qweightLow, scalesLow, zerosLow, lowIndex }, null, N, K, activation);
+  return new MixLlmLinear({ qweightHigh, scalesHigh, highIndex, qweightLow, scalesLow, zerosLow, lowIndex }, bias, N, K, activation);
 }

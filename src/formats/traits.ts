@@ -89,8 +89,11 @@ export interface CheckpointLayout<L extends LinearLayer = LinearLayer> {
 export interface WeightFormat<L extends LinearLayer = LinearLayer, R = unknown> extends CheckpointLayout<L> {
   /** Other programs' checkpoint layouts read into this format's layers, each named by its own quant_method. */
   readonly foreignLayouts?: readonly CheckpointLayout<L>[];
-  /** A layer of random weights (speed measurements; src/model/random-model.ts), in weight memory like loaded ones. */
-  random(outFeatures: number, inFeatures: number, params: R, rng: Rng, options: LayerOptions): L;
+  /**
+   * A layer of random weights (speed measurements; src/model/random-model.ts), in weight
+   * memory like loaded ones, with `bias` (families whose layers have one pay for adding it).
+   */
+  random(outFeatures: number, inFeatures: number, params: R, rng: Rng, options: LayerOptions, bias: Float32Array | null): L;
   /**
    * Formats whose precision is a property of the whole model rather than of a layer (MixLLM:
    * the share of 8-bit channels is chosen globally) label their layers here, once a model's

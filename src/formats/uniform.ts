@@ -123,12 +123,12 @@ export const uniformFormat: WeightFormat<UniformLinear, RandomLayerParams["unifo
     const planes = store.read(`${prefix}.qweight`).data as Uint8Array;
     return new UniformLinear(planes, bits, toFloat32(scalesT), zerosT.data as Uint8Array, K / groups, perm, bias, N, K, options.activation);
   },
-  random(N, K, { bits, groupSize }, rng, options) {
+  random(N, K, { bits, groupSize }, rng, options, bias) {
     const planes = randomCodes(Uint8Array, (bits * N * K) / 8, rng);
     const groups = K / groupSize;
     const scales = new Float32Array(N * groups).fill(0.01);
     const zeros = new Uint8Array(N * groups).fill(1 << (bits - 1));
-    return new UniformLinear(planes, bits, scales, zeros, groupSize, null, null, N, K, options.activation);
+    return new UniformLinear(planes, bits, scales, zeros, groupSize, null, bias, N, K, options.activation);
   },
   toCuda(layer, cuda) {
     if (layer.inFeatures % CUDA_K_MULTIPLE !== 0) return null;

@@ -18,13 +18,12 @@ import { allocWeightMemory } from "../native/weight-memory.js";
 import { cudaAvailable, getCudaKernels, resolveDevice, type Device, type DeviceRequest } from "../native/cuda.js";
 import type { ActivationMode } from "../formats/activation-mode.js";
 import { offloadToCuda } from "../formats/cuda-offload.js";
-import { checkFinite, FloatLinear, floatFormat, toFloat32 } from "../formats/float.js";
-import { checkpointOf, loadLinear, modelPrecisions } from "../formats/registry.js";
+import { checkpointOf, modelPrecisions } from "../formats/registry.js";
 import type { LayerOptions } from "../formats/traits.js";
-import { LlamaModel, type LayerWeights } from "./llama.js";
+import { DecoderModel, transformerLinears } from "./decoder.js";
+import { loadDecoderWeights } from "./load-decoder.js";
 import { isMultiModelConfig, joinMultiModel, readMultiModelConfig } from "./multi-model.js";
 import { choosePrecisions, type PrecisionChoice } from "./precision.js";
-import { linearPrefix, linearShape, linearsOf, makeLinears } from "./projections.js";
 import type { GenerationDefaults, PretrainedModel } from "./pretrained.js";
 
 export type { GenerationDefaults, PretrainedModel } from "./pretrained.js";
@@ -46,12 +45,6 @@ export interface FromPretrainedOptions {
   hub?: HubOptions;
   /** Receives one-line notes worth showing a user (e.g. what runs on the GPU). */
   log?: (line: string) => void;
-}
-
-function readNorm(store: WeightStore, name: string, size: number): Float32Array {
-  const t = store.readShaped(name, [size]);
-  checkFinite(t, name);
-  return toFloat32(t);
 }
 
 function loadGenerationDefaults(dir: string, config: ModelConfig, tokenizer: ModelTokenizer): GenerationDefaults {
@@ -79,28 +72,10 @@ function loadDirectory(dir: string, options: LayerOptions): PretrainedModel {
   const tokenizer = ModelTokenizer.fromDirectory(dir);
   const store = WeightStore.open(dir, allocWeightMemory, checkpoint.weightFile);
   try {
-    const c = config, H = c.hiddenSize;
-    const embed = store.readShaped("model.embed_tokens.weight", [c.vocabSize, H]);
-    checkFinite(embed, "model.embed_tokens.weight");
-    const embedTokens = toFloat32(embed);
-    const layers: LayerWeights[] = [];
-    for (let l = 0; l < c.numLayers; l++) {
-      const p = `model.layers.${l}`;
-      const linears = makeLinears((name) => loadLinear(checkpoint.layout, store, linearPrefix(l, name), ...linearShape(c, name), options, checkpoint.settingsFile));
-      const inputNorm = readNorm(store, `${p}.input_layernorm.weight`, H);
-      const postAttentionNorm = readNorm(store, `${p}.post_attention_layernorm.weight`, H);
-      layers.push({ inputNorm, postAttentionNorm, ...linears });
-    }
-    const finalNorm = readNorm(store, "model.norm.weight", H);
-    if (!c.tieWordEmbeddings && !store.has("lm_head.weight")) {
-      throw new PmpdError(`${dir}: no lm_head.weight and tie_word_embeddings is false`);
-    }
-    const lmHead = c.tieWordEmbeddings
-      ? new FloatLinear(embed, null, c.vocabSize, H)
-      : loadLinear(floatFormat, store, "lm_head", c.vocabSize, H, options);
-    let precisions = modelPrecisions(layers.flatMap(linearsOf));
+    const weights = loadDecoderWeights(store, config, checkpoint, options);
+    let precisions = modelPrecisions(transformerLinears(config, weights));
     if (options.precisions !== null) precisions = choosePrecisions(dir, options.precisions, precisions);
-    const model = new LlamaModel(config, { embedTokens, layers, finalNorm, lmHead });
+    const model = new DecoderModel(config, weights);
     return {
       dir, config, tokenizer, generation: loadGenerationDefaults(dir, config, tokenizer), model, precisions,
       activation: options.activation, device: "cpu", quantizationFile: quantized ? checkpoint.settingsFile : null,

@@ -21,8 +21,7 @@ import type { ActivationMode } from "../formats/activation-mode.js";
 import type { LinearLayer } from "../formats/linear.js";
 import type { Device } from "../native/cuda.js";
 import { isPrecisionLabel, PRECISION_LABEL_RULE } from "./precision.js";
-import { LlamaModel } from "./llama.js";
-import { LINEAR_FIELDS } from "./projections.js";
+import { DecoderModel, mapLinears } from "./decoder.js";
 import type { PretrainedModel } from "./pretrained.js";
 
 /** A linear layer that forwards each multiply to the model of the requested bit-width. */
@@ -115,19 +114,15 @@ export function joinMultiModel(mm: MultiModelConfig, models: Map<number, Pretrai
   const c = top.config;
   for (const [bits, pm] of models) {
     const o = pm.config;
-    if (o.hiddenSize !== c.hiddenSize || o.numLayers !== c.numLayers || o.intermediateSize !== c.intermediateSize ||
+    if (o.architecture !== c.architecture || o.hiddenSize !== c.hiddenSize || o.numLayers !== c.numLayers || o.intermediateSize !== c.intermediateSize ||
         o.numHeads !== c.numHeads || o.numKvHeads !== c.numKvHeads || o.vocabSize !== c.vocabSize) {
       throw new PmpdError(`${file}: the ${bits}-bit model's architecture differs from the ${sorted[sorted.length - 1]}-bit model's`);
     }
   }
-  const layers = top.model.weights.layers.map((layer, l) => {
-    const merged = { ...layer };
-    for (const field of Object.values(LINEAR_FIELDS)) {
-      const by = new Map<number, LinearLayer>();
-      for (const [bits, pm] of models) by.set(bits, pm.model.weights.layers[l]![field]);
-      merged[field] = new MultiModelLinear(by, layer[field].outFeatures, layer[field].inFeatures);
-    }
-    return merged;
+  const weights = mapLinears(top.model.weights, (ref, role, l) => {
+    const by = new Map<number, LinearLayer>();
+    for (const [bits, pm] of models) by.set(bits, pm.model.weights.layers[l]!.linears[role]!);
+    return new MultiModelLinear(by, ref.outFeatures, ref.inFeatures);
   });
   // Provenance: each precision's own quantization_config, not just the top model's.
   const perModel: Record<string, unknown> = {};
@@ -140,7 +135,7 @@ export function joinMultiModel(mm: MultiModelConfig, models: Map<number, Pretrai
     config,
     tokenizer,
     generation: top.generation,
-    model: new LlamaModel(config, { ...top.model.weights, layers }),
+    model: new DecoderModel(config, weights),
     precisions: sorted,
     activation: top.activation,
     device: top.device,

@@ -3,7 +3,7 @@ import type { ActivationMode } from "../formats/activation-mode.js";
 import type { ModelConfig } from "../io/config.js";
 import type { ModelTokenizer } from "../io/tokenizer.js";
 import type { Device } from "../native/cuda.js";
-import type { LlamaModel } from "./llama.js";
+import type { DecoderModel } from "./decoder.js";
 
 export interface GenerationDefaults {
   maxNewTokens: number | null;
@@ -16,7 +16,7 @@ export interface PretrainedModel {
   config: ModelConfig;
   tokenizer: ModelTokenizer;
   generation: GenerationDefaults;
-  model: LlamaModel;
+  model: DecoderModel;
   /** Bit-widths every transformer linear layer runs at (those kept; one entry for float models). */
   precisions: number[];
   /** How the quantized layers treat activations. */

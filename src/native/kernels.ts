@@ -25,7 +25,7 @@ export type FloatDType = WeightDType;
 export type DispatchName = "avx512" | "avx2" | "scalar";
 
 /** ABI version this binding was written for (PMPD_ABI_VERSION in pmpd_kernels.h). */
-const ABI_VERSION = 5;
+const ABI_VERSION = 6;
 const MAX_THREADS = 1024;
 
 /** Location of the shared library inside the package. */
@@ -38,6 +38,16 @@ export interface SharedInputPart {
   W: Float32Array | Uint16Array;
   y: Float32Array;
   N: number;
+}
+
+/** The variants of `attention` beyond plain causal softmax attention. */
+export interface AttentionOptions {
+  /** Multiplies q·k; default 1/sqrt(headDim). */
+  scale?: number;
+  /** > 0: scores become softcap · tanh(score / softcap) (gemma2); default 0, none. */
+  softcap?: number;
+  /** > 0: each query sees only the last `window` positions up to its own; default 0, all. */
+  window?: number;
 }
 
 /** The dtype codes of pmpd_matmul_shared_input. */
@@ -59,13 +69,21 @@ const DECLS = {
     "const void *W1, float *y1, int N1, const void *W2, float *y2, int N2)",
   addBias: "void pmpd_add_bias(float *y, const float *bias, int M, int N)",
   rmsnorm: "void pmpd_rmsnorm(float *out, const float *x, const float *weight, int M, int dim, float eps)",
-  rope: "void pmpd_rope(float *x, int M, int n_heads, int head_dim, const int32_t *positions, const float *inv_freq)",
+  layernorm:
+    "void pmpd_layernorm(float *out, const float *x, const float *weight, const float *bias, int M, int dim, float eps, " +
+    "int weight_rows)",
+  rope:
+    "void pmpd_rope(float *x, int M, int n_heads, int head_dim, int rot_dim, const int32_t *positions, " +
+    "const float *inv_freq, float scale)",
   softmax: "void pmpd_softmax(float *x, int M, int n)",
   siluMul: "void pmpd_silu_mul(float *gate, const float *up, int n)",
+  gelu: "void pmpd_gelu(float *x, int n, int approximate)",
+  geluMul: "void pmpd_gelu_mul(float *gate, const float *up, int n, int approximate)",
+  softcap: "void pmpd_softcap(float *x, int n, float cap)",
   add: "void pmpd_add(float *y, const float *x, int n)",
   attention:
     "int pmpd_attention(float *out, const float *q, const float *k_cache, const float *v_cache, int M, " +
-    "int n_heads, int n_kv_heads, int head_dim, int pos0, int cache_capacity)",
+    "int n_heads, int n_kv_heads, int head_dim, int pos0, int cache_capacity, float scale, float softcap, int window)",
   f16ToF32: "void pmpd_f16_to_f32(const uint16_t *src, float *dst, size_t n)",
   bf16ToF32: "void pmpd_bf16_to_f32(const uint16_t *src, float *dst, size_t n)",
   f32ToF16: "void pmpd_f32_to_f16(const float *src, uint16_t *dst, size_t n)",
@@ -79,6 +97,13 @@ const DECLS = {
 type NativeFns = Record<keyof typeof DECLS, NativeFn>;
 
 const check = new ArgumentChecks("pmpd kernels");
+
+/** The operands of a gated activation (gate[i] = act(gate[i]) * up[i]): two arrays of n floats. */
+function checkGated(fn: string, gate: Float32Array, up: Float32Array, n: number): void {
+  check.dims(fn, { n });
+  check.array(fn, "gate", gate, n);
+  check.array(fn, "up", up, n);
+}
 
 /** A read-only memory mapping of a file; `buffer` is a zero-copy view of it. */
 export interface MappedFile {
@@ -213,16 +238,32 @@ export class Kernels {
   }
 
   /**
-   * In-place RoPE on x[M, nHeads*headDim] (HF rotate_half: pairs (i, i+headDim/2)).
-   * invFreq has headDim/2 entries and already includes any rope scaling.
+   * out[m,:] = (x[m,:] − mean) / sqrt(var + eps) · weight[r] + bias[r] with r = m mod weightRows
+   * (weight/bias hold weightRows vectors of dim values, e.g. one per attention head); a null
+   * weight is 1, a null bias 0; out may be x.
    */
-  rope(x: Float32Array, M: number, nHeads: number, headDim: number, positions: Int32Array, invFreq: Float32Array): void {
-    check.dims("rope", { M, nHeads, headDim });
-    if (headDim % 2 !== 0) check.fail(`rope: headDim ${headDim} must be even`);
+  layernorm(out: Float32Array, x: Float32Array, weight: Float32Array | null, bias: Float32Array | null, M: number, dim: number, eps: number, weightRows = 1): void {
+    check.dims("layernorm", { M, dim, weightRows });
+    if (weightRows < 1) check.fail("layernorm: weightRows must be >= 1");
+    check.array("layernorm", "x", x, M * dim);
+    check.array("layernorm", "out", out, M * dim);
+    if (weight !== null) check.array("layernorm", "weight", weight, weightRows * dim);
+    if (bias !== null) check.array("layernorm", "bias", bias, weightRows * dim);
+    this.#f.layernorm(out, x, weight, bias, M, dim, eps, weightRows);
+  }
+
+  /**
+   * In-place RoPE on x[M, nHeads*headDim] (HF rotate_half) over the first `rotaryDim`
+   * dimensions of each head (pairs (i, i+rotaryDim/2); the rest pass through), cos and sin
+   * times `scale`. invFreq has rotaryDim/2 entries and already includes any rope scaling.
+   */
+  rope(x: Float32Array, M: number, nHeads: number, headDim: number, positions: Int32Array, invFreq: Float32Array, rotaryDim = headDim, scale = 1): void {
+    check.dims("rope", { M, nHeads, headDim, rotaryDim });
+    if (rotaryDim % 2 !== 0 || rotaryDim < 2 || rotaryDim > headDim) check.fail(`rope: rotaryDim ${rotaryDim} must be even and in 2..headDim (${headDim})`);
     check.array("rope", "x", x, M * nHeads * headDim);
     check.array("rope", "positions", positions, M, Int32Array);
-    check.array("rope", "invFreq", invFreq, headDim / 2);
-    this.#f.rope(x, M, nHeads, headDim, positions, invFreq);
+    check.array("rope", "invFreq", invFreq, rotaryDim / 2);
+    this.#f.rope(x, M, nHeads, headDim, rotaryDim, positions, invFreq, scale);
   }
 
   /** Row-wise softmax of x[M, n], in place. */
@@ -234,10 +275,29 @@ export class Kernels {
 
   /** gate[i] = silu(gate[i]) * up[i] for i < n (default: gate.length). */
   siluMul(gate: Float32Array, up: Float32Array, n: number = gate.length): void {
-    check.dims("siluMul", { n });
-    check.array("siluMul", "gate", gate, n);
-    check.array("siluMul", "up", up, n);
+    checkGated("siluMul", gate, up, n);
     this.#f.siluMul(gate, up, n);
+  }
+
+  /** x[i] = gelu(x[i]) for i < n: the tanh form when `approximate` (gelu_new, gelu_pytorch_tanh), else the erf form. */
+  gelu(x: Float32Array, n: number, approximate: boolean): void {
+    check.dims("gelu", { n });
+    check.array("gelu", "x", x, n);
+    this.#f.gelu(x, n, approximate ? 1 : 0);
+  }
+
+  /** gate[i] = gelu(gate[i]) * up[i] for i < n (GeGLU; GELU as in `gelu`). */
+  geluMul(gate: Float32Array, up: Float32Array, n: number, approximate: boolean): void {
+    checkGated("geluMul", gate, up, n);
+    this.#f.geluMul(gate, up, n, approximate ? 1 : 0);
+  }
+
+  /** x[i] = cap · tanh(x[i] / cap) for i < n (logit soft-capping; cap > 0). */
+  softcap(x: Float32Array, n: number, cap: number): void {
+    check.dims("softcap", { n });
+    check.array("softcap", "x", x, n);
+    if (!(cap > 0) || !Number.isFinite(cap)) check.fail(`softcap: cap ${cap} must be a positive number`);
+    this.#f.softcap(x, n, cap);
   }
 
   /** y[i] += x[i] for i < n (default: y.length). */
@@ -253,7 +313,9 @@ export class Kernels {
   /**
    * Causal attention of M query rows at positions pos0..pos0+M-1 over a per-layer
    * KV cache laid out [nKvHeads][cacheCapacity][headDim] that already holds
-   * positions 0..pos0+M-1. q and out are [M, nHeads*headDim]; scale 1/sqrt(headDim).
+   * positions 0..pos0+M-1. q and out are [M, nHeads*headDim]. Scores are q·k · scale
+   * (default 1/sqrt(headDim)), soft-capped to softcap · tanh(s / softcap) when `softcap`
+   * is given; with `window`, the query at position p sees keys p − window + 1..p only.
    */
   attention(
     out: Float32Array,
@@ -266,8 +328,13 @@ export class Kernels {
     headDim: number,
     pos0: number,
     cacheCapacity: number,
+    options: AttentionOptions = {},
   ): void {
     check.dims("attention", { M, nHeads, nKvHeads, headDim, pos0, cacheCapacity });
+    const scale = options.scale ?? 1 / Math.sqrt(headDim), softcap = options.softcap ?? 0, window = options.window ?? 0;
+    if (!(scale > 0) || !Number.isFinite(scale)) check.fail(`attention: scale ${scale} must be a positive number`);
+    if (!(softcap >= 0) || !Number.isFinite(softcap)) check.fail(`attention: softcap ${softcap} must be a non-negative number`);
+    check.dims("attention (window)", { window });
     if (M < 1 || nHeads < 1 || nKvHeads < 1 || headDim < 1) check.fail("attention: M, nHeads, nKvHeads and headDim must be >= 1");
     if (nHeads % nKvHeads !== 0) check.fail(`attention: nHeads ${nHeads} is not a multiple of nKvHeads ${nKvHeads}`);
     if (pos0 + M > cacheCapacity) check.fail(`attention: positions up to ${pos0 + M - 1} do not fit a cache of ${cacheCapacity}`);
@@ -275,7 +342,7 @@ export class Kernels {
     check.array("attention", "out", out, M * nHeads * headDim);
     check.array("attention", "kCache", kCache, nKvHeads * cacheCapacity * headDim);
     check.array("attention", "vCache", vCache, nKvHeads * cacheCapacity * headDim);
-    if (this.#f.attention(out, q, kCache, vCache, M, nHeads, nKvHeads, headDim, pos0, cacheCapacity) !== 0) {
+    if (this.#f.attention(out, q, kCache, vCache, M, nHeads, nKvHeads, headDim, pos0, cacheCapacity, scale, softcap, window) !== 0) {
       check.fail("attention: rejected by the native library");
     }
   }

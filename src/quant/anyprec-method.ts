@@ -7,11 +7,11 @@ import { basename } from "node:path";
 import { PmpdError } from "../errors.js";
 import { anyprecFormat } from "../formats/anyprec.js";
 import { collectFisher, fisherKey } from "../grad/fisher.js";
-import { inputOf, type LinearName } from "../model/projections.js";
+import { inputKey, type LinearName } from "../model/projections.js";
 import { parseInteger } from "../util/parse.js";
 import { collectActivationSquares, sampleCalibration } from "./calibration.js";
 import type { QuantizeMethod } from "./method.js";
-import { quantizeAnyPrecisionModel } from "./quantize-model.js";
+import { checkInputWidths, quantizeAnyPrecisionModel } from "./quantize-model.js";
 import { checkOutputDirectory, writeQuantizedModel } from "./write-model.js";
 
 const SENSITIVITIES = ["activation", "fisher", "uniform"];
@@ -27,9 +27,7 @@ export const anyprecMethod: QuantizeMethod = {
     if (!SENSITIVITIES.includes(sensitivityName)) {
       throw new PmpdError(`--sensitivity must be activation, fisher or uniform, got "${sensitivityName}"`);
     }
-    for (const K of [pm.config.hiddenSize, pm.config.intermediateSize, pm.config.numHeads * pm.config.headDim]) {
-      if (K % 8 !== 0) throw new PmpdError(`${pm.dir}: input width ${K} is not a multiple of 8, which the bit-plane layout needs`);
-    }
+    checkInputWidths(pm, 8, "the bit-plane layout needs");
     const out = outArg ?? `${pm.dir.replace(/\/+$/, "")}-anyprec-${parentPrecision}-${seedPrecision}`;
     checkOutputDirectory(out, force);
     let sensitivity: ((layer: number, name: LinearName) => Float32Array | Float64Array | null) | null = null;
@@ -37,7 +35,7 @@ export const anyprecMethod: QuantizeMethod = {
       const samples = sampleCalibration(pm.tokenizer, calib);
       progress.phase("calibration (activation statistics)", samples.length);
       const squares = collectActivationSquares(pm.model, samples, (d) => progress.advance(d));
-      sensitivity = (l, name) => squares.get(`${l}.${inputOf(name)}`) ?? null;
+      sensitivity = (l, name) => squares.get(inputKey(pm.config.layout, l, name)) ?? null;
     } else if (sensitivityName === "fisher") {
       // The reference's empirical Fisher diagonal: squared per-sample gradients, summed.
       const samples = sampleCalibration(pm.tokenizer, calib);

@@ -7,8 +7,8 @@
 import { PmpdError } from "../errors.js";
 import type { ModelTokenizer } from "../io/tokenizer.js";
 import { readTextDocuments } from "../io/text-corpus.js";
-import type { LlamaModel } from "../model/llama.js";
-import { firstOfInput, inputOf } from "../model/projections.js";
+import type { DecoderModel } from "../model/decoder.js";
+import { inputKey, linearSpec } from "../model/projections.js";
 import { Rng } from "../util/random.js";
 
 export interface CalibrationOptions {
@@ -40,13 +40,14 @@ export function sampleCalibration(tokenizer: ModelTokenizer, options: Calibratio
  * any-precision k-means when no gradients are available (`--sensitivity activation`).
  */
 export function collectActivationSquares(
-  model: LlamaModel, samples: number[][], onSample?: (done: number) => void,
+  model: DecoderModel, samples: number[][], onSample?: (done: number) => void,
 ): Map<string, Float64Array> {
   const sums = new Map<string, Float64Array>();
   let rows = 0;
+  const layout = model.config.layout;
   model.observer = (layer, name, input, M) => {
-    if (!firstOfInput(name)) return; // k/v and up read the input of q and gate
-    const key = `${layer}.${inputOf(name)}`;
+    if (!linearSpec(layout, name).firstOfInput) return; // k/v and up read the input of q and gate
+    const key = inputKey(layout, layer, name);
     const K = input.length / M;
     let acc = sums.get(key);
     if (!acc) { acc = new Float64Array(K); sums.set(key, acc); }

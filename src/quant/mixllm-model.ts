@@ -12,12 +12,12 @@
 import { PmpdError } from "../errors.js";
 import { backward } from "../grad/backward.js";
 import type { PretrainedModel } from "../model/pretrained.js";
-import { firstOfInput, inputOf, LINEAR_NAMES, linearPrefix, type LinearName } from "../model/projections.js";
+import { inputKey, linearPrefix, linearSpec, type LinearName } from "../model/projections.js";
 import { accumulateHessian } from "./gptq.js";
 import { accumulateChannelSalience, lowRtnDelta, mixLlmQuantizedLayer, quantizeMixLlmLayer, selectHighChannels } from "./mixllm.js";
 import { mixLlmModelLabel, type MixLlmLinear } from "../formats/mixllm.js";
 import type { QuantizeProgress } from "./method.js";
-import { getLinear, type QuantizedLayer } from "./quantize-model.js";
+import { checkInputWidths, getLinear, type QuantizedLayer } from "./quantize-model.js";
 
 export interface MixLlmModelOptions {
   /** One model per fraction, in this order. */
@@ -39,15 +39,13 @@ export interface MixLlmModelResult {
 
 export function quantizeMixLlmModels(pm: PretrainedModel, samples: number[][], o: MixLlmModelOptions, progress?: QuantizeProgress): MixLlmModelResult[] {
   const c = pm.config;
-  for (const K of [c.hiddenSize, c.intermediateSize, c.numHeads * c.headDim]) {
-    if (K % 128 !== 0) throw new PmpdError(`${pm.dir}: input width ${K} is not a multiple of 128, which MixLLM's groups need`);
-  }
-  const key = (l: number, n: LinearName) => linearPrefix(l, n);
+  checkInputWidths(pm, 128, "MixLLM's groups need");
+  const key = (l: number, n: LinearName) => linearPrefix(c.layout, l, n);
   const weights = new Map<string, Float32Array>();
   const deltas = new Map<string, Float32Array>();
   const salience = new Map<string, Float64Array>();
   for (let l = 0; l < c.numLayers; l++) {
-    for (const name of LINEAR_NAMES) {
+    for (const { name } of c.layout.linears) {
       const lin = getLinear(pm, l, name);
       if (lin.format !== "float") throw new PmpdError(`${pm.dir}: the model is already quantized (layer ${l} ${name} is ${lin.format})`);
       const W = lin.dequantize(32);
@@ -65,8 +63,8 @@ export function quantizeMixLlmModels(pm: PretrainedModel, samples: number[][], o
       onLinearGrad: (layer, name, gradW, input) => {
         const lin = getLinear(pm, layer, name);
         accumulateChannelSalience(salience.get(key(layer, name))!, deltas.get(key(layer, name))!, lin.outFeatures, lin.inFeatures, gradW!);
-        if (!o.gptq || !firstOfInput(name)) return;
-        const hk = `${layer}.${inputOf(name)}`, K = lin.inFeatures;
+        if (!o.gptq || !linearSpec(c.layout, name).firstOfInput) return; // k/v, up: the same input as q, gate
+        const hk = inputKey(c.layout, layer, name), K = lin.inFeatures;
         let h = hessians.get(hk);
         if (!h) { h = { H: new Float64Array(K * K), count: 0 }; hessians.set(hk, h); }
         h.count = accumulateHessian(h.H, input, input.length / K, K, h.count);
@@ -76,7 +74,7 @@ export function quantizeMixLlmModels(pm: PretrainedModel, samples: number[][], o
   }
   const ranked = [...salience].map(([name, sal]) => ({ name, salience: sal }));
   const results: MixLlmModelResult[] = [];
-  const perModel = c.numLayers * LINEAR_NAMES.length;
+  const perModel = c.numLayers * c.layout.linears.length;
   progress?.phase("quantizing (mixllm)", perModel * o.highFractions.length);
   let done = 0;
   for (const highFraction of o.highFractions) {
@@ -84,12 +82,12 @@ export function quantizeMixLlmModels(pm: PretrainedModel, samples: number[][], o
     const layers = new Map<string, QuantizedLayer>();
     let high = 0, total = 0, bytes = 0, weightsCount = 0;
     for (let l = 0; l < c.numLayers; l++) {
-      for (const name of LINEAR_NAMES) {
+      for (const { name } of c.layout.linears) {
         // pm keeps its float layers: every fraction starts from them.
         const lin = getLinear(pm, l, name);
         const N = lin.outFeatures, K = lin.inFeatures, k = key(l, name);
         const highChannels = chosen.get(k) ?? new Int32Array(0);
-        const hessian = o.gptq ? hessians.get(`${l}.${inputOf(name)}`)?.H : undefined;
+        const hessian = o.gptq ? hessians.get(inputKey(c.layout, l, name))?.H : undefined;
         const q = quantizeMixLlmLayer(weights.get(k)!, N, K, highChannels, { hessian, dampPercent: o.dampPercent, blockSize: o.blockSize });
         const ql = mixLlmQuantizedLayer(q, lin.bias, N, K, pm.activation);
         layers.set(k, ql);

@@ -12,8 +12,9 @@
  * - rtn: round-to-nearest per group, no calibration.
  */
 import { PmpdError } from "../errors.js";
+import { layerLinear } from "../model/decoder.js";
 import type { PretrainedModel } from "../model/pretrained.js";
-import { firstOfInput, inputOf, LINEAR_FIELDS, LINEAR_NAMES, linearPrefix, type LinearInput, type LinearName } from "../model/projections.js";
+import { inputKey, linearPrefix, linearSpec, type LinearName } from "../model/projections.js";
 import { AnyPrecisionLinear } from "../formats/anyprec.js";
 import { UniformLinear } from "../formats/uniform.js";
 import type { ActivationMode } from "../formats/activation-mode.js";
@@ -23,7 +24,6 @@ import { quantizeAnyPrecisionParallel } from "./anyprec-parallel.js";
 import { packBitPlanes } from "./bitplanes.js";
 import { accumulateHessian, quantizeGptq } from "./gptq.js";
 import { quantizeRtn } from "./rtn.js";
-
 import type { QuantizeProgress } from "./method.js";
 import type { UniformQuantized } from "./uniform.js";
 
@@ -34,11 +34,23 @@ export interface QuantizedLayer {
 }
 
 export function getLinear(pm: PretrainedModel, layer: number, name: LinearName): LinearLayer {
-  return pm.model.weights.layers[layer]![LINEAR_FIELDS[name]];
+  return layerLinear(pm.config, pm.model.weights.layers[layer]!, name);
 }
 
 function setLinear(pm: PretrainedModel, layer: number, name: LinearName, lin: LinearLayer): void {
-  pm.model.weights.layers[layer]![LINEAR_FIELDS[name]] = lin;
+  pm.model.weights.layers[layer]!.linears[linearSpec(pm.config.layout, name).role] = lin;
+}
+
+/**
+ * Fails with one line when an input width K of the model is not a multiple of `multiple`,
+ * naming the layers and what needs it (e.g. 8 for bit-planes, 128 for MixLLM's groups).
+ */
+export function checkInputWidths(pm: PretrainedModel, multiple: number, needs: string): void {
+  for (const s of pm.config.layout.linears) {
+    if (s.inFeatures % multiple !== 0) {
+      throw new PmpdError(`${pm.dir}: ${s.name} has input width ${s.inFeatures}, not a multiple of ${multiple}, which ${needs}`);
+    }
+  }
 }
 
 function floatWeight(pm: PretrainedModel, layer: number, name: LinearName): Float32Array {
@@ -101,11 +113,12 @@ export async function quantizeAnyPrecisionModel(
   pm: PretrainedModel, options: AnyPrecisionOptions, progress?: QuantizeProgress,
 ): Promise<Map<string, QuantizedLayer>> {
   const c = pm.config, out = new Map<string, QuantizedLayer>();
-  const total = c.numLayers * LINEAR_NAMES.length;
+  checkInputWidths(pm, 8, "the bit-plane layout needs");
+  const total = c.numLayers * c.layout.linears.length;
   progress?.phase("quantizing (any-precision)", total);
   let done = 0;
   for (let l = 0; l < c.numLayers; l++) {
-    for (const name of LINEAR_NAMES) {
+    for (const { name } of c.layout.linears) {
       const lin = getLinear(pm, l, name);
       const N = lin.outFeatures, K = lin.inFeatures;
       const W = floatWeight(pm, l, name);
@@ -129,7 +142,7 @@ export async function quantizeAnyPrecisionModel(
       if (bias) tensors.bias = { dtype: "F32", shape: [N], data: bias };
       const q = new AnyPrecisionLinear(planes, options.parentPrecision, luts, bias, N, K, pm.activation);
       setLinear(pm, l, name, q);
-      out.set(linearPrefix(l, name), { tensors, layer: q });
+      out.set(linearPrefix(c.layout, l, name), { tensors, layer: q });
       progress?.advance(++done, `layer ${l} ${name}`);
     }
   }
@@ -160,11 +173,10 @@ function uniformLayer(q: UniformQuantized, bias: Float32Array | null, N: number,
 }
 
 function checkGroupSize(pm: PretrainedModel, groupSize: number): void {
-  const widths = new Set([pm.config.hiddenSize, pm.config.numHeads * pm.config.headDim, pm.config.intermediateSize]);
-  for (const K of widths) {
-    if (K % groupSize !== 0) throw new PmpdError(`--group-size ${groupSize} does not divide the input width ${K} of ${pm.dir}`);
-    if (K % 8 !== 0) throw new PmpdError(`${pm.dir}: input width ${K} is not a multiple of 8, which the bit-plane layout needs`);
+  for (const s of pm.config.layout.linears) {
+    if (s.inFeatures % groupSize !== 0) throw new PmpdError(`--group-size ${groupSize} does not divide the input width ${s.inFeatures} of ${s.name} in ${pm.dir}`);
   }
+  checkInputWidths(pm, 8, "the bit-plane layout needs");
 }
 
 /**
@@ -188,13 +200,13 @@ export function quantizeUniformModel(
       });
     const ql = uniformLayer(q, lin.bias, N, K, pm.activation);
     setLinear(pm, l, name, ql.layer);
-    out.set(linearPrefix(l, name), ql);
+    out.set(linearPrefix(c.layout, l, name), ql);
   };
 
   if (options.method === "rtn") {
     progress?.phase(`quantizing (rtn ${options.bits}-bit)`, c.numLayers);
     for (let l = 0; l < c.numLayers; l++) {
-      for (const name of LINEAR_NAMES) quantizeOne(l, name, null);
+      for (const { name } of c.layout.linears) quantizeOne(l, name, null);
       progress?.advance(l + 1);
     }
     return out;
@@ -206,13 +218,13 @@ export function quantizeUniformModel(
   const streams = samples.map((ids) => model.embed(ids).slice());
   const cache = model.newCache(Math.max(...samples.map((s) => s.length)));
   for (let l = 0; l < c.numLayers; l++) {
-    const hessians = new Map<LinearInput, { H: Float64Array; count: number }>();
+    const hessians = new Map<string, { H: Float64Array; count: number }>();
     model.observer = (layer, name, input, M) => {
-      if (layer !== l || !firstOfInput(name)) return;
-      const kind = inputOf(name);
+      if (layer !== l || !linearSpec(c.layout, name).firstOfInput) return; // k/v, up: the same input as q, gate
+      const key = inputKey(c.layout, layer, name);
       const K = input.length / M;
-      let h = hessians.get(kind);
-      if (!h) { h = { H: new Float64Array(K * K), count: 0 }; hessians.set(kind, h); }
+      let h = hessians.get(key);
+      if (!h) { h = { H: new Float64Array(K * K), count: 0 }; hessians.set(key, h); }
       h.count = accumulateHessian(h.H, input, M, K, h.count);
     };
     try {
@@ -223,7 +235,7 @@ export function quantizeUniformModel(
     } finally {
       model.observer = null;
     }
-    for (const name of LINEAR_NAMES) quantizeOne(l, name, hessians.get(inputOf(name))!.H);
+    for (const { name } of c.layout.linears) quantizeOne(l, name, hessians.get(inputKey(c.layout, l, name))!.H);
     // The next layer sees this layer's quantized outputs.
     for (const x of streams) {
       cache.length = 0;
