@@ -31,6 +31,8 @@ import { getKernels } from "../src/native/kernels.js";
 import { weightArray } from "../src/native/weight-memory.js";
 import { bytesPerToken, randomModel, TINYLLAMA_1_1B_SHAPES, type RandomLayerSpec } from "../src/model/random-model.js";
 import { FloatLinear } from "../src/formats/float.js";
+import type { DecoderModel } from "../src/model/decoder.js";
+import { getQuantKernels } from "../src/native/quant-kernels.js";
 import type { LinearLayer } from "../src/formats/linear.js";
 import { argmax } from "../src/util/argmax.js";
 import { Rng } from "../src/util/random.js";
@@ -255,8 +257,13 @@ function singleLayer(kind: RandomLayerSpec, N: number, K: number, seed: number):
 
 interface DecodeRow {
   model: string; prefillTokensPerS: number;
-  /** The median round's decode speed and its bound read bandwidth / weight bytes per token. */
+  /**
+   * The median round's decode speed and its bound, read bandwidth / bytes read per token (every
+   * linear layer's bytesRead: bit-planes or codes, tables, scales, zero points; lm_head included).
+   */
   decodeTokensPerS: number; weightBytesPerToken: number; readGbPerS: number; boundTokensPerS: number;
+  /** The F16 lm_head's share of weightBytesPerToken (the same at every precision). */
+  lmHeadBytes: number;
   /** Median over rounds of (tokens/s) / bound. */
   fractionOfBound: number; fractionRange: [number, number]; rounds: number; usedRounds: number;
   /** The median fraction of the bound taken with the read blocks' mean (readBlock). */
@@ -268,10 +275,19 @@ interface DecodeRow {
   levels?: BandwidthLevel[];
 }
 
-const results: { threads: number; dispatch: string; quick: boolean; gemv: GemvRow[]; decode: DecodeRow[] } = {
-  threads: kernels.threads(), dispatch: kernels.dispatch(), quick, gemv: [], decode: [],
+/** A b-bit decode against the same family's 4-bit decode, measured in alternating blocks (pairedSpeedRatio). */
+interface PrecisionRatio {
+  model: string; precision: number; versus: number;
+  /** Median over rounds of tokens/s at `precision` / tokens/s at `versus`; lowest and highest round. */
+  speedRatio: number; range: [number, number]; rounds: number;
+  /** Bytes per token at `versus` / at `precision`: the speed ratio if both ran at the same fraction of the bound. */
+  byteRatio: number;
+}
+
+const results: { threads: number; dispatch: string; quantPath: string; quick: boolean; gemv: GemvRow[]; decode: DecodeRow[]; precisionRatios: PrecisionRatio[] } = {
+  threads: kernels.threads(), dispatch: kernels.dispatch(), quantPath: getQuantKernels().path(), quick, gemv: [], decode: [], precisionRatios: [],
 };
-log(`pmpd bench: ${kernels.threads()} threads, ${kernels.dispatch()} kernels; median of ${GEMV_ROUNDS} (GEMV) / ${DECODE_ROUNDS} (decode) paired rounds`);
+log(`pmpd bench: ${kernels.threads()} threads, ${kernels.dispatch()} kernels (quantized: ${results.quantPath}); median of ${GEMV_ROUNDS} (GEMV) / ${DECODE_ROUNDS} (decode) paired rounds`);
 const pct = (f: number) => `${(100 * f).toFixed(0)}%`;
 /** "  [at 33 GB/s: 91% (12 rounds), at 54 GB/s: 78% (5 rounds)]" when there are two levels. */
 const fmtLevels = (levels: BandwidthLevel[] | undefined) =>
@@ -312,51 +328,98 @@ if (only === null || only === "gemv" || only === "quant" || only === "mixllm") {
   }
 }
 
+/**
+ * One model decoding at one precision on its own KV cache: prefilled once (timed), then
+ * `block()` decodes for DECODE_BLOCK_S (whole steps, at most MAX_STEPS_PER_BLOCK) and returns
+ * its steps and seconds. Decoding runs over positions promptLen+2 .. +DECODE_SPAN and then
+ * rewinds (overwriting the same cache rows), so attention costs the same in every block
+ * however many there are.
+ */
+const MAX_STEPS_PER_BLOCK = 64;
+class DecodeSession {
+  readonly prefillTokensPerS: number;
+  readonly bytesPerToken: number;
+  private readonly cache: ReturnType<DecoderModel["newCache"]>;
+  private readonly firstPos: number;
+  private logits: Float32Array;
+  constructor(readonly model: DecoderModel, readonly precision: number) {
+    // Quick runs prefill a shorter prompt (prefill is compute-bound and has no reference anyway).
+    const promptLen = quick ? 64 : 128;
+    const prompt = Array.from({ length: promptLen }, (_, i) => (i * 7919) % 32000);
+    this.firstPos = promptLen + 2;
+    this.cache = model.newCache(this.firstPos + DECODE_SPAN + MAX_STEPS_PER_BLOCK);
+    model.forward(prompt.slice(0, 8), model.newCache(16), { precision }); // warm-up
+    const t0 = performance.now();
+    this.logits = model.forward(prompt, this.cache, { precision });
+    this.prefillTokensPerS = promptLen / ((performance.now() - t0) / 1000);
+    // Two untimed steps: the first decode steps touch paths and buffers prefill did not.
+    for (let s = 0; s < 2; s++) this.logits = model.forward([argmax(this.logits)], this.cache, { precision });
+    this.bytesPerToken = bytesPerToken(model, precision);
+  }
+  block(): { steps: number; seconds: number } {
+    const t = performance.now(), end = t + 1000 * DECODE_BLOCK_S;
+    let n = 0, now = t;
+    if (this.cache.length + MAX_STEPS_PER_BLOCK > this.cache.capacity) this.cache.truncate(this.firstPos);
+    do {
+      this.logits = this.model.forward([argmax(this.logits)], this.cache, { precision: this.precision });
+      n++;
+      now = performance.now();
+    } while (now < end && n < MAX_STEPS_PER_BLOCK);
+    return { steps: n, seconds: (now - t) / 1000 };
+  }
+}
+
+/**
+ * Decode speed of `low` over `high` (the same family's 4-bit session), measured in one
+ * stretch as alternating blocks, high low low high high low …, so both see the same
+ * bandwidth: the median over rounds of (tokens/s of low) / (tokens/s of high).
+ */
+function pairedSpeedRatio(label: string, high: DecodeSession, low: DecodeSession): PrecisionRatio {
+  const ratios: number[] = [];
+  for (let r = 0; r < DECODE_ROUNDS; r++) {
+    const [first, second] = r % 2 === 0 ? [high, low] : [low, high];
+    const a = first.block(), b = second.block();
+    const [h, l] = first === high ? [a, b] : [b, a];
+    ratios.push((l.steps / l.seconds) / (h.steps / h.seconds));
+  }
+  const sorted = [...ratios].sort((x, y) => x - y);
+  const ratio = sorted[(sorted.length - 1) >> 1]!;
+  if (debug) process.stderr.write(`[${((performance.now() - start) / 1000).toFixed(1)} s] ${label}: ${ratios.map((q) => q.toFixed(3)).join("  ")}\n`);
+  return {
+    model: label, precision: low.precision, versus: high.precision, speedRatio: ratio, range: [sorted[0]!, sorted.at(-1)!], rounds: ratios.length,
+    byteRatio: high.bytesPerToken / low.bytesPerToken,
+  };
+}
+
 if (only === null || only === "decode" || only === "mixllm") {
-  log("\nDecode and prefill of a TinyLlama-1.1B-shaped model (random weights); bound = read bandwidth / weight bytes per token");
+  log("\nDecode and prefill of a TinyLlama-1.1B-shaped model (random weights); bound = read bandwidth / bytes read per token (bit-planes, tables, scales and zero points, the F16 lm_head)");
   const kinds: Array<[string, RandomLayerSpec, number]> = [];
   if (only !== "mixllm") {
     kinds.push(["F16", { kind: "float", dtype: "F16" }, 16]);
     for (const b of [4, 3, 2]) kinds.push([`anyprec ${b}-bit`, { kind: "anyprec", seedPrecision: 2, parentPrecision: 4 }, b]);
+    for (const b of [4, 3, 2]) kinds.push([`uniform ${b}-bit`, { kind: "uniform", bits: b, groupSize: 128 }, b]);
   }
   kinds.push(["mixllm 10%", { kind: "mixllm", highFraction: 0.1 }, 0]);
   let anyprecModel: ReturnType<typeof randomModel> | null = null;
+  /** Each family's 4-bit session, which its 3- and 2-bit rows are paired with. */
+  const fourBit = new Map<string, DecodeSession>();
   for (const [label, kind, requested] of kinds) {
     const built = kind.kind === "anyprec" ? (anyprecModel ??= randomModel(TINYLLAMA_1_1B_SHAPES, kind, 5)) : randomModel(TINYLLAMA_1_1B_SHAPES, kind, 5);
     const { model } = built;
     // A MixLLM model has one precision, its label.
     const precision = kind.kind === "mixllm" ? built.precisions[0]! : requested;
-    // Quick runs prefill a shorter prompt (prefill is compute-bound and has no reference anyway).
-    const promptLen = quick ? 64 : 128, maxStepsPerRound = 64;
-    const prompt = Array.from({ length: promptLen }, (_, i) => (i * 7919) % 32000);
-    // Decoding runs over positions promptLen+2 .. +DECODE_SPAN and then rewinds (overwriting
-    // the same cache rows), so attention costs the same in every round however many there are.
-    const firstPos = promptLen + 2, cache = model.newCache(firstPos + DECODE_SPAN + maxStepsPerRound);
-    model.forward(prompt.slice(0, 8), model.newCache(16), { precision }); // warm-up
-    const t0 = performance.now();
-    let logits = model.forward(prompt, cache, { precision });
-    const prefillS = (performance.now() - t0) / 1000;
-    // Two untimed steps: the first decode steps touch paths and buffers prefill did not.
-    for (let s = 0; s < 2; s++) logits = model.forward([argmax(logits)], cache, { precision });
-    const bytes = bytesPerToken(model, precision);
+    const session = new DecodeSession(model, precision), bytes = session.bytesPerToken;
     let steps = 0;
-    // A block decodes for its time (whole steps, at most maxStepsPerRound); its rate in weight
-    // bytes/s, so its ratio to the read rate is (tokens/s) / bound.
+    // A block's rate in bytes/s, so its ratio to the read rate is (tokens/s) / bound.
     const p = pairedRounds(`decode ${label}`, DECODE_ROUNDS, DECODE_BLOCK_S, () => {
-      const t = performance.now(), end = t + 1000 * DECODE_BLOCK_S;
-      let n = 0, now = t;
-      if (cache.length + maxStepsPerRound > cache.capacity) cache.truncate(firstPos);
-      do {
-        logits = model.forward([argmax(logits)], cache, { precision });
-        n++;
-        now = performance.now();
-      } while (now < end && n < maxStepsPerRound);
-      steps += n;
-      return (bytes * n) / ((now - t) / 1000);
+      const b = session.block();
+      steps += b.steps;
+      return (bytes * b.steps) / b.seconds;
     });
     const tps = p.rate / bytes, bound = p.read / bytes;
     const row: DecodeRow = {
-      model: label, prefillTokensPerS: promptLen / prefillS, decodeTokensPerS: tps, weightBytesPerToken: bytes,
+      model: label, prefillTokensPerS: session.prefillTokensPerS, decodeTokensPerS: tps, weightBytesPerToken: bytes,
+      lmHeadBytes: model.weights.lmHead.bytesRead(precision),
       readGbPerS: p.read / 1e9, boundTokensPerS: bound, fractionOfBound: p.fraction, fractionRange: p.range, fractionVsBlockMean: p.vsBlockMean, rounds: p.rounds, usedRounds: p.used, perRound: p.perRound, steps,
       ...(p.levels ? { levels: p.levels } : {}),
     };
@@ -365,6 +428,16 @@ if (only === null || only === "decode" || only === "mixllm") {
       `bound ${bound.toFixed(2).padStart(6)} tok/s (${(bytes / 1e9).toFixed(3)} GB/token at ${(p.read / 1e9).toFixed(1)} GB/s)  ` +
       `${pct(row.fractionOfBound)} of bound (${pct(p.range[0])}-${pct(p.range[1])}, ${p.used}/${p.rounds} rounds, ${steps} steps; ` +
       `${pct(p.vsBlockMean)} against the read blocks' mean)` + fmtLevels(p.levels));
+    const family = label.replace(/ \d+-bit$/, "");
+    if (kind.kind !== "anyprec" && kind.kind !== "uniform") continue;
+    if (precision === 4) {
+      fourBit.set(family, session);
+    } else if (fourBit.has(family)) {
+      const r = pairedSpeedRatio(`${family} ${precision}/4-bit`, fourBit.get(family)!, session);
+      results.precisionRatios.push(r);
+      log(`${"".padEnd(16)} ${precision}-bit / 4-bit decode speed ${r.speedRatio.toFixed(3)}x (${r.range[0].toFixed(3)}-${r.range[1].toFixed(3)}, ${r.rounds} alternating rounds); ` +
+        `bytes per token 4-bit / ${precision}-bit ${r.byteRatio.toFixed(3)}x, the ratio at equal fractions of the bound`);
+    }
   }
 }
 

@@ -11,7 +11,8 @@
  *  - quantizeLutQ8 bit-exact; only planes 0..b-1 are read.
  *
  * With AVX-512 + VBMI, the non-VBMI AVX-512 variant is checked in a child process
- * (PMPD_QUANT_VBMI=0); the child runs this file with PMPD_QUANT_TEST_CHILD=1.
+ * (PMPD_QUANT_VBMI=0), and with GFNI + AVX-VNNI the plain AVX2 variant (PMPD_QUANT_GFNI=0);
+ * the child runs this file with PMPD_QUANT_TEST_CHILD set to the dispatch path it checks.
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -27,8 +28,9 @@ const KN = getKernels();
 const Q = getQuantKernels();
 const DEFAULT_THREADS = KN.threads();
 const DEFAULT_DISPATCH = KN.dispatch();
-const CHILD = process.env.PMPD_QUANT_TEST_CHILD === "1";
-const PATHS: DispatchName[] = CHILD ? ["avx512"] : KN.supportedDispatch();
+const CHILD_PATH = process.env.PMPD_QUANT_TEST_CHILD as DispatchName | undefined;
+const CHILD = CHILD_PATH !== undefined;
+const PATHS: DispatchName[] = CHILD ? [CHILD_PATH] : KN.supportedDispatch();
 
 after(() => {
   KN.setDispatch(DEFAULT_DISPATCH);
@@ -40,7 +42,7 @@ function use(dispatch: DispatchName, threads: number): void {
   KN.setThreads(threads);
   assert.equal(KN.dispatch(), dispatch);
   assert.equal(KN.threads(), threads);
-  if (CHILD) assert.equal(Q.path(), "avx512");
+  if (CHILD) assert.equal(Q.path(), CHILD_PATH);
 }
 
 // ---- deterministic inputs ----------------------------------------------------
@@ -273,7 +275,7 @@ function addAny(P: number, b: number, M: number, N: number, K: number): void {
   });
 }
 const ANY_CONFIGS: [number, number][] = CHILD
-  ? [[8, 4], [8, 5], [8, 6], [8, 7], [8, 8], [6, 6]]
+  ? [[4, 2], [4, 3], [8, 4], [8, 5], [8, 6], [8, 7], [8, 8], [6, 6]]
   : [[4, 2], [4, 3], [4, 4], [8, 1], [8, 2], [8, 3], [8, 4], [8, 5], [8, 6], [8, 7], [8, 8]];
 for (const [P, b] of ANY_CONFIGS) for (const [M, N, K] of SHAPES) addAny(P, b, M, N, K);
 for (const [M, N, K] of EXTRA_SHAPES) for (const [P, b] of CHILD ? [[8, 7]] : [[4, 3], [8, 4], [8, 6], [8, 8]]) addAny(P, b, M, N, K);
@@ -507,25 +509,28 @@ if (!CHILD) {
       for (const d of KN.supportedDispatch()) {
         KN.setDispatch(d);
         const p = Q.path();
-        assert.ok(d === "avx512" ? p === "avx512" || p === "avx512-vbmi" : p === d, `${d} -> ${p}`);
+        assert.ok(p === d || p === `${d}-vbmi` && d === "avx512" || p === `${d}-gfni` && d === "avx2", `${d} -> ${p}`);
       }
       KN.setDispatch(DEFAULT_DISPATCH);
     });
 
-    it("AVX-512 without VBMI (child process, PMPD_QUANT_VBMI=0)", (t) => {
-      if (!KN.supportedDispatch().includes("avx512")) return t.skip("no AVX-512");
-      KN.setDispatch("avx512");
-      const vbmi = Q.path() === "avx512-vbmi";
-      KN.setDispatch(DEFAULT_DISPATCH);
-      if (!vbmi) return t.skip("the default AVX-512 variant already is the non-VBMI one");
-      const r = spawnSync(process.execPath, ["--test-reporter=tap", fileURLToPath(import.meta.url)], {
-        env: { ...process.env, PMPD_QUANT_VBMI: "0", PMPD_QUANT_TEST_CHILD: "1", NODE_TEST_CONTEXT: undefined },
-        encoding: "utf8",
-        timeout: 300_000,
+    // The plain variants, which a CPU with the extension does not run by default, each in a child process.
+    for (const [dispatch, variant, env] of [["avx512", "avx512-vbmi", "PMPD_QUANT_VBMI"], ["avx2", "avx2-gfni", "PMPD_QUANT_GFNI"]] as const) {
+      it(`${dispatch} without the ${variant} kernels (child process, ${env}=0)`, (t) => {
+        if (!KN.supportedDispatch().includes(dispatch)) return t.skip(`no ${dispatch}`);
+        KN.setDispatch(dispatch);
+        const extended = Q.path() === variant;
+        KN.setDispatch(DEFAULT_DISPATCH);
+        if (!extended) return t.skip(`the default ${dispatch} variant already is the plain one`);
+        const r = spawnSync(process.execPath, ["--test-reporter=tap", fileURLToPath(import.meta.url)], {
+          env: { ...process.env, [env]: "0", PMPD_QUANT_TEST_CHILD: dispatch, NODE_TEST_CONTEXT: undefined },
+          encoding: "utf8",
+          timeout: 300_000,
+        });
+        assert.equal(r.status, 0, `child failed:\n${r.stdout}\n${r.stderr}`);
+        assert.match(r.stdout, /# pass [1-9]/);
+        assert.match(r.stdout, /# fail 0/);
       });
-      assert.equal(r.status, 0, `child failed:\n${r.stdout}\n${r.stderr}`);
-      assert.match(r.stdout, /# pass [1-9]/);
-      assert.match(r.stdout, /# fail 0/);
-    });
+    }
   });
 }

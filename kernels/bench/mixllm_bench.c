@@ -12,26 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "pmpd_kernels.h"
-#include "bench_alloc.h"
+#include "bench_common.h"
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-
-static uint32_t rng = 12345u;
-static uint32_t xr(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 17;
-    rng ^= rng << 5;
-    return rng;
-}
-static float frand(void) { return ((float)(xr() >> 8) / 16777216.0f - 0.5f) * 0.2f; }
 
 typedef struct {
     int8_t *wh;
@@ -62,7 +46,7 @@ static void case_init(mcase *c, int M, int N, int K, double high_pct, int exact)
     int32_t *perm = xalloc((size_t)N * 4);
     for (int i = 0; i < N; i++) perm[i] = i;
     for (int i = N - 1; i > 0; i--) {
-        const int j = (int)(xr() % (uint32_t)(i + 1));
+        const int j = (int)(urand() % (uint32_t)(i + 1));
         const int32_t t = perm[i];
         perm[i] = perm[j];
         perm[j] = t;
@@ -76,10 +60,10 @@ static void case_init(mcase *c, int M, int N, int K, double high_pct, int exact)
         m->zl = xalloc((size_t)c->nl * G);
         m->ih = xalloc((size_t)c->nh * 4);
         m->il = xalloc((size_t)c->nl * 4);
-        for (size_t i = 0; i < (size_t)c->nh * K; i++) m->wh[i] = (int8_t)((int)(xr() % 255) - 127);
+        for (size_t i = 0; i < (size_t)c->nh * K; i++) m->wh[i] = (int8_t)((int)(urand() % 255) - 127);
         for (size_t i = 0; i < (size_t)c->nh * G; i++) m->sh[i] = 1e-3f;
-        for (size_t i = 0; i < (size_t)c->nl * (K / 2); i++) m->wl[i] = (uint8_t)xr();
-        for (size_t i = 0; i < (size_t)c->nl * G; i++) m->sl[i] = 1e-2f, m->zl[i] = (uint8_t)(xr() % 16);
+        for (size_t i = 0; i < (size_t)c->nl * (K / 2); i++) m->wl[i] = (uint8_t)urand();
+        for (size_t i = 0; i < (size_t)c->nl * G; i++) m->sl[i] = 1e-2f, m->zl[i] = (uint8_t)(urand() % 16);
         memcpy(m->ih, perm, (size_t)c->nh * 4);
         memcpy(m->il, perm + c->nh, (size_t)c->nl * 4);
     }

@@ -13,26 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "pmpd_kernels.h"
-#include "bench_alloc.h"
+#include "bench_common.h"
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-
-static uint32_t rng = 12345u;
-static uint32_t xr(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 17;
-    rng ^= rng << 5;
-    return rng;
-}
-static float frand(void) { return ((float)(xr() >> 8) / 16777216.0f - 0.5f) * 0.2f; }
 
 enum { K_ANY_Q8, K_ANY_F32, K_UNI_Q8, K_UNI_F32 };
 
@@ -73,11 +57,11 @@ static void case_init(qcase *c, int kind, int bits, int M, int N, int K) {
     c->mis = mis;
     for (int j = 0; j < c->copies; j++) {
         c->planes[j] = (uint8_t *)xalloc(c->pbytes + mis) + mis;
-        for (size_t i = 0; i < c->pbytes; i++) c->planes[j][i] = (uint8_t)xr();
+        for (size_t i = 0; i < c->pbytes; i++) c->planes[j][i] = (uint8_t)urand();
         if (kind == K_ANY_Q8) {
             c->lut_q[j] = xalloc((size_t)N * E);
             c->lut_scale[j] = xalloc((size_t)N * 4);
-            for (size_t i = 0; i < (size_t)N * E; i++) c->lut_q[j][i] = (int8_t)((int)(xr() % 255) - 127);
+            for (size_t i = 0; i < (size_t)N * E; i++) c->lut_q[j][i] = (int8_t)((int)(urand() % 255) - 127);
             for (int i = 0; i < N; i++) c->lut_scale[j][i] = 1e-3f;
         } else if (kind == K_ANY_F32) {
             c->lut[j] = xalloc((size_t)N * E * 4);
@@ -87,7 +71,7 @@ static void case_init(qcase *c, int kind, int bits, int M, int N, int K) {
             c->zeros[j] = xalloc((size_t)N * G);
             for (size_t i = 0; i < (size_t)N * G; i++) {
                 c->scales[j][i] = 1e-2f;
-                c->zeros[j][i] = (uint8_t)(xr() % (1u << bits));
+                c->zeros[j][i] = (uint8_t)(urand() % (1u << bits));
             }
         }
     }

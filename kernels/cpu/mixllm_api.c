@@ -18,20 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mixllm_internal.h"
+#include "kernel_tables.h"
 
 #define MIX_PAR_MIN_MACS (1L << 18) /* below this much work a call runs on the caller only */
 
 static pthread_mutex_t g_mmu = PTHREAD_MUTEX_INITIALIZER;
 
-static const mix_ops *cur_ops(void) {
-#if defined(PMPD_X86_PATHS)
-    const char *nm = pmpd_dispatch_name();
-    if (strcmp(nm, "avx512") == 0) return &pmpd_mix_avx512;
-    if (strcmp(nm, "avx2") == 0) return &pmpd_mix_avx2;
-#endif
-    return &pmpd_mix_scalar;
-}
+static const mix_ops *cur_ops(void) { return pmpd_tables.mixllm[pmpd_isa_active()]; }
 
 /* ---- scratch ------------------------------------------------------------ */
 

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "quant_internal.h"
+#include "kernel_tables.h"
 
 #define Q_PAR_MIN_MACS (1L << 18) /* below this much work a call runs on the caller only */
 #define Q_MAX_TILE_THREADS 1024   /* = pool maximum */
@@ -26,6 +26,7 @@
 static pthread_mutex_t g_qmu = PTHREAD_MUTEX_INITIALIZER;
 #if defined(PMPD_X86_PATHS)
 static int g_vbmi; /* AVX-512 VBMI + GFNI usable */
+static int g_gfni; /* GFNI + AVX-VNNI usable (the AVX2 path's super-block kernels) */
 #endif
 
 __attribute__((constructor)) static void quant_init(void) {
@@ -35,6 +36,10 @@ __attribute__((constructor)) static void quant_init(void) {
     /* PMPD_QUANT_VBMI=0 forces the non-VBMI AVX-512 variant (for testing it on VBMI CPUs) */
     const char *e = getenv("PMPD_QUANT_VBMI");
     if (e && strcmp(e, "0") == 0) g_vbmi = 0;
+    g_gfni = __builtin_cpu_supports("gfni") && __builtin_cpu_supports("avxvnni");
+    /* PMPD_QUANT_GFNI=0 forces the plain AVX2 variant (for testing it on such CPUs) */
+    e = getenv("PMPD_QUANT_GFNI");
+    if (e && strcmp(e, "0") == 0) g_gfni = 0;
 #endif
 }
 
@@ -44,16 +49,11 @@ typedef struct {
 } qpaths;
 
 static qpaths cur_paths(void) {
-    qpaths r = {&pmpd_qops_scalar, &pmpd_ops_scalar};
+    const pmpd_isa isa = pmpd_isa_active();
+    qpaths r = {pmpd_tables.quant[isa], pmpd_tables.f[isa]};
 #if defined(PMPD_X86_PATHS)
-    const char *nm = pmpd_dispatch_name();
-    if (strcmp(nm, pmpd_ops_avx512.name) == 0) {
-        r.q = g_vbmi ? &pmpd_qops_avx512vbmi : &pmpd_qops_avx512;
-        r.f = &pmpd_ops_avx512;
-    } else if (strcmp(nm, pmpd_ops_avx2.name) == 0) {
-        r.q = &pmpd_qops_avx2;
-        r.f = &pmpd_ops_avx2;
-    }
+    if (isa == PMPD_ISA_AVX512 && g_vbmi) r.q = &pmpd_qops_avx512vbmi;
+    if (isa == PMPD_ISA_AVX2 && g_gfni) r.q = &pmpd_qops_avx2gfni;
 #endif
     return r;
 }

@@ -3,6 +3,10 @@
  * 32-byte halves. Plane bits are expanded to bytes with a broadcast, a byte
  * shuffle, an AND with the bit selector and a compare (0xFF where set).
  *
+ * Compiled twice: quant_avx2.c (any AVX2 CPU) and quant_avx2gfni.c (#includes this file with
+ * PMPD_QUANT_GFNI=1, -mgfni -mavxvnni; used only on CPUs with GFNI and AVX-VNNI), whose q8
+ * GEMVs for b <= 4 are super-block kernels with a GFNI bit transpose (further below).
+ *
  * Integer dot products use vpmaddubsw + vpmaddwd. vpmaddubsw saturates pairs to
  * int16, so both operands are kept within 7 bits of magnitude:
  *   - any-precision: signed table value t times int8 activation x is computed as
@@ -15,10 +19,18 @@
 #include <immintrin.h>
 #include <math.h>
 
-#include "quant_internal.h"
+#include "quant_net.h"
 
+#ifndef PMPD_QUANT_GFNI
+#define PMPD_QUANT_GFNI 0
+#endif
+#if PMPD_QUANT_GFNI
+#define QOPS_SYM pmpd_qops_avx2gfni
+#define QISA_NAME "avx2-gfni"
+#else
 #define QOPS_SYM pmpd_qops_avx2
 #define QISA_NAME "avx2"
+#endif
 
 #define QAI static inline __attribute__((always_inline))
 
@@ -289,6 +301,228 @@ static void quant_act(const float *x, int K, int8_t *xq, float *xs, int32_t *xsu
         xc128[b] = -128 * tot;
     }
 }
+
+#if PMPD_QUANT_GFNI
+/* ======================================================================
+ * GFNI + AVX-VNNI q8 GEMVs for b <= 4: the AVX-512 VBMI kernels' scheme
+ * (quant_avx512.c explains it) on 256-bit registers. A super-block is 4 blocks
+ * (256 weights): each plane contributes one 32-byte load; unpacks build 8x8 bit
+ * matrices, one gf2p8affine per register transposes them into codes, packed
+ * G = 8/NB per byte (NB = 2 rows per group for b <= 2, 4 for b <= 4). Lane L of
+ * every output register is blocks 2L and 2L+1; set h = 0, 1 of four (register,
+ * field) outputs has lane L = block 2L+h, so its 4 vpdpbusd accumulate one int32
+ * vector whose lanes 4L..4L+3 belong to block 2L+h. Lookups: vpshufb on the
+ * field's nibble (16-entry tables, replicated for the 2-bit fields).
+ * ====================================================================== */
+#define QHAVE_NET 1
+
+QAI void aq8_rows(const pmpd_qw *w, const pmpd_qact *a, float *y, int n0, int n1, const int B);
+QAI void uq8_rows(const pmpd_qw *w, const pmpd_qact *a, float *y, int n0, int n1, const int B);
+
+QAI int net_nb(int B) { return B <= 2 ? 2 : 4; }
+/* nbytes (< 32) bytes at p, zero-filled to 32, never reading past them */
+QAI __m256i load_part(const uint8_t *p, int nbytes) {
+    uint8_t tmp[32] __attribute__((aligned(32))) = {0};
+    memcpy(tmp, p, (size_t)nbytes);
+    return _mm256_load_si256((const __m256i *)tmp);
+}
+
+/* codes of the super-block at byte offset off of each plane row; O[R], R < NB */
+QAI void net_codes(const uint8_t *const *pp, long off, int B, int nbytes, __m256i *O) {
+    const int NB = net_nb(B);
+    __m256i P[4];
+    for (int k = 0; k < NB; k++) {
+        if (k < NB - B) {
+            P[k] = _mm256_setzero_si256();
+        } else {
+            const uint8_t *src = pp[k - (NB - B)] + off;
+            P[k] = nbytes >= 32 ? _mm256_loadu_si256((const __m256i *)src) : load_part(src, nbytes);
+        }
+    }
+    if (NB == 2) {
+        O[0] = _mm256_unpacklo_epi8(P[0], P[1]);
+        O[1] = _mm256_unpackhi_epi8(P[0], P[1]);
+    } else {
+        const __m256i al = _mm256_unpacklo_epi8(P[0], P[1]), ah = _mm256_unpackhi_epi8(P[0], P[1]);
+        const __m256i bl = _mm256_unpacklo_epi8(P[2], P[3]), bh = _mm256_unpackhi_epi8(P[2], P[3]);
+        O[0] = _mm256_unpacklo_epi16(al, bl);
+        O[1] = _mm256_unpackhi_epi16(al, bl);
+        O[2] = _mm256_unpacklo_epi16(ah, bh);
+        O[3] = _mm256_unpackhi_epi16(ah, bh);
+    }
+    const __m256i X = _mm256_set1_epi64x((long long)0x8040201008040201ull); /* byte i = 1 << i */
+    for (int R = 0; R < NB; R++) O[R] = _mm256_gf2p8affine_epi64_epi8(X, O[R], 0);
+}
+
+QAI void q_net_prefetch(const uint8_t *const *pp, int B, int sb, int nbytes) {
+    for (int p = 0; p < B; p++) {
+        if ((sb & 1) == 0) QPREFETCH(pp[p] + (long)sb * 32 + QPF);
+        if (nbytes < 32) QPREFETCH(pp[p] + (long)sb * 32 + nbytes - 1 + QPF);
+    }
+}
+
+/* the nibble of code register o that holds field g (the field in its low 2 or 4 bits,
+ * for NB == 2 field 2g' and 2g'+1 share one nibble) */
+QAI __m256i net_nibble(__m256i o, int hi) {
+    if (!hi) return _mm256_and_si256(o, _mm256_set1_epi8(0x0F));
+    return _mm256_gf2p8affine_epi64_epi8(o, _mm256_set1_epi64x(net_field_matrix(4, 4)), 0);
+}
+
+/* biased (+128) tables: t[0] e -> T[e & 15] (NB == 4) or T[e & 3], t[1] e -> T[(e >> 2) & 3] (NB == 2) */
+typedef struct {
+    __m256i t[2];
+} NTAB;
+
+QAI void ntab_load(NTAB *T, const int8_t *row, int B) {
+    __m128i v; /* the 2^B entries, zero above */
+    if (B == 4) {
+        v = _mm_loadu_si128((const __m128i *)row);
+    } else if (B == 3) {
+        v = _mm_loadl_epi64((const __m128i *)row);
+    } else {
+        uint32_t u = 0;
+        memcpy(&u, row, (size_t)1 << B);
+        v = _mm_cvtsi32_si128((int)u);
+    }
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    if (B >= 3) {
+        T->t[0] = _mm256_xor_si256(_mm256_broadcastsi128_si256(v), bias);
+        return;
+    }
+    const int m = (1 << B) - 1;
+    const __m128i i0 = _mm_setr_epi8(0, 1 & m, 2 & m, 3 & m, 0, 1 & m, 2 & m, 3 & m, 0, 1 & m, 2 & m, 3 & m, 0, 1 & m,
+                                     2 & m, 3 & m);
+    const __m128i i1 = _mm_setr_epi8(0, 0, 0, 0, 1 & m, 1 & m, 1 & m, 1 & m, 2 & m, 2 & m, 2 & m, 2 & m, 3 & m, 3 & m,
+                                     3 & m, 3 & m);
+    T->t[0] = _mm256_xor_si256(_mm256_broadcastsi128_si256(_mm_shuffle_epi8(v, i0)), bias);
+    T->t[1] = _mm256_xor_si256(_mm256_broadcastsi128_si256(_mm_shuffle_epi8(v, i1)), bias);
+}
+
+/* act.ext: per super-block and set, the layout of quant_net.h with 2 lanes */
+#define EXT2_A NET_SET_A(2)
+#define EXT2_U NET_SET_U(2)
+
+static size_t act_ext_bytes(const pmpd_qw *w) { return net_act_ext_bytes(w, 2); }
+
+static void act_ext_build(const pmpd_qw *w, int uniform, const pmpd_qact *a, void *ext) {
+    if (w->bits > 4 || (uniform && !pmpd_q_groups_blockaligned(w))) return; /* block kernels, no ext */
+    net_act_ext_build(w, uniform, a, ext, 2, net_nb(w->bits));
+}
+
+QAI __m256i dpbusd(__m256i acc, __m256i u8, __m256i s8) { return _mm256_dpbusd_avx_epi32(acc, u8, s8); }
+
+/* biased table values of lookup j of set h */
+QAI __m256i net_lookup(const NTAB *T, const __m256i *nib, int j, int h, int NB) {
+    if (NB == 2) /* register h; fields 0, 1 in the high nibble, 2, 3 in the low one */
+        return _mm256_shuffle_epi8(T->t[(j & 1) ? 0 : 1], nib[2 * h + (j < 2)]);
+    return _mm256_shuffle_epi8(T->t[0], nib[2 * net_reg(NB, h, j) + (net_fld(NB, j) == 0)]);
+}
+
+/* one super-block (nbytes = 32: full, else the partial last one) of one row */
+QAI void aq8net_sb(const uint8_t *const *pp, const NTAB *T, const uint8_t *ext, int sb, int nbytes, QF *acc0,
+                   QF *acc1, const int B) {
+    const int NB = net_nb(B);
+    const uint8_t *e0 = ext + (size_t)sb * 2 * EXT2_A, *e1 = e0 + EXT2_A;
+    __m256i O[4], nib[8];
+    q_net_prefetch(pp, B, sb, nbytes);
+    net_codes(pp, (long)sb * 32, B, nbytes, O);
+    for (int R = 0; R < NB; R++) {
+        nib[2 * R] = net_nibble(O[R], 0);
+        nib[2 * R + 1] = net_nibble(O[R], 1);
+    }
+    __m256i d0 = _mm256_load_si256((const __m256i *)(e0 + 128)), d1 = _mm256_load_si256((const __m256i *)(e1 + 128));
+    for (int j = 0; j < 4; j++) {
+        d0 = dpbusd(d0, net_lookup(T, nib, j, 0, NB), _mm256_load_si256((const __m256i *)(e0 + 32 * j)));
+        d1 = dpbusd(d1, net_lookup(T, nib, j, 1, NB), _mm256_load_si256((const __m256i *)(e1 + 32 * j)));
+    }
+    *acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_load_ps((const float *)(e0 + 160)), *acc0);
+    *acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_load_ps((const float *)(e1 + 160)), *acc1);
+}
+
+QAI void aq8net_rows(const pmpd_qw *w, const pmpd_qact *a, float *y, int n0, int n1, const int B) {
+    if (B > 4) {
+        aq8_rows(w, a, y, n0, n1, B);
+        return;
+    }
+    const int nsb = (w->nblk + 3) / 4, nfull = w->rowb / 32, remb = w->rowb % 32;
+    const size_t tb = (size_t)1 << B;
+    const uint8_t *ext = (const uint8_t *)a->ext;
+    for (int n = n0; n < n1; n++) {
+        const uint8_t *pp[4];
+        const uint8_t *base = w->planes + (size_t)n * (size_t)w->rowb;
+        for (int p = 0; p < B; p++) pp[p] = base + (size_t)p * w->pstride;
+        QPREFETCH(w->lut_q + (size_t)(n + 4) * tb);
+        NTAB T;
+        ntab_load(&T, w->lut_q + (size_t)n * tb, B);
+        QF acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        for (int sb = 0; sb < nfull; sb++) aq8net_sb(pp, &T, ext, sb, 32, &acc0, &acc1, B);
+        if (nsb > nfull) aq8net_sb(pp, &T, ext, nfull, remb, &acc0, &acc1, B);
+        y[n] = hsum256(_mm256_add_ps(acc0, acc1)) * w->lut_scale[n];
+    }
+}
+
+/* field g of code register o as one code per byte */
+QAI __m256i net_field(__m256i o, int g, int NB) {
+    if (NB == 4) return net_nibble(o, g == 0);
+    if (g == 3) return _mm256_and_si256(o, _mm256_set1_epi8(0x03));
+    return _mm256_gf2p8affine_epi64_epi8(o, _mm256_set1_epi64x(net_field_matrix(6 - 2 * g, 2)), 0);
+}
+
+/* uniform: per set, the int32 lanes start at -zero * sum(xq) of their block, accumulate
+ * code * xq, and are scaled by block scale * group scale */
+QAI void uq8net_sb(const uint8_t *const *pp, const float *sc, const uint8_t *zr, const uint8_t *ext, int sb,
+                   int nbytes, int NG, int gb, QF *acc0, QF *acc1, const int B) {
+    const int NB = net_nb(B);
+    const uint8_t *e0 = ext + (size_t)sb * 2 * EXT2_U, *e1 = e0 + EXT2_U;
+    const int g0 = (4 * sb) / gb, gn = NG - g0 < 4 ? NG - g0 : 4;
+    __m256i O[4];
+    q_net_prefetch(pp, B, sb, nbytes);
+    net_codes(pp, (long)sb * 32, B, nbytes, O);
+    /* the super-block's (up to 4) group scales and zero points, without reading past the row's */
+    const __m128i gm = _mm_cmpgt_epi32(_mm_set1_epi32(gn), _mm_setr_epi32(0, 1, 2, 3));
+    const __m256 s8 = _mm256_castps128_ps256(_mm_maskload_ps(sc + g0, gm));
+    uint32_t zw = 0;
+    if (gn == 4) memcpy(&zw, zr + g0, 4);
+    else
+        for (int g = 0; g < gn; g++) zw |= (uint32_t)zr[g0 + g] << (8 * g);
+    const __m128i z8 = _mm_cvtsi32_si128((int)zw);
+    __m256i d0 = _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(z8, _mm_loadl_epi64((const __m128i *)(e0 + 224)))),
+                                    _mm256_load_si256((const __m256i *)(e0 + 192)));
+    __m256i d1 = _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(z8, _mm_loadl_epi64((const __m128i *)(e1 + 224)))),
+                                    _mm256_load_si256((const __m256i *)(e1 + 192)));
+    for (int j = 0; j < 4; j++) {
+        d0 = dpbusd(d0, net_field(O[net_reg(NB, 0, j)], net_fld(NB, j), NB), _mm256_load_si256((const __m256i *)(e0 + 32 * j)));
+        d1 = dpbusd(d1, net_field(O[net_reg(NB, 1, j)], net_fld(NB, j), NB), _mm256_load_si256((const __m256i *)(e1 + 32 * j)));
+    }
+    const __m256 gs0 = _mm256_permutevar8x32_ps(s8, _mm256_load_si256((const __m256i *)(e0 + 128)));
+    const __m256 gs1 = _mm256_permutevar8x32_ps(s8, _mm256_load_si256((const __m256i *)(e1 + 128)));
+    *acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_mul_ps(_mm256_load_ps((const float *)(e0 + 160)), gs0), *acc0);
+    *acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_mul_ps(_mm256_load_ps((const float *)(e1 + 160)), gs1), *acc1);
+}
+
+QAI void uq8net_rows(const pmpd_qw *w, const pmpd_qact *a, float *y, int n0, int n1, const int B) {
+    if (B > 4) {
+        uq8_rows(w, a, y, n0, n1, B);
+        return;
+    }
+    const int NG = w->ngroups, nsb = (w->nblk + 3) / 4, nfull = w->rowb / 32, remb = w->rowb % 32;
+    const int gb = w->group >= w->K ? w->nblk : w->group / QBLK;
+    const uint8_t *ext = (const uint8_t *)a->ext;
+    for (int n = n0; n < n1; n++) {
+        const uint8_t *pp[4];
+        const uint8_t *base = w->planes + (size_t)n * (size_t)w->rowb;
+        for (int p = 0; p < B; p++) pp[p] = base + (size_t)p * w->pstride;
+        const float *sc = w->scales + (size_t)n * NG;
+        const uint8_t *zr = w->zeros + (size_t)n * NG;
+        QPREFETCH(sc + 4 * NG);
+        QPREFETCH(zr + 4 * NG);
+        QF acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        for (int sb = 0; sb < nfull; sb++) uq8net_sb(pp, sc, zr, ext, sb, 32, NG, gb, &acc0, &acc1, B);
+        if (nsb > nfull) uq8net_sb(pp, sc, zr, ext, nfull, remb, NG, gb, &acc0, &acc1, B);
+        y[n] = hsum256(_mm256_add_ps(acc0, acc1));
+    }
+}
+#endif /* PMPD_QUANT_GFNI */
 
 #include "quant_template.h"
 

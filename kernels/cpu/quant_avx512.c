@@ -18,7 +18,7 @@
 #include <immintrin.h>
 #include <math.h>
 
-#include "quant_internal.h"
+#include "quant_net.h"
 
 #ifndef PMPD_QUANT_VBMI
 #define PMPD_QUANT_VBMI 0
@@ -295,13 +295,6 @@ __attribute__((constructor)) static void init_net_tables(void) {
 QAI int net_nb(int B) { return B <= 2 ? 2 : B <= 4 ? 4 : 8; }
 
 /* output (register R, field g) of lookup j of set h */
-QAI int net_reg(int NB, int h, int j) { return NB == 2 ? h : NB == 4 ? 2 * h + (j >> 1) : 4 * h + j; }
-QAI int net_fld(int NB, int j) { return NB == 2 ? j : NB == 4 ? (j & 1) : 0; }
-/* bytes 8t..8t+7 of a lane of lookup j are weights 8*m .. 8*m+7 of the lane's block */
-static inline int net_m(int NB, int j, int t) {
-    return NB == 2 ? 4 * t + j : NB == 4 ? 4 * (j >> 1) + 2 * t + (j & 1) : 4 * (j >> 1) + 2 * (j & 1) + t;
-}
-
 /* codes of the super-block at byte offset off of each plane row (nbytes < 64: partial,
  * zero-filled, never reads past it); O[R], R < NB */
 QAI void net_codes(const uint8_t *const *pp, long off, int B, int nbytes, __m512i *O) {
@@ -398,72 +391,27 @@ QAI __m512i ntab_lookup(const NTAB *T, __m512i o, int g, int B) {
     return _mm512_mask_blend_epi8(_mm512_movepi8_mask(o), lo, hi);
 }
 
-/* GF(2) matrix moving bits s..s+w-1 of every byte to bits 0..w-1 (others cleared) */
-QAI long long field_matrix(int s, int w) {
-    unsigned long long m = 0;
-    for (int i = 0; i < w; i++) m |= (unsigned long long)(1u << (s + i)) << (8 * (7 - i));
-    return (long long)m;
-}
-
 /* field g of code register o as one code per byte */
 QAI __m512i net_field(__m512i o, int g, int B) {
     const int NB = net_nb(B);
     if (NB == 8) return o;
     if (NB == 4) {
         if (g == 1) return _mm512_and_si512(o, _mm512_set1_epi8(0x0F));
-        return _mm512_gf2p8affine_epi64_epi8(o, _mm512_set1_epi64(field_matrix(4, 4)), 0);
+        return _mm512_gf2p8affine_epi64_epi8(o, _mm512_set1_epi64(net_field_matrix(4, 4)), 0);
     }
     if (g == 3) return _mm512_and_si512(o, _mm512_set1_epi8(0x03));
-    return _mm512_gf2p8affine_epi64_epi8(o, _mm512_set1_epi64(field_matrix(6 - 2 * g, 2)), 0);
+    return _mm512_gf2p8affine_epi64_epi8(o, _mm512_set1_epi64(net_field_matrix(6 - 2 * g, 2)), 0);
 }
 
-/* act.ext: per super-block sb and set h, EXT_SET_A (any-precision) or EXT_SET_U (uniform) bytes:
- *   [0, 256)    int8 activations of lookups j = 0..3 (64 bytes each, kernel order)
- *   [256, 320)  any-precision: int32 start values, lane 4L = -128 * sum(xq of block 2L+h);
- *               uniform: int32 lane -> group offset from the super-block's first group
- *   [320, 384)  float block scales, lanes 4L..4L+3 = scale of block 2L+h
- *   uniform only:
- *   [384, 448)  int32, lane 4L = -sum(xq of block 2L+h), other lanes 0
- *   [448, 464)  uint8 lane -> group offset (the int32 offsets as bytes) */
-#define EXT_SET_A 384
-#define EXT_SET_U 512
+/* act.ext: per super-block and set, the layout of quant_net.h with 4 lanes */
+#define EXT_SET_A NET_SET_A(4)
+#define EXT_SET_U NET_SET_U(4)
 
-static size_t act_ext_bytes(const pmpd_qw *w) {
-    const size_t nsb = (size_t)(w->nblk + 7) / 8;
-    return nsb * 2 * EXT_SET_U;
-}
+static size_t act_ext_bytes(const pmpd_qw *w) { return net_act_ext_bytes(w, 4); }
 
 static void act_ext_build(const pmpd_qw *w, int uniform, const pmpd_qact *a, void *ext) {
     if (uniform && !pmpd_q_groups_blockaligned(w)) return; /* plain-C kernel, no ext */
-    const int NB = net_nb(w->bits), nblk = w->nblk, nsb = (nblk + 7) / 8;
-    const int gb = uniform ? (w->group >= w->K ? nblk : w->group / QBLK) : 1;
-    const size_t set = uniform ? EXT_SET_U : EXT_SET_A;
-    uint8_t *e = (uint8_t *)ext;
-    for (int sb = 0; sb < nsb; sb++)
-        for (int h = 0; h < 2; h++) {
-            uint8_t *es = e + (size_t)(2 * sb + h) * set;
-            int32_t *aux = (int32_t *)(es + 256), *nsum = (int32_t *)(es + 384);
-            float *sv = (float *)(es + 320);
-            uint8_t *zidx = es + 448;
-            for (int L = 0; L < 4; L++) {
-                const int blk = 8 * sb + 2 * L + h, live = blk < nblk;
-                for (int j = 0; j < 4; j++)
-                    for (int t = 0; t < 2; t++) {
-                        uint8_t *dst = es + 64 * j + 16 * L + 8 * t;
-                        if (live) memcpy(dst, a->xq + (size_t)blk * QBLK + 8 * net_m(NB, j, t), 8);
-                        else memset(dst, 0, 8);
-                    }
-                const int go = live ? blk / gb - (8 * sb) / gb : 0;
-                for (int i = 0; i < 4; i++) {
-                    aux[4 * L + i] = uniform ? go : i == 0 && live ? a->xc128[blk] : 0;
-                    sv[4 * L + i] = live ? a->xs[blk] : 0.0f;
-                    if (uniform) {
-                        nsum[4 * L + i] = i == 0 && live ? -a->xsum[blk] : 0;
-                        zidx[4 * L + i] = (uint8_t)go;
-                    }
-                }
-            }
-        }
+    net_act_ext_build(w, uniform, a, ext, 4, net_nb(w->bits));
 }
 
 /* one super-block (nbytes = 64: full, else the partial last one) of RR rows */

@@ -64,6 +64,7 @@ PMPD_HIDDEN extern const pmpd_qops pmpd_qops_scalar;
 PMPD_HIDDEN extern const pmpd_qops pmpd_qops_avx2;
 PMPD_HIDDEN extern const pmpd_qops pmpd_qops_avx512;
 PMPD_HIDDEN extern const pmpd_qops pmpd_qops_avx512vbmi;
+PMPD_HIDDEN extern const pmpd_qops pmpd_qops_avx2gfni;
 #endif
 
 /* Plain-C uniform kernels for any group size (multiple of 8). The vector paths use

@@ -36,8 +36,8 @@ const DECLS = {
 
 type QuantFns = Record<keyof typeof DECLS, NativeFn>;
 
-/** Variants of the quantized kernels (the AVX-512 path has a VBMI and a non-VBMI form). */
-export type QuantPath = "avx512-vbmi" | "avx512" | "avx2" | "scalar";
+/** Variants of the quantized kernels (the AVX-512 path has a VBMI form, the AVX2 path a GFNI + AVX-VNNI form). */
+export type QuantPath = "avx512-vbmi" | "avx512" | "avx2-gfni" | "avx2" | "scalar";
 
 const check = new ArgumentChecks("pmpd quant kernels");
 
