@@ -32,12 +32,16 @@ function layerAt(pm: PretrainedModel, prefix: string): LinearLayer {
   return linearOf(pm.model.weights.layers[Number(m[1])]!.linears, spec);
 }
 
+function sha256Of(w: Float32Array): string {
+  return createHash("sha256").update(new Uint8Array(w.buffer, w.byteOffset, w.byteLength)).digest("hex");
+}
+
 function close(a: number, b: number, what: string): void {
   assert.ok(Math.abs(a - b) <= 1e-4 * Math.max(Math.abs(b), 1), `${what}: ${a} vs golden ${b}`);
 }
 
-function checkLogProbs(pm: PretrainedModel, precision: number, g: GoldenModel, what: string): void {
-  const V = pm.config.vocabSize, ids = golden.input_ids;
+function checkLogProbs(pm: PretrainedModel, precision: number, g: GoldenModel, what: string, ids = golden.input_ids): void {
+  const V = pm.config.vocabSize;
   const logits = pm.model.forward(ids, pm.model.newCache(), { precision, allLogits: true });
   for (let t = 0; t + 1 < ids.length; t++) close(tokenLogProb(logits, t * V, V, ids[t + 1]!), g.logprobs[t]!, `${what}: log p(token ${t + 1})`);
 }
@@ -63,8 +67,7 @@ test("dequantized AutoGPTQ weights equal the script's float64 dequantization exa
     for (const [name, pm] of models) {
       const g = golden.models[name]!;
       for (const [prefix, digest] of Object.entries(g.dequant_sha256)) {
-        const w = layerAt(pm, prefix).dequantize(g.bits);
-        assert.equal(createHash("sha256").update(new Uint8Array(w.buffer, w.byteOffset, w.byteLength)).digest("hex"), digest, `${name} ${prefix}`);
+        assert.equal(sha256Of(layerAt(pm, prefix).dequantize(g.bits)), digest, `${name} ${prefix}`);
       }
       const prefix = "model.layers.0.self_attn.k_proj";
       const ref = f.read(`${name}.${prefix}`).data as Float64Array;
@@ -106,6 +109,28 @@ test("greedy continuations equal PyTorch's; the int8 path stays within int8 nois
       for (let n = 0; n < exact.length; n++) { err += (q8[n]! - exact[n]!) ** 2; norm += exact[n]! ** 2; }
       assert.ok(Math.sqrt(err / norm) < 2e-2, `${name} ${prefix}: int8 relative error ${Math.sqrt(err / norm)}`);
     }
+  }
+});
+
+test("AutoGPTQ checkpoints of phi (q/k/v, dense, fc1, fc2, biased) and phi3 (fused qkv_proj, gate_up_proj) load by the layout's names and match PyTorch", async () => {
+  const dir = join(FIXTURES, "families");
+  const families = JSON.parse(readFileSync(join(dir, "golden.json"), "utf8")) as { models: Record<string, GoldenModel & { text: string; input_ids: number[] }> };
+  assert.deepEqual(Object.keys(families.models), ["phi", "phi3"]);
+  for (const [name, g] of Object.entries(families.models)) {
+    const pm = await fromPretrained(join(dir, name), { activation: "exact" });
+    assert.equal(pm.config.layout.family, name);
+    assert.deepEqual(pm.precisions, [g.bits], name);
+    assert.deepEqual(pm.tokenizer.encode(g.text), g.input_ids, `${name}: tokenizer`);
+    const prefixes = pm.model.weights.layers.flatMap((_, l) => pm.config.layout.linears.map((s) => `model.layers.${l}.${s.path}`));
+    assert.deepEqual(prefixes.sort(), Object.keys(g.dequant_sha256).sort(), `${name}: every projection is AutoGPTQ's`);
+    for (const prefix of prefixes) {
+      const lin = layerAt(pm, prefix);
+      assert.equal(lin.format, "uniform", `${name} ${prefix}`);
+      assert.equal(sha256Of(lin.dequantize(g.bits)), g.dequant_sha256[prefix], `${name} ${prefix}`);
+    }
+    checkLogProbs(pm, g.bits, g, name, g.input_ids);
+    const r = generate(pm, g.input_ids, { maxNewTokens: g.greedy.length, eosTokenIds: [], prefillPrecision: g.bits });
+    assert.deepEqual(r.tokens, g.greedy, `${name}: greedy`);
   }
 });
 

@@ -70,15 +70,15 @@ test("fused projections (phi3's qkv_proj, gate_up_proj) and biased ones (stablel
   }
 });
 
-test("AutoGPTQ checkpoints offload through the uniform row: desc_act permutation, biases and v1/v2 zero points as on the CPU", async () => {
+test("AutoGPTQ checkpoints offload through the uniform row: desc_act permutation, biases, v1/v2 zero points, phi's and phi3's projections as on the CPU", async () => {
   execFileSync("make", ["-s", "-C", join(packageRoot(), "kernels", "cuda"), "mock"]);
   const cuda = loadCudaKernels(mock);
-  for (const name of ["w2", "w3", "w4", "w8"]) {
+  for (const name of ["w2", "w3", "w4", "w8", "families/phi", "families/phi3"]) {
     const dir = join(packageRoot(), "test", "fixtures", "autogptq", name);
     const cpu = await fromPretrained(dir, { activation: "exact" }), gpu = await fromPretrained(dir, { activation: "exact" });
-    const linears = gpu.model.weights.layers.reduce((n, l) => n + Object.keys(l.linears).length, 0);
-    assert.equal(offloadToCuda(gpu.model, cuda), linears, name);
-    assert.equal(gpu.model.weights.layers[0]!.linears.q!.format, "cuda:uniform");
+    const linears = () => gpu.model.weights.layers.flatMap((l) => Object.values(l.linears));
+    assert.equal(offloadToCuda(gpu.model, cuda), linears().length, name);
+    assert.ok(linears().every((lin) => lin.format === "cuda:uniform"), name);
     assertSameDecode(cpu, gpu, "It was a bright cold day in April", name, cpu.precisions as number[]);
   }
 });

@@ -19,6 +19,16 @@ Writes test/fixtures/autogptq/:
                 SHA-256 of each dequantized weight as float32 [out, in] (it is exact in float32:
                 an fp16 scale times an integer of at most 9 bits)
   golden.safetensors  w<b>.<prefix> F64 [out, in]: the float64 dequantization of layer 0's k_proj
+  families/     AutoGPTQ checkpoints of the other families' projection names, on the random
+                phi and phi3 models of scripts/model/make_arch_goldens.py (its configs, float
+                weights, character tokenizer and float64 forward; linear weights replaced by
+                the dequantized ones):
+    phi/   4-bit, group 16, desc_act, v1, q_proj/k_proj/v_proj/dense/fc1/fc2 each quantized with
+           its own (non-zero) bias, as AutoGPTQ's phi model quantizes them,
+           gptq_model-4bit-16g.safetensors named by quantize_config.json
+    phi3/  3-bit, group 32, gptq_v2, the fused qkv_proj and gate_up_proj quantized whole (as
+           AutoGPTQ's phi3 model does), zero biases, settings in config.json, model.safetensors
+    golden.json  {models: {phi|phi3: {bits, text, input_ids, logprobs, greedy, dequant_sha256}}}
 
 The model: LLaMA, hidden 64, 2 layers, 4 heads over 2 KV heads (head_dim 16), SwiGLU 128,
 tied embeddings, fp16 float tensors; its tokenizer is tiny-llama's with the merges dropped
@@ -46,6 +56,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
 sys.path.insert(0, os.path.join(HERE, "..", "model"))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import make_arch_goldens as arch  # noqa: E402
 from bpe import ByteLevelBPE  # noqa: E402
 from llama import CONFIG, LlamaForCausalLM  # noqa: E402
 from safetensors_numpy import write_safetensors  # noqa: E402
@@ -68,6 +79,13 @@ MODELS = {
     "w2": dict(bits=2, group=64, desc_act=True, sym=True, fmt="gptq_v2", settings="quantize_config", qkv_bias=True),
     "w8": dict(bits=8, group=-1, desc_act=False, sym=False, fmt="gptq", settings="quantize_config", no_g_idx=True),
 }
+
+FAMILIES = {
+    "phi": dict(bits=4, group=16, desc_act=True, sym=False, fmt="gptq", settings="quantize_config",
+                base_name="gptq_model-4bit-16g"),
+    "phi3": dict(bits=3, group=32, desc_act=False, sym=False, fmt="gptq_v2", settings="config", zero_bias=True),
+}
+FAMILY_TEXT = arch.PROMPTS[1]
 
 
 def shapes(cfg):
@@ -174,6 +192,81 @@ def write_tokenizer(dest):
         shutil.copy(os.path.join(TINY, name), os.path.join(dest, name))
 
 
+def write_checkpoint(dest, cfg, spec, tensors):
+    """config.json, AutoGPTQ's settings (quantize_config.json or config.json's
+    quantization_config) and the weight file (the one model_file_base_name names, else
+    model.safetensors) of checkpoint `spec` in `dest`."""
+    cfg = copy.deepcopy(cfg)
+    settings = {"bits": spec["bits"], "group_size": spec["group"], "damp_percent": 0.01, "desc_act": spec["desc_act"],
+                "static_groups": False, "sym": spec["sym"], "true_sequential": True,
+                "model_name_or_path": None, "model_file_base_name": spec.get("base_name"), "quant_method": "gptq"}
+    if spec["fmt"] != "gptq":
+        settings["checkpoint_format"] = spec["fmt"]
+    if spec["settings"] == "config":
+        cfg["quantization_config"] = dict(settings, checkpoint_format=spec["fmt"])
+    else:
+        with open(os.path.join(dest, "quantize_config.json"), "w") as f:
+            json.dump(settings, f, indent=2)
+    with open(os.path.join(dest, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    weight_file = f"{spec.get('base_name') or 'model'}.safetensors"
+    write_safetensors(os.path.join(dest, weight_file), tensors, {"format": "pt"})
+
+
+def quantized_linears(cfg):
+    """(prefix, N, K) of every transformer linear layer of an arch-goldens family, under its own names."""
+    out = []
+    for name, shape in arch.param_shapes(cfg).items():
+        prefix = name[: -len(".weight")]
+        module = prefix.split(".")[-1]
+        if name.startswith("model.layers.") and name.endswith(".weight") and len(shape) == 2:
+            assert module.endswith("_proj") or module in ("dense", "fc1", "fc2"), name
+            out.append((prefix, *shape))
+    return out
+
+
+def make_families(out):
+    """AutoGPTQ checkpoints of phi and phi3 (FAMILIES) with their float64 goldens, in `out`."""
+    rng = np.random.default_rng(1717)
+    os.makedirs(out)
+    golden = {"models": {}}
+    for name, spec in FAMILIES.items():
+        cfg = arch.CONFIGS[name]
+        floats = arch.random_weights(cfg, 1000 + list(arch.CONFIGS).index(name))
+        dest = os.path.join(out, name)
+        os.makedirs(dest)
+        with open(os.path.join(dest, "tokenizer.json"), "w") as f:
+            json.dump(arch.tokenizer_json(), f, ensure_ascii=False)
+        with open(os.path.join(dest, "tokenizer_config.json"), "w") as f:
+            json.dump(arch.TOKENIZER_CONFIG, f, indent=2)
+        tensors, W, digests = {}, dict(floats), {}
+        linears = quantized_linears(cfg)
+        for n, t in floats.items():
+            if not any(n.startswith(p + ".") for p, _, _ in linears) or n.endswith(".bias"):
+                tensors[n] = t.numpy().astype(np.float16)
+        for prefix, N, K in linears:
+            packed, w = quantized_layer(rng, N, K, spec)
+            for suffix, t in packed.items():
+                tensors[f"{prefix}.{suffix}"] = t
+            if spec.get("zero_bias"):
+                assert f"{prefix}.bias" not in floats
+                tensors[f"{prefix}.bias"] = np.zeros(N, dtype=np.float16)
+            W[f"{prefix}.weight"] = torch.tensor(w)
+            digests[prefix] = hashlib.sha256(w.astype("<f4").tobytes()).hexdigest()
+        write_checkpoint(dest, cfg, spec, dict(sorted(tensors.items())))
+        ids = arch.encode(FAMILY_TEXT)
+        with torch.no_grad():
+            lsm = torch.log_softmax(arch.forward(cfg, W, ids), dim=-1)
+            greedy, margin = arch.greedy(cfg, W, ids)
+        if margin < 1e-3:
+            sys.exit(f"{name}: a greedy step is a near tie ({margin}); pick another seed")
+        golden["models"][name] = {"bits": spec["bits"], "text": FAMILY_TEXT, "input_ids": ids,
+                                  "logprobs": [float(lsm[t, ids[t + 1]]) for t in range(len(ids) - 1)],
+                                  "greedy": greedy, "dequant_sha256": digests}
+    with open(os.path.join(out, "golden.json"), "w") as f:
+        json.dump(golden, f, indent=1)
+
+
 def main():
     torch.set_num_threads(1)
     rng = np.random.default_rng(17)
@@ -211,20 +304,7 @@ def main():
         cfg = copy.deepcopy(CFG)
         if spec.get("qkv_bias"):
             cfg["attention_bias"] = True
-        settings = {"bits": spec["bits"], "group_size": spec["group"], "damp_percent": 0.01, "desc_act": spec["desc_act"],
-                    "static_groups": False, "sym": spec["sym"], "true_sequential": True,
-                    "model_name_or_path": None, "model_file_base_name": spec.get("base_name"), "quant_method": "gptq"}
-        if spec["fmt"] != "gptq":
-            settings["checkpoint_format"] = spec["fmt"]
-        if spec["settings"] == "config":
-            cfg["quantization_config"] = dict(settings, checkpoint_format=spec["fmt"])
-        else:
-            with open(os.path.join(dest, "quantize_config.json"), "w") as f:
-                json.dump(settings, f, indent=2)
-        with open(os.path.join(dest, "config.json"), "w") as f:
-            json.dump(cfg, f, indent=2)
-        weight_file = f"{spec.get('base_name') or 'model'}.safetensors"
-        write_safetensors(os.path.join(dest, weight_file), tensors, {"format": "pt"})
+        write_checkpoint(dest, cfg, spec, tensors)
         logprobs, greedy = logprobs_and_greedy(reference_forward(cfg, floats, weights, biases), ids, 8)
         golden["models"][name] = {"bits": spec["bits"], "logprobs": logprobs, "greedy": greedy, "dequant_sha256": digests}
     for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"):
@@ -235,7 +315,8 @@ def main():
         json.dump(golden, f, indent=1)
     write_safetensors(os.path.join(OUT, "golden.safetensors"), golden_weights,
                       {"torch": torch.__version__, "generator": "scripts/quant/make_autogptq_fixtures.py"})
-    print(f"wrote {OUT}: {len(MODELS)} checkpoints, {len(ids)} prompt tokens")
+    make_families(os.path.join(OUT, "families"))
+    print(f"wrote {OUT}: {len(MODELS)} checkpoints, {len(ids)} prompt tokens; families/: {', '.join(FAMILIES)}")
 
 
 if __name__ == "__main__":
