@@ -62,7 +62,7 @@ export function registerEval(program: Command): void {
     .option("--precisions <list>", "--scheduler: its precisions, e.g. 4,3,2 (default: --precision-high,--precision-low)")
     .option("--answer-file <file>", "--scheduler: the answer file (default <answer-file-dir>/<bench>/<id>-<scheduler>-<precisions>.jsonl)")
     .option("--validation", "--scheduler: answer the validation split (--validation-file)")
-    .option("--model-path <path>", "quantized model: any-precision directory or multi-model JSON")
+    .option("--model-path <path>", "quantized model: a directory (any-precision, or one bit-width such as an AutoGPTQ checkpoint) or a multi-model JSON")
     .option("--model-id <id>", "model name written to answer files and file names", "model")
     .option("--fp-model-path <path>", "the unquantized model for --fp16")
     .option("--bench <name>", "cnn_dm | dsum | mt_bench | iwslt | gsm8k | passkey | strategyqa | bench-file", "dsum")

@@ -48,8 +48,9 @@ export function registerQuantize(program: Command): void {
     const quantizer = quantizerOf(o.method);
     const seed = parseInteger("--seed", o.seed, 0, 2 ** 32 - 1);
     const pm = await loadModelFromOptions(modelArg, o);
-    if (pm.config.raw.quantization_config !== undefined) {
-      throw new PmpdError(`${pm.dir}: the model is already quantized (config.json has a quantization_config); quantize its float model`);
+    if (pm.quantizationFile !== null) {
+      const method = (pm.config.raw.quantization_config as { quant_method?: unknown }).quant_method;
+      throw new PmpdError(`${pm.quantizationFile}: the model is already quantized (quant_method ${JSON.stringify(method)}); quantize its float model`);
     }
     const calibFile = o.calib ?? calibrationTextFile();
     if (!existsSync(calibFile)) throw new PmpdError(`${calibFile}: calibration file not found`);

@@ -9,6 +9,7 @@ import { registerGenDataset } from "./gen-dataset.js";
 import { registerTrainScheduler } from "./train-scheduler.js";
 import { registerHypertune } from "./hypertune.js";
 import { registerShardWorker } from "./shard-worker.js";
+import { registerConvertClassifier } from "./convert-classifier.js";
 
 export function registerCommands(program: Command): void {
   registerGenerate(program);
@@ -20,4 +21,5 @@ export function registerCommands(program: Command): void {
   registerTrainScheduler(program);
   registerHypertune(program);
   registerShardWorker(program);
+  registerConvertClassifier(program);
 }

@@ -33,13 +33,14 @@ export function switchPoints(list: string): Array<[number, number]> {
   return pairs;
 }
 
-/** Saves a classifier as `classifier_<h>_<l>.safetensors` and `.onnx` in `dir`. */
+/** Saves a classifier as `classifier_<h>_<l>.safetensors` and `.onnx` in `dir`, both with `meta` and the pmpd version. */
 export function saveClassifier(clf: KVCacheClassifier, dir: string, high: number, low: number, meta: Record<string, string>): string[] {
   mkdirSync(dir, { recursive: true });
   const weights = join(dir, classifierFileName(high, low));
   const onnx = weights.replace(/\.safetensors$/, ".onnx");
-  clf.save(weights, { ...meta, pmpd_version: PMPD_VERSION });
-  exportClassifierOnnx(clf, onnx);
+  const provenance = { ...meta, pmpd_version: PMPD_VERSION };
+  clf.save(weights, provenance);
+  exportClassifierOnnx(clf, onnx, { metadata: provenance });
   return [weights, onnx];
 }
 
