@@ -1,14 +1,12 @@
 /**
  * `pmpd eval`: the reference's eval.py. Job selectors pick runs (static search, static
  * scheduler, baselines, fp16, random, kv-cache, confidence); each run answers a benchmark
- * into its own resumable answer file. Runs go one after another in this process, or fan out
- * over `--workers N` child processes. A failed run is reported and makes the exit code 1.
+ * into its own resumable answer file. Runs go one after another in this process, or are cut
+ * into shards (questions of runs) for the local launcher (`--workers N` processes) or a Slurm
+ * array job (`--launcher slurm --shards N`), whose answers are merged into the same files.
+ * A failed run or shard is reported and makes the exit code 1.
  */
 import type { Command } from "commander";
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
-import { join } from "node:path";
 import { oneLineMessage, PmpdError } from "../src/errors.js";
 import { parsePrecisionLabel } from "../src/model/precision.js";
 import { getBenchmark, loadPreset, parsePromptTemplate, type Preset } from "../src/bench/index.js";
@@ -21,6 +19,10 @@ import type { PretrainedModel } from "../src/model/load.js";
 import { packageRoot } from "../src/paths.js";
 import { addAlias, addModelOptions, loadModelFromOptions, parseInteger, parseNumber, printJson, type ModelCliOptions } from "./options.js";
 import { createProgress, type ProgressReporter } from "./progress.js";
+import { launch, launchLeftOver } from "../src/launch/launch.js";
+import { absoluteRun, evalWork, runComplete } from "../src/launch/eval-shards.js";
+import { checkSharedDir } from "../src/launch/slurm.js";
+import { addLaunchOptions, launchRequest, parseLaunchOptions, reportSubmitted, type LaunchCliOptions } from "./launch-options.js";
 
 const JOB_FLAGS: Record<string, JobName> = {
   search: "search", staticSearch: "static-search", staticScheduler: "static-scheduler", randomUniform: "random-uniform",
@@ -28,7 +30,7 @@ const JOB_FLAGS: Record<string, JobName> = {
   confidenceScheduler: "confidence-scheduler",
 };
 
-type EvalCliOptions = ModelCliOptions & Record<string, string | boolean | undefined>;
+type EvalCliOptions = ModelCliOptions & LaunchCliOptions & Record<string, string | boolean | string[] | undefined>;
 
 function intList(name: string, value: string): number[] {
   return value.split(",").map((v) => parseInteger(name, v.trim(), 0));
@@ -61,7 +63,7 @@ export function registerEval(program: Command): void {
     .option("--precisions <list>", "--scheduler: its precisions, e.g. 4,3,2 (default: --precision-high,--precision-low)")
     .option("--answer-file <file>", "--scheduler: the answer file (default <answer-file-dir>/<bench>/<id>-<scheduler>-<precisions>.jsonl)")
     .option("--validation", "--scheduler: answer the validation split (--validation-file)")
-    .option("--model-path <path>", "quantized model: any-precision directory or multi-model JSON")
+    .option("--model-path <path>", "quantized model: a directory (any-precision, or one bit-width such as an AutoGPTQ checkpoint) or a multi-model JSON")
     .option("--model-id <id>", "model name written to answer files and file names", "model")
     .option("--fp-model-path <path>", "the unquantized model for --fp16")
     .option("--bench <name>", "cnn_dm | dsum | mt_bench | iwslt | gsm8k | passkey | strategyqa | bench-file", "dsum")
@@ -87,7 +89,6 @@ export function registerEval(program: Command): void {
     .option("--seed <n>", "seed for random schedulers and generated benchmarks", "0")
     .option("--passkey-digits <n>", "passkey: digits of the key (reference 200)")
     .option("--garbage-blocks <n>", "passkey: filler blocks (reference 8)")
-    .option("--workers <n>", "run jobs in this many processes", "1")
     .option("--json", "print the run summary as JSON");
   // The reference's spellings (eval.py, evaluate_generation.py), so its scripts run as written.
   addAlias(cmd, "--bench-name <name>", "bench", "the reference's spelling of --bench");
@@ -95,7 +96,7 @@ export function registerEval(program: Command): void {
   addAlias(cmd, "--gpus <ids>", "workers", "the reference's GPU list, e.g. 0,1,2,3: one worker per id (--workers 4)", gpuWorkers);
   addAlias(cmd, "--random_p <p...>", "priorDistribution", "evaluate_generation.py's spelling of --prior-distribution");
   addAlias(cmd, "--classifier_path <dir>", "classifierPath", "evaluate_generation.py's spelling of --classifier-path");
-  addModelOptions(cmd).action(async (o: EvalCliOptions) => {
+  addLaunchOptions(addModelOptions(cmd)).action(async (o: EvalCliOptions) => {
     const preset = typeof o.config === "string" ? loadPreset(o.config) : null;
     const jobs = new Set(Object.entries(JOB_FLAGS).filter(([flag]) => o[flag] === true).map(([, job]) => job));
     if (o.scheduler !== undefined) jobs.add("run");
@@ -150,7 +151,8 @@ export function registerEval(program: Command): void {
     };
     if (plan.priorDistribution && plan.priorDistribution.length !== 4) throw new PmpdError("--prior-distribution needs 4 probabilities");
     const tolerance = parseNumber("--tolerance", o.tolerance as string, 0, Infinity);
-    const workers = parseInteger("--workers", o.workers as string, 1, 64);
+    const launchChoice = parseLaunchOptions(cmd, o);
+    if (launchChoice.launcher === "slurm") checkSharedDir("--answer-file-dir", plan.answerFileDir);
     if (o.threads !== undefined) parseInteger("--threads", o.threads, 1, 1024);
     const runs = planRuns(plan);
     checkRunQuestions(runs);
@@ -158,27 +160,32 @@ export function registerEval(program: Command): void {
     for (const notice of fixtureNotices(runs)) process.stderr.write(`pmpd: ${notice}\n`);
 
     const progress = await createProgress();
-    const failures = workers > 1 ? await runInWorkers(runs, workers, o, progress) : await runInProcess(runs, o, progress);
-    progress.finish();
+    let failures: string[], finished: PlannedRun[];
+    const absolute = runs.map(absoluteRun);
+    const work = evalWork(absolute, plan.answerFileDir);
+    // One process answers in place, unless an earlier launch of these runs left shard answers to merge.
+    if (launchChoice.launcher === "local" && launchChoice.shards === 1 && !launchChoice.merge && !launchLeftOver(work)) {
+      const failed = await runInProcess(runs, o, progress);
+      progress.finish();
+      failures = failed.map((f) => `run failed: ${f.message}`);
+      finished = runs.filter((r) => !failed.some((f) => f.run === r));
+    } else {
+      const result = await launch(work, launchRequest(launchChoice, o, progress));
+      progress.finish();
+      if (!result.waited) return reportSubmitted(result, o.json === true);
+      failures = [...result.failures, ...result.running.map((r) => `still running: ${r}`)];
+      for (const w of result.warnings) process.stderr.write(`pmpd: warning: ${oneLineMessage(w)}\n`);
+      finished = runs.filter((_, i) => runComplete(absolute[i]!));
+    }
 
-    const finished = runs.filter((r) => !failures.some((f) => f.run === r));
     const summary = summarize(finished, plan, tolerance);
-    if (o.json) printJson({ runs: summary.rows, static_search: summary.search, failures: failures.map((f) => f.message) });
+    if (o.json) printJson({ runs: summary.rows, static_search: summary.search, failures });
     else printSummary(summary.rows, summary.search);
-    for (const f of failures) process.stderr.write(`pmpd: run failed: ${oneLineMessage(f.message)}\n`);
-    if (failures.length > 0) throw new PmpdError(`${failures.length} of ${runs.length} runs failed`);
-  });
-
-  // Internal: one run in a worker process (spawned by --workers); not part of the interface.
-  const worker = program
-    .command("eval-worker", { hidden: true })
-    .argument("<spec.json>");
-  addModelOptions(worker).action(async (specFile: string, o: ModelCliOptions) => {
-    const { readFileSync } = await import("node:fs");
-    const spec = JSON.parse(readFileSync(specFile, "utf8")) as AnswerRunSpec;
-    const pm = await loadModelFromOptions(spec.modelPath, o, runPrecisions(spec));
-    const r = await runAnswers(pm, spec, { questions: () => {}, question: () => {}, warn: (w) => process.stderr.write(`${w}\n`) });
-    process.stdout.write(`${JSON.stringify(r)}\n`);
+    for (const f of failures) process.stderr.write(`pmpd: ${oneLineMessage(f)}\n`);
+    if (finished.length < runs.length) {
+      throw new PmpdError(`${runs.length - finished.length} of ${runs.length} runs ${failures.some((f) => f.startsWith("still running")) ? "not finished yet" : "failed or incomplete"}`
+        + (launchChoice.launcher === "slurm" ? "; run the same command again to resubmit the shards that did not finish (or wait for running ones)" : ""));
+    }
   });
 }
 
@@ -220,46 +227,6 @@ async function runInProcess(runs: PlannedRun[], o: EvalCliOptions, progress: Pro
     }
   }
   return failures;
-}
-
-async function runInWorkers(runs: PlannedRun[], workers: number, o: EvalCliOptions, progress: ProgressReporter): Promise<Failure[]> {
-  const dir = mkdtempSync(join(tmpdir(), "pmpd-eval-"));
-  const threads = o.threads !== undefined ? String(o.threads) : String(Math.max(1, Math.floor(availableParallelism() / workers)));
-  const failures: Failure[] = [];
-  let next = 0, done = 0;
-  progress.start(`runs (${workers} workers)`, runs.length);
-  const worker = async () => {
-    while (next < runs.length) {
-      const run = runs[next++]!;
-      const specFile = join(dir, `run-${next}.json`);
-      writeFileSync(specFile, JSON.stringify(run));
-      const args = [join(packageRoot(), "bin", "pmpd.js"), "eval-worker", specFile, "--threads", threads, ...modelFlags(o)];
-      const { code, stderr } = await new Promise<{ code: number; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
-        let err = "";
-        child.stderr.on("data", (d) => { err += d; });
-        child.stdout.resume();
-        child.on("close", (c) => resolve({ code: c ?? 1, stderr: err }));
-      });
-      if (code !== 0) failures.push({ run, message: `${run.label} (${run.answerFile}): ${stderr.trim().split("\n").pop() ?? `exit ${code}`}` });
-      progress.update(++done, run.label);
-    }
-  };
-  try {
-    await Promise.all(Array.from({ length: Math.min(workers, runs.length) }, worker));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-  return failures;
-}
-
-/** The model flags of the command line, for a worker process to load as the parent would. */
-function modelFlags(o: ModelCliOptions): string[] {
-  return [
-    "--device", o.device ?? "auto", ...(o.exact ? ["--exact"] : []), ...(o.offline ? ["--offline"] : []),
-    ...(o.hubUrl !== undefined ? ["--hub-url", o.hubUrl] : []), ...(o.cacheDir !== undefined ? ["--cache-dir", o.cacheDir] : []),
-    ...(o.revision !== undefined ? ["--revision", o.revision] : []),
-  ];
 }
 
 interface SummaryRow { run: string; file: string; avg_bits: number; new_tokens: number; tokens_per_s: number; metric: string | null; quality: number | null }

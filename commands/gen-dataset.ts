@@ -1,19 +1,31 @@
-/** `pmpd gen-dataset`: training data for the learned scheduler (two stages, resumable). */
+/**
+ * `pmpd gen-dataset`: training data for the learned scheduler (two stages, resumable), in
+ * this process, or sharded by sample index over local processes (`--workers N`) or a Slurm
+ * array job (`--launcher slurm --shards N`), stage 1 first, then stage 2. Either way the
+ * folder holds the files one process writes, and resumes only with the settings they record.
+ */
 import type { Command } from "commander";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { PmpdError } from "../src/errors.js";
+import { oneLineMessage, PmpdError } from "../src/errors.js";
 import { modelHash } from "../src/model/hash.js";
+import { modelLocation } from "../src/model/load.js";
 import { packageRoot } from "../src/paths.js";
-import { readStage1, runStage1, runStage2, stage1Settings, storedStage1Settings, type Stage1 } from "../src/learned/gen-dataset.js";
+import {
+  readStage1, runStage1, runStage2, stage1Paths, stage1Settings, stage2Extra, storedStage1Settings, type Stage1, type Stage1Settings,
+} from "../src/learned/gen-dataset.js";
 import { sha256File } from "../src/io/file-hash.js";
 import { checkOutputFolder } from "../src/io/output-path.js";
 import { acquireLock } from "../src/answers/lock.js";
-import { datasetPaths } from "../src/learned/dataset-format.js";
+import { launch, launchLeftOver as launchFolderLeft, type ShardedWork } from "../src/launch/launch.js";
+import { genDatasetWork, startStage1Launch, type GenDatasetUnit, type Stage1Unit, type Stage2Unit } from "../src/launch/gen-dataset-shards.js";
+import { checkSharedDir } from "../src/launch/slurm.js";
+import { datasetPaths, datasetProgress } from "../src/learned/dataset-format.js";
+import { addLaunchOptions, launchRequest, parseLaunchOptions, reportSubmitted, type LaunchChoice, type LaunchCliOptions } from "./launch-options.js";
 import { addModelOptions, loadModelFromOptions, parseInteger, printJson, type ModelCliOptions } from "./options.js";
-import { createProgress } from "./progress.js";
+import { createProgress, type ProgressReporter } from "./progress.js";
 
-interface GenDatasetOptions extends ModelCliOptions {
+interface GenDatasetOptions extends ModelCliOptions, LaunchCliOptions {
   dir: string;
   fpModel?: string;
   model?: string;
@@ -40,22 +52,28 @@ export function registerGenDataset(program: Command): void {
     .option("--seed <n>", "document sampling and prefix cuts", "42")
     .option("--stage <s>", "1, 2 or all", "all")
     .option("--json", "print a JSON summary");
-  addModelOptions(cmd).action(async (o: GenDatasetOptions) => {
+  addLaunchOptions(addModelOptions(cmd)).action(async (o: GenDatasetOptions) => {
     if (!["1", "2", "all"].includes(o.stage)) throw new PmpdError(`--stage must be 1, 2 or all, got "${o.stage}"`);
     const precisions = o.precisions.split(",").map((p) => parseInteger("--precisions", p.trim(), 1, 16)).sort((a, b) => b - a);
     const pairs = precisions.slice(1).map((low, i) => [precisions[i]!, low] as const).filter(([h, l]) => h - l === 1);
     if (o.stage !== "1" && pairs.length === 0) throw new PmpdError(`--precisions ${o.precisions} has no adjacent pair (e.g. 4,3)`);
     if (o.stage !== "1" && o.model === undefined) throw new PmpdError("stage 2 needs --model (a quantized model with the precisions of --precisions)");
+    const launchChoice = parseLaunchOptions(cmd, o);
+    if (launchChoice.launcher === "slurm") checkSharedDir("--dir", o.dir);
     checkOutputFolder(o.dir);
     mkdirSync(o.dir, { recursive: true });
     // Two runs on one folder would interleave their samples: the second is refused.
     const warnings: string[] = [];
     const lock = acquireLock(join(o.dir, "gen-dataset"), warnings);
+    // A launcher stopped while it waits for Slurm exits from inside the wait.
+    const releaseAtExit = () => lock.release();
+    process.once("exit", releaseAtExit);
     try {
       for (const w of warnings) process.stderr.write(`${w}\n`);
       const stored = storedStage1Settings(o.dir);
-      await generateDataset(o, { pairs, stored, ...stage1Options(cmd, o, stored) });
+      await generateDataset(o, launchChoice, { pairs, stored, ...stage1Options(cmd, o, stored) });
     } finally {
+      process.off("exit", releaseAtExit);
       lock.release();
     }
   });
@@ -67,45 +85,113 @@ interface GenDatasetPlan {
   size: number; maxNewTokens: number; seed: number; dataFile: string; fpDir: string;
 }
 
-/** Both stages as planned, inside the folder's lock. */
-async function generateDataset(o: GenDatasetOptions, { pairs, stored, size, maxNewTokens, seed, dataFile, fpDir }: GenDatasetPlan): Promise<void> {
-  const progress = await createProgress();
-  const fp = await loadModelFromOptions(fpDir, o);
-  const fpHash = modelHash(fp.dir);
+/** A file the command made or found complete. */
+interface Output { file: string; existed: boolean }
+
+const hubOf = (o: ModelCliOptions) => ({ offline: o.offline, hubUrl: o.hubUrl, cacheDir: o.cacheDir, revision: o.revision });
+
+/** Both stages as planned, inside the folder's lock: in this process, or launched as shards. */
+async function generateDataset(o: GenDatasetOptions, choice: LaunchChoice, plan: GenDatasetPlan): Promise<void> {
+  const { stored } = plan;
+  const fpModel = await modelLocation(plan.fpDir, hubOf(o));
+  const fpHash = modelHash(fpModel);
   if (stored !== null && stored.settings.model_hash !== fpHash) {
     throw new PmpdError(`${stored.file}: stage 1 was made with another float model (${stored.settings.model}); pass that one as --fp-model, or use a new --dir`);
   }
+  if (o.stage === "2" && stored?.complete !== true) readStage1(o.dir); // says there is no complete stage 1
+  // Settings that agree with the stored ones are those; the data file is hashed only for a new stage 1.
+  const settings: Stage1Settings = stored !== null
+    ? { ...stored.settings, model: resolve(fpModel), source: resolve(plan.dataFile) }
+    : stage1Settings({ dir: fpModel, hash: fpHash }, plan.dataFile, plan.size, plan.maxNewTokens, plan.seed);
+  const stage1: Stage1Unit = { stage: 1, dir: resolve(o.dir), model: fpModel, modelPath: resolve(fpModel), settings };
+  const stage2 = () => stage2Units(o, plan.pairs, stage1);
+  const progress = await createProgress();
+  const sharded = choice.launcher === "slurm" || choice.shards > 1 || choice.merge || await launchLeftOver(stage1, stage2, o);
+  const outputs = sharded ? await launchStages(o, choice, progress, stage1, stage2) : await runInProcess(o, progress, plan, stage1);
+  progress.finish();
+  if (outputs === null) return;
+  if (o.json) printJson({ outputs: outputs.map((x) => x.file), already_complete: outputs.filter((x) => x.existed).map((x) => x.file) });
+  else process.stdout.write(`${outputs.map((x) => `${x.existed ? "already complete" : "wrote"} ${x.file}`).join("\n")}\n`);
+}
+
+/** Both stages in this process. */
+async function runInProcess(o: GenDatasetOptions, progress: ProgressReporter, plan: GenDatasetPlan, unit: Stage1Unit): Promise<Output[]> {
+  const fp = await loadModelFromOptions(unit.model, o);
   let stage1: Stage1 | null = null;
   if (o.stage !== "2") {
-    progress.start("stage 1: float continuations", size);
-    stage1 = runStage1(fp, o.dir, {
-      // Settings that agree with the stored ones are those; the data file is hashed only for a new stage 1.
-      settings: stored !== null
-        ? { ...stored.settings, model: resolve(fp.dir), source: resolve(dataFile) }
-        : stage1Settings({ dir: fp.dir, hash: fpHash }, dataFile, size, maxNewTokens, seed),
-      onSample: (done) => progress.update(done),
-    });
+    progress.start("stage 1: float continuations", unit.settings.size);
+    stage1 = runStage1(fp, o.dir, { settings: unit.settings, onSample: (done) => progress.update(done) });
   }
-  const outputs: Array<{ file: string; existed: boolean }> = [];
+  const outputs: Output[] = [];
   if (stage1 !== null) outputs.push({ file: join(o.dir, "stage1.json"), existed: stage1.existed });
   if (o.stage !== "1") {
-    if (stage1 === null) stage1 = readStage1(o.dir, fpHash);
-    const pm = await loadModelFromOptions(o.model!, o, pairs.flat());
+    if (stage1 === null) stage1 = readStage1(o.dir, unit.settings.model_hash);
+    const pm = await loadModelFromOptions(o.model!, o, plan.pairs.flat());
     if (pm.config.hiddenSize !== fp.config.hiddenSize || pm.config.vocabSize !== fp.config.vocabSize) {
       throw new PmpdError(`${o.model}: not a quantization of ${fp.dir} (shapes differ)`);
     }
-    for (const [high, low] of pairs) {
+    for (const [high, low] of plan.pairs) {
       progress.start(`stage 2: labels for ${high}->${low}`, stage1.samples.length);
       const made = runStage2(pm, o.dir, stage1, {
-        high, low, maxNewTokens, modelHash: modelHash(pm.dir, [high, low]),
+        high, low, maxNewTokens: unit.settings.max_new_tokens, modelHash: modelHash(pm.dir, [high, low]),
         onSample: (done, _total, counts) => progress.update(done, `labels ${counts.join("/")}`),
       });
       outputs.push({ file: datasetPaths(o.dir, high, low).manifest, existed: !made });
     }
   }
-  progress.finish();
-  if (o.json) printJson({ outputs: outputs.map((x) => x.file), already_complete: outputs.filter((x) => x.existed).map((x) => x.file) });
-  else process.stdout.write(`${outputs.map((x) => `${x.existed ? "already complete" : "wrote"} ${x.file}`).join("\n")}\n`);
+  return outputs;
+}
+
+/** Stage 2 as launch units, one per switch point. */
+async function stage2Units(o: GenDatasetOptions, pairs: GenDatasetPlan["pairs"], stage1: Stage1Unit): Promise<Stage2Unit[]> {
+  const model = await modelLocation(o.model!, hubOf(o));
+  const common = {
+    stage: 2 as const, dir: stage1.dir, model, modelPath: resolve(model), fpModelPath: stage1.modelPath, fpHash: stage1.settings.model_hash,
+    maxNewTokens: stage1.settings.max_new_tokens, size: stage1.settings.size,
+  };
+  // The hash of the precisions a switch point loads, as one process records it.
+  return pairs.map(([high, low]) => ({ ...common, modelHash: modelHash(model, [high, low]), high, low }));
+}
+
+/** True when a launch of stage 1 or 2 left its folder, so that one process must not answer past it. */
+async function launchLeftOver(stage1: Stage1Unit, stage2: () => Promise<Stage2Unit[]>, o: GenDatasetOptions): Promise<boolean> {
+  if (launchFolderLeft(genDatasetWork([stage1], stage1.dir))) return true;
+  return o.model !== undefined && launchFolderLeft(genDatasetWork(await stage2(), stage1.dir));
+}
+
+/** Stage 1, then stage 2, each as a launch; the outputs, or null after a --no-wait submission. */
+async function launchStages(o: GenDatasetOptions, choice: LaunchChoice, progress: ProgressReporter, unit1: Stage1Unit,
+  stage2: () => Promise<Stage2Unit[]>): Promise<Output[] | null> {
+  const request = launchRequest(choice, o, progress);
+  const dir = unit1.dir;
+  const run = async (work: ShardedWork<GenDatasetUnit>, what: string): Promise<boolean> => {
+    if (choice.merge && !launchFolderLeft(work)) return true;
+    const result = await launch(work, request);
+    for (const w of result.warnings) process.stderr.write(`pmpd: warning: ${oneLineMessage(w)}\n`);
+    if (!result.waited) {
+      reportSubmitted(result, o.json === true);
+      return false;
+    }
+    for (const f of [...result.failures, ...result.running.map((r) => `still running: ${r}`)]) process.stderr.write(`pmpd: ${oneLineMessage(f)}\n`);
+    if (result.failures.length > 0 || result.running.length > 0) {
+      throw new PmpdError(`${what} is incomplete${choice.launcher === "slurm" ? "; run the same command again to resubmit the shards that did not finish (or wait for running ones)" : ""}`);
+    }
+    return true;
+  };
+  const outputs: Output[] = [];
+  if (o.stage !== "2") {
+    const existed = existsSync(stage1Paths(dir).manifest);
+    if (!choice.merge) startStage1Launch(unit1);
+    if (!await run(genDatasetWork([unit1], dir), "stage 1")) return null;
+    outputs.push({ file: join(o.dir, "stage1.json"), existed });
+  }
+  if (o.stage === "1") return outputs;
+  const stage1 = readStage1(dir, unit1.settings.model_hash);
+  const units = await stage2();
+  // A dataset made with other settings is refused before any shard runs, as one process refuses it.
+  const existed = units.map((u) => datasetProgress(dir, u.high, u.low, { modelHash: u.modelHash, extra: stage2Extra(stage1, u.maxNewTokens) })?.complete === true);
+  if (!await run(genDatasetWork(units, dir), "stage 2")) return null;
+  return [...outputs, ...units.map((u, i) => ({ file: datasetPaths(o.dir, u.high, u.low).manifest, existed: existed[i]! }))];
 }
 
 const OPTION_NAMES = { size: "--size", maxNewTokens: "--max-new-tokens", seed: "--seed", data: "--data", fpModel: "--fp-model" } as const;

@@ -1,7 +1,7 @@
 /** `pmpd quantize`: a float model to one of the quantized formats (src/formats/), by `--method`. */
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
-import { PmpdError } from "../src/errors.js";
+import { PmpdError, quote } from "../src/errors.js";
 import { quantizeMethods, quantizerOf } from "../src/formats/registry.js";
 import { calibrationTextFile } from "../src/paths.js";
 import { checkPlannedOutputs } from "../src/quant/write-model.js";
@@ -56,8 +56,9 @@ export function registerQuantize(program: Command): void {
     const plan = method.plan(dir, { flags: o, out: o.out });
     checkPlannedOutputs(plan, [dir, calibFile], force);
     const pm = await loadModelFromOptions(dir, o);
-    if (pm.config.raw.quantization_config !== undefined) {
-      throw new PmpdError(`${pm.dir}: the model is already quantized (config.json has a quantization_config); quantize its float model`);
+    if (pm.quantizationFile !== null) {
+      const quantMethod = (pm.config.raw.quantization_config as { quant_method?: unknown }).quant_method;
+      throw new PmpdError(`${pm.quantizationFile}: the model is already quantized (quant_method ${quote(quantMethod ?? null)}); quantize its float model`);
     }
     const calibration = {
       file: calibFile,

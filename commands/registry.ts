@@ -8,6 +8,8 @@ import { registerScore } from "./score.js";
 import { registerGenDataset } from "./gen-dataset.js";
 import { registerTrainScheduler } from "./train-scheduler.js";
 import { registerHypertune } from "./hypertune.js";
+import { registerShardWorker } from "./shard-worker.js";
+import { registerConvertClassifier } from "./convert-classifier.js";
 
 export function registerCommands(program: Command): void {
   registerGenerate(program);
@@ -18,4 +20,6 @@ export function registerCommands(program: Command): void {
   registerGenDataset(program);
   registerTrainScheduler(program);
   registerHypertune(program);
+  registerShardWorker(program);
+  registerConvertClassifier(program);
 }

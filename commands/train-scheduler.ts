@@ -41,12 +41,13 @@ export function saveClassifierPaths(dir: string, high: number, low: number): [st
   return [weights, weights.replace(/\.safetensors$/, ".onnx")];
 }
 
-/** Saves a classifier as `classifier_<h>_<l>.safetensors` and `.onnx` in `dir`. */
+/** Saves a classifier as `classifier_<h>_<l>.safetensors` and `.onnx` in `dir`, both with `meta` and the pmpd version. */
 export function saveClassifier(clf: KVCacheClassifier, dir: string, high: number, low: number, meta: Record<string, string>): string[] {
   mkdirSync(dir, { recursive: true });
   const [weights, onnx] = saveClassifierPaths(dir, high, low);
-  clf.save(weights, { ...meta, pmpd_version: PMPD_VERSION });
-  exportClassifierOnnx(clf, onnx);
+  const provenance = { ...meta, pmpd_version: PMPD_VERSION };
+  clf.save(weights, provenance);
+  exportClassifierOnnx(clf, onnx, { metadata: provenance });
   return [weights, onnx];
 }
 

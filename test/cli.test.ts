@@ -11,8 +11,8 @@ test("--help lists exactly the implemented subcommands and exits 0", () => {
   assert.equal(r.status, 0);
   const commands = r.stdout.slice(r.stdout.indexOf("Commands:"));
   const listed = [...commands.matchAll(/^ {2}([a-z-]+) /gm)].map((m) => m[1]).filter((c) => c !== "help");
-  assert.deepEqual(listed.sort(), ["eval", "gen-dataset", "generate", "hypertune", "perplexity", "quantize", "score", "train-scheduler"]);
-  assert.ok(!r.stdout.includes("eval-worker"), "internal commands stay hidden");
+  assert.deepEqual(listed.sort(), ["convert-classifier", "eval", "gen-dataset", "generate", "hypertune", "perplexity", "quantize", "score", "train-scheduler"]);
+  assert.ok(!r.stdout.includes("shard-worker"), "internal commands stay hidden");
 });
 
 test("start-up loads neither ink nor onnxruntime: only a terminal's progress view and ONNX runs import them", () => {

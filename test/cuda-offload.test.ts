@@ -15,16 +15,16 @@ const work = tempDir("pmpd-cuda-");
 test.after(() => work.cleanup());
 
 /**
- * Prefill at 4 bits, then decode steps at 4, 3 and 2 bits (both models loaded with float
- * activations, as the CUDA kernels use): the offloaded model's logits equal the CPU model's
- * to 1e-4 of their size.
+ * Prefill at the first of `precisions`, then one decode step at each (both models loaded
+ * with float activations, as the CUDA kernels use): the offloaded model's logits equal the
+ * CPU model's to 1e-4 of their size.
  */
-function assertSameDecode(cpu: PretrainedModel, gpu: PretrainedModel, text: string, what: string): void {
+function assertSameDecode(cpu: PretrainedModel, gpu: PretrainedModel, text: string, what: string, precisions: readonly number[] = [4, 3, 2]): void {
   const ids = cpu.tokenizer.encode(text);
-  const a = cpu.model.newCache(ids.length + 3), b = gpu.model.newCache(ids.length + 3);
-  cpu.model.forward(ids, a, { precision: 4 });
-  gpu.model.forward(ids, b, { precision: 4 });
-  for (const [step, p] of [[0, 4], [1, 3], [2, 2]] as const) {
+  const a = cpu.model.newCache(ids.length + precisions.length), b = gpu.model.newCache(ids.length + precisions.length);
+  cpu.model.forward(ids, a, { precision: precisions[0]! });
+  gpu.model.forward(ids, b, { precision: precisions[0]! });
+  for (const [step, p] of precisions.entries()) {
     const x = cpu.model.forward([ids[step]!], a, { precision: p });
     const y = gpu.model.forward([ids[step]!], b, { precision: p });
     let err = 0, ref = 0;
@@ -50,14 +50,7 @@ test("decode GEMVs offloaded through the CUDA ABI give the CPU's exact logits at
   assert.ok((ucpu.model.weights.layers[0]!.linears.q as UniformLinear).perm !== null, "act-order layers carry a permutation");
   assert.equal(offloadToCuda(ugpu.model, loadCudaKernels(mock)), 28);
   assert.equal(ugpu.model.weights.layers[0]!.linears.q!.format, "cuda:uniform");
-  const ids = ucpu.tokenizer.encode("It was a bright cold day in April");
-  const a = ucpu.model.newCache(ids.length + 1), b = ugpu.model.newCache(ids.length + 1);
-  ucpu.model.forward(ids, a, { precision: 3 });
-  ugpu.model.forward(ids, b, { precision: 3 });
-  const x = ucpu.model.forward([ids[0]!], a, { precision: 3 }), y = ugpu.model.forward([ids[0]!], b, { precision: 3 });
-  let err = 0, ref = 0;
-  for (let i = 0; i < x.length; i++) { err = Math.max(err, Math.abs(x[i]! - y[i]!)); ref = Math.max(ref, Math.abs(x[i]!)); }
-  assert.ok(err <= 1e-4 * ref, `uniform 3-bit step: max diff ${err}`);
+  assertSameDecode(ucpu, ugpu, "It was a bright cold day in April", "uniform", [3]);
   const none = runCli(["generate", "-m", dir, "--device", "cuda", "-n", "3", "x"], { PMPD_CUDA_LIBRARY: join(work.dir, "missing.so") });
   assert.equal(none.status, 1);
   assert.match(none.stderr, /--device cuda: the CUDA kernels are not built/);
@@ -74,5 +67,18 @@ test("fused projections (phi3's qkv_proj, gate_up_proj) and biased ones (stablel
     assert.equal(offloadToCuda(gpu.model, cuda), layers, `${name}: every transformer linear layer moves`);
     assert.ok(gpu.model.weights.layers.every((l) => Object.values(l.linears).every((lin) => lin.format.startsWith("cuda:"))));
     assertSameDecode(cpu, gpu, "The old man walked to the station", name);
+  }
+});
+
+test("AutoGPTQ checkpoints offload through the uniform row: desc_act permutation, biases, v1/v2 zero points, phi's and phi3's projections as on the CPU", async () => {
+  execFileSync("make", ["-s", "-C", join(packageRoot(), "kernels", "cuda"), "mock"]);
+  const cuda = loadCudaKernels(mock);
+  for (const name of ["w2", "w3", "w4", "w8", "families/phi", "families/phi3"]) {
+    const dir = join(packageRoot(), "test", "fixtures", "autogptq", name);
+    const cpu = await fromPretrained(dir, { activation: "exact" }), gpu = await fromPretrained(dir, { activation: "exact" });
+    const linears = () => gpu.model.weights.layers.flatMap((l) => Object.values(l.linears));
+    assert.equal(offloadToCuda(gpu.model, cuda), linears().length, name);
+    assert.ok(linears().every((lin) => lin.format === "cuda:uniform"), name);
+    assertSameDecode(cpu, gpu, "It was a bright cold day in April", name, cpu.precisions as number[]);
   }
 });

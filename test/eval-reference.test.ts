@@ -202,7 +202,7 @@ test("the reference's spellings: --bench-name, --fp-model, --gpus, --search, --n
   const r = eval_(dir, "--model-path", anyprec, "--bench-name", "dsum", "--fp-model", bundledModel(), "--fp16", "--search", "--steps", "0,3",
     "--gpus", "0,1", "--num-choices", "2", "--random-prior", "--prior-distribution", "0", "1", "0", "0", "--question-end", "2");
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /runs \(2 workers\)/, "--gpus 0,1 runs two workers");
+  assert.match(r.stderr, /2 shards in local processes/, "--gpus 0,1 runs two workers");
   for (const f of ["4-3/tiny-schedule-0.jsonl", "4-3/tiny-schedule-3.jsonl", "tiny-fp16.jsonl", "tiny-random_prior.jsonl"]) {
     const lines = readLines(join(dir, "dsum", f));
     assert.deepEqual(lines.map((l) => l.question_id), [0, 1], f);

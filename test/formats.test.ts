@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PmpdError } from "../src/errors.js";
-import { formatNamed, formatOfConfig, quantizeMethods, quantizerOf, WEIGHT_FORMATS } from "../src/formats/registry.js";
+import { formatNamed, layoutOfConfig, quantizeMethods, quantizerOf, WEIGHT_FORMATS } from "../src/formats/registry.js";
 import type { RandomLayerSpec } from "../src/formats/traits.js";
 import { fromPretrained } from "../src/model/load.js";
 import { Rng } from "../src/util/random.js";
@@ -48,13 +48,17 @@ test("every format has a random layer, and it multiplies (exact activations) as 
   }
 });
 
-test("config.json's quant_method picks the format; an unknown one is named", () => {
-  assert.equal(formatOfConfig("c.json", {}).name, "float");
+test("config.json's quant_method picks the format, or a foreign layout a row reads; an unknown one is named", () => {
+  assert.equal(layoutOfConfig("c.json", {}).name, "float");
   for (const row of WEIGHT_FORMATS.filter((f) => f.quantMethod !== null)) {
-    assert.equal(formatOfConfig("c.json", { quantization_config: { quant_method: row.quantMethod } }), row);
+    assert.equal(layoutOfConfig("c.json", { quantization_config: { quant_method: row.quantMethod } }), row);
+    for (const foreign of row.foreignLayouts ?? []) {
+      assert.equal(layoutOfConfig("c.json", { quantization_config: { quant_method: foreign.quantMethod } }), foreign);
+    }
   }
-  assert.throws(() => formatOfConfig("m/config.json", { quantization_config: { quant_method: "gptq" } }), (e: unknown) =>
-    e instanceof PmpdError && e.message === 'm/config.json: quantization_config.quant_method "gptq" is not a format pmpd reads (known: pmpd-anyprec, pmpd-uniform, pmpd-mixllm)');
+  assert.equal(layoutOfConfig("c.json", { quantization_config: { quant_method: "gptq" } }).name, "autogptq");
+  assert.throws(() => layoutOfConfig("m/config.json", { quantization_config: { quant_method: "awq" } }), (e: unknown) =>
+    e instanceof PmpdError && e.message === 'm/config.json: quantization_config.quant_method "awq" is not a format pmpd reads (known: pmpd-anyprec, pmpd-uniform, gptq, pmpd-mixllm)');
 });
 
 test("a model whose tensors are not in the format its config.json names is refused, naming both", async (t) => {

@@ -17,13 +17,16 @@ Run: /usr/bin/python3 scripts/learned/make_classifier_golden.py [out.safetensors
 """
 import json
 import math
-import struct
+import os
 import sys
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from safetensors_numpy import write_safetensors  # noqa: E402
 
 PARAMS = ["query", "ln.weight", "ln.bias", "project.0.weight", "project.0.bias",
           "project.2.weight", "project.2.bias"]
@@ -105,27 +108,6 @@ def make_case(seed, H, D, T, Hc, label):
         for n in PARAMS:
             out[f"grad_{mode}.{n}"] = named[n].grad.detach().numpy().astype(np.float64)
     return out
-
-
-def write_safetensors(path, tensors, metadata):
-    codes = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np.int32): "I32"}
-    header = {"__metadata__": metadata}
-    blobs = []
-    offset = 0
-    for name, arr in tensors.items():
-        arr = np.ascontiguousarray(arr)
-        data = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
-        begin = (offset + 7) // 8 * 8
-        blobs.append((begin - offset) * b"\0" + data)
-        header[name] = {"dtype": codes[arr.dtype], "shape": list(arr.shape), "data_offsets": [begin, begin + len(data)]}
-        offset = begin + len(data)
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * ((8 - (8 + len(text)) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
 
 
 def main():

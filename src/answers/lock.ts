@@ -20,9 +20,9 @@ export interface FileLock {
   release(): void;
 }
 
-interface Owner { pid: number; hostname: string }
+export interface Owner { pid: number; hostname: string }
 
-function readOwner(file: string): { text: string; owner: Owner | null } | null {
+export function readOwner(file: string): { text: string; owner: Owner | null } | null {
   let text: string;
   try {
     text = readTextFile(file, 4096, "lock file");

@@ -24,9 +24,11 @@ export interface AnswerWriterOptions {
   now?: () => number;
 }
 
-interface RawLine { lineNo: number; text: string; value: unknown; jsonProblem: string | null }
+/** One non-blank line of an answer file: its text, its JSON value, and why it is not JSON (or null). */
+export interface RawLine { lineNo: number; text: string; value: unknown; jsonProblem: string | null }
 
-function splitLines(text: string): RawLine[] {
+/** The non-blank lines of an answer file's text, each parsed (value undefined when not JSON). */
+export function splitLines(text: string): RawLine[] {
   const out: RawLine[] = [];
   text.split("\n").forEach((raw, k) => {
     const t = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
@@ -42,7 +44,8 @@ function splitLines(text: string): RawLine[] {
   return out;
 }
 
-function problemOf(line: RawLine): string | null {
+/** Why a line is not a valid answer line, or null. */
+export function problemOf(line: RawLine): string | null {
   if (line.jsonProblem !== null) return line.jsonProblem;
   return answerLineProblem(line.value);
 }
@@ -68,6 +71,19 @@ export function readAnswerLines(path: string): NumberedAnswerLine[] {
 /** Reads and validates an answer file (errors name the file and line). */
 export function readAnswerFile(path: string): AnswerLine[] {
   return readAnswerLines(path).map((l) => l.line);
+}
+
+/**
+ * The text of an answer file with one line per question id (the last one given wins),
+ * sorted as the reference sorts: numbers numerically, then strings.
+ */
+export function sortedUniqueText(lines: ReadonlyArray<{ id: QuestionId; text: string }>): string {
+  const byId = new Map<string, { id: QuestionId; text: string }>();
+  for (const line of lines) {
+    byId.delete(idKey(line.id));
+    byId.set(idKey(line.id), line);
+  }
+  return [...byId.values()].sort((a, b) => compareQuestionIds(a.id, b.id)).map((l) => `${l.text}\n`).join("");
 }
 
 export class AnswerWriter {
@@ -179,17 +195,12 @@ export class AnswerWriter {
     try {
       closeSync(fd);
       this.fd = null;
-      const lines = splitLines(readTextFile(this.path, READ_LIMITS.data, "answer file"));
-      const byId = new Map<string, { id: QuestionId; text: string }>();
-      for (const line of lines) {
+      const lines = splitLines(readTextFile(this.path, READ_LIMITS.data, "answer file")).map((line) => {
         const problem = problemOf(line);
         if (problem !== null) throw new PmpdError(`${this.path}:${line.lineNo}: ${problem}`);
-        const id = (line.value as AnswerLine).question_id;
-        byId.delete(idKey(id));
-        byId.set(idKey(id), { id, text: line.text });
-      }
-      const sorted = [...byId.values()].sort((a, b) => compareQuestionIds(a.id, b.id));
-      writeFileAtomic(this.path, sorted.map((l) => `${l.text}\n`).join(""));
+        return { id: (line.value as AnswerLine).question_id, text: line.text };
+      });
+      writeFileAtomic(this.path, sortedUniqueText(lines));
     } finally {
       this.lock.release();
     }

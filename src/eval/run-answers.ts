@@ -16,6 +16,7 @@ import type { PretrainedModel } from "../model/pretrained.js";
 import type { PrecisionChoice } from "../model/precision.js";
 import { modelHash } from "../model/hash.js";
 import { createScheduler, loadedPrecisions, prefillPrecision, type Scheduler } from "../schedulers/index.js";
+import { checkProvenance, readCompleteLines } from "../launch/merge.js";
 
 export interface SchedulerSpec {
   name: string;
@@ -51,6 +52,11 @@ export interface AnswerRunSpec {
   iwsltTokenizer?: string;
   /** iwslt: keep pairs whose English side has more tokens than this (default 60). */
   iwsltMinTokens?: number;
+  /**
+   * An answer file these answers will be merged into (a shard of a launch): refused before
+   * any generation when its lines were written with another provenance.
+   */
+  mergeTarget?: string;
 }
 
 export interface AnswerRunProgress {
@@ -171,6 +177,7 @@ export async function runAnswers(pm: PretrainedModel, spec: AnswerRunSpec, progr
       ...(bench.name === "iwslt" ? { iwslt_tokenizer: spec.iwsltTokenizer ?? null, iwslt_min_tokens: spec.iwsltMinTokens ?? IWSLT_MIN_REFERENCE_TOKENS } : {}),
     },
   });
+  if (spec.mergeTarget !== undefined) checkProvenance(readCompleteLines(spec.mergeTarget).slice(0, 1), provenance, `this run (${spec.label})`);
   const writer = AnswerWriter.open(spec.answerFile, { provenance });
   for (const w of writer.warnings) progress?.warn(w);
   const specialTokens = [pm.tokenizer.bosToken, pm.tokenizer.eosToken].filter((t): t is string => t !== null);

@@ -46,19 +46,49 @@ export interface Quantizer {
 }
 
 /**
+ * Where a checkpoint layout keeps what config.json and model.safetensors would otherwise hold
+ * (AutoGPTQ: quantize_config.json and `gptq_model-4bit-128g.safetensors`).
+ */
+export interface CheckpointFiles {
+  /** The file the quantization settings are read from (it may be config.json). */
+  readonly settingsFile: string;
+  /** Those settings as config.json's `quantization_config` would hold them, quant_method included. */
+  readonly quantizationConfig: Record<string, unknown>;
+  /** The weight file it names, read when the directory has no model.safetensors or index; null: none. */
+  readonly weightFile: string | null;
+}
+
+/**
+ * How a format's layers are stored in a checkpoint: the quant_method that names the layout,
+ * how its tensors are recognised under a layer prefix and loaded. A row is its format's own
+ * layout; another program's layout that loads into the same layers is one of the row's
+ * `foreignLayouts` (AutoGPTQ's int32 packing, read into uniform layers).
+ */
+export interface CheckpointLayout<L extends LinearLayer = LinearLayer> {
+  /** Its name in messages; a row's is the `format` of its layers. */
+  readonly name: string;
+  /** `quantization_config.quant_method` of models in this layout; null: float (no quantization_config). */
+  readonly quantMethod: string | null;
+  /** True when the tensors under `prefix` (e.g. "model.layers.0.mlp.up_proj") are in this layout. */
+  detect(store: WeightStore, prefix: string): boolean;
+  load(store: WeightStore, prefix: string, outFeatures: number, inFeatures: number, options: LayerOptions): L;
+  /**
+   * Layouts that keep their settings in a file of their own, which then stands for
+   * config.json's quantization_config (AutoGPTQ's quantize_config.json), or name their weight
+   * file otherwise: those files in the model directory `dir`; null when it holds neither.
+   */
+  ownFiles?(dir: string): CheckpointFiles | null;
+}
+
+/**
  * A weight format, whole: how its layers are recognised, loaded, made up at random, run
  * on a GPU and produced by quantization. The layer class that multiplies, dequantizes and
  * counts the bytes a multiply reads lives in the same file. Adding a format is one such row
  * and its entry in src/formats/registry.ts.
  */
-export interface WeightFormat<L extends LinearLayer = LinearLayer, R = unknown> {
-  /** The `format` of its layers. */
-  readonly name: string;
-  /** `quantization_config.quant_method` in config.json of models in this format; null: float (no quantization_config). */
-  readonly quantMethod: string | null;
-  /** True when the tensors under `prefix` (e.g. "model.layers.0.mlp.up_proj") are in this format. */
-  detect(store: WeightStore, prefix: string): boolean;
-  load(store: WeightStore, prefix: string, outFeatures: number, inFeatures: number, options: LayerOptions): L;
+export interface WeightFormat<L extends LinearLayer = LinearLayer, R = unknown> extends CheckpointLayout<L> {
+  /** Other programs' checkpoint layouts read into this format's layers, each named by its own quant_method. */
+  readonly foreignLayouts?: readonly CheckpointLayout<L>[];
   /**
    * A layer of random weights (speed measurements; src/model/random-model.ts), in weight
    * memory like loaded ones, with `bias` (families whose layers have one pay for adding it).

@@ -5,7 +5,9 @@
  *   `<prefix>.scales`   F32 [N, K/g]       per-group scale
  *   `<prefix>.qzeros`   U8 [N, K/g]        per-group integer zero point
  *   `<prefix>.perm`     I32 [K]            act-order only: stored column j multiplies x[perm[j]]
- * and w[n, j] = scales[n, j/g] · (code[n, j] − qzeros[n, j/g]).
+ * and w[n, j] = scales[n, j/g] · (code[n, j] − qzeros[n, j/g]). AutoGPTQ checkpoints
+ * (quant_method "gptq") are read into the same layers, repacked exactly at load time
+ * (src/formats/autogptq.ts), so they run, offload and count bytes as pmpd's own do.
  */
 import { PmpdError } from "../errors.js";
 import { CUDA_K_MULTIPLE } from "../native/cuda.js";
@@ -14,10 +16,12 @@ import { getQuantKernels } from "../native/quant-kernels.js";
 import { dequantizeUniform } from "../quant/uniform.js";
 import { unpackBitPlanes } from "../quant/bitplanes.js";
 import type { ActivationMode } from "./activation-mode.js";
+import { AUTOGPTQ_QUANT_METHOD } from "../io/autogptq.js";
+import { autoGptqFiles, isAutoGptqPacked, readAutoGptqLayer } from "./autogptq.js";
 import { checkFinite, toFloat32 } from "./float.js";
 import { randomCodes } from "./random-weights.js";
 import type { LinearLayer } from "./linear.js";
-import type { RandomLayerParams, WeightFormat } from "./traits.js";
+import type { CheckpointLayout, RandomLayerParams, WeightFormat } from "./traits.js";
 
 export class UniformLinear implements LinearLayer {
   readonly format = "uniform";
@@ -73,10 +77,23 @@ declare module "./traits.js" {
   }
 }
 
+/** AutoGPTQ's layout: int32-packed codes, [G, N] scales and zero points, quantize_config.json. */
+const autoGptqLayout: CheckpointLayout<UniformLinear> = {
+  name: "autogptq",
+  quantMethod: AUTOGPTQ_QUANT_METHOD,
+  detect: isAutoGptqPacked,
+  load(store, prefix, N, K, options) {
+    const u = readAutoGptqLayer(store, prefix, N, K);
+    return new UniformLinear(u.planes, u.bits, u.scales, u.zeros, u.groupSize, u.perm, u.bias, N, K, options.activation);
+  },
+  ownFiles: autoGptqFiles,
+};
+
 export const uniformFormat: WeightFormat<UniformLinear, RandomLayerParams["uniform"]> = {
   name: "uniform",
   quantMethod: "pmpd-uniform",
-  detect: (store, prefix) => store.has(`${prefix}.qweight`) && store.has(`${prefix}.scales`),
+  detect: (store, prefix) => store.has(`${prefix}.qweight`) && store.entry(`${prefix}.qweight`).dtype === "U8" && store.has(`${prefix}.scales`),
+  foreignLayouts: [autoGptqLayout],
   load(store, prefix, N, K, options) {
     const q = store.entry(`${prefix}.qweight`);
     const bits = q.shape[0]!;

@@ -1,7 +1,8 @@
 /**
  * The weights of a model directory: one `model.safetensors`, or shards listed by
- * `model.safetensors.index.json` (`{"weight_map": {tensor name: shard file}}`). Tensors
- * are looked up by their Hugging Face names and read on demand, one at a time.
+ * `model.safetensors.index.json` (`{"weight_map": {tensor name: shard file}}`), or the file
+ * a checkpoint layout names (AutoGPTQ's `gptq_model-4bit-128g.safetensors`). Tensors are
+ * looked up by their Hugging Face names and read on demand, one at a time.
  */
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
@@ -17,8 +18,11 @@ export class WeightStore {
     for (const f of files) for (const name of f.entries.keys()) this.fileOf.set(name, f);
   }
 
-  /** `allocate` places every tensor read (default: plain ArrayBuffers). */
-  static open(dir: string, allocate: TensorAllocator = plainTensorMemory): WeightStore {
+  /**
+   * `allocate` places every tensor read (default: plain ArrayBuffers); `layoutFile` is the
+   * weight file the checkpoint's layout names, read when there is no model.safetensors or index.
+   */
+  static open(dir: string, allocate: TensorAllocator = plainTensorMemory, layoutFile: string | null = null): WeightStore {
     const single = join(dir, "model.safetensors");
     const index = join(dir, "model.safetensors.index.json");
     if (existsSync(single)) return new WeightStore(dir, [SafetensorsFile.open(single)], allocate);
@@ -46,6 +50,7 @@ export class WeightStore {
       }
       return new WeightStore(dir, files, allocate);
     }
+    if (layoutFile !== null) return new WeightStore(dir, [SafetensorsFile.open(layoutFile)], allocate);
     if (existsSync(join(dir, "pytorch_model.bin"))) {
       throw new PmpdError(`${dir}: only pytorch_model.bin (pickle) found; pmpd reads safetensors only — convert it to model.safetensors`);
     }

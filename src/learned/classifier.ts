@@ -13,6 +13,7 @@
 import { argmax } from "../util/argmax.js";
 import { PmpdError, quote } from "../errors.js";
 import { SafetensorsFile, writeSafetensors, type Tensor, type TensorData } from "../io/safetensors.js";
+import { readTorchStateDict } from "../io/torch-pickle.js";
 import { Rng } from "../util/random.js";
 
 export const PARAM_NAMES = [
@@ -27,6 +28,16 @@ export const LOSS_MODES: readonly LossMode[] = ["ce", "compat"];
 export const LAYER_NORM_EPS = 1e-5;
 export const DEFAULT_CLASSES = 4;
 export const CLASSIFIER_FORMAT = "pmpd-kv-cache-classifier";
+
+/** Files `torch.save` writes (the reference's classifiers are `.pt`). */
+const TORCH_FILE = /\.(pt|pth|bin)$/i;
+
+/** Named tensors to build a classifier from (a safetensors file or a torch state dict). */
+interface TensorSource {
+  has(name: string): boolean;
+  shape(name: string): number[];
+  read(name: string): Tensor;
+}
 
 /**
  * One KV-cache input: the last decoder layer's keys and values for T positions.
@@ -481,72 +492,84 @@ export class KVCacheClassifier {
   }
 
   /**
-   * Reads a classifier file. H and D come from the metadata when present (else from the
-   * `query` tensor); `expect` checks them against a model (a classifier for another model
-   * is refused with the expected and actual shapes). Tensors the module does not know
-   * (e.g. the reference's `threshold`) are ignored.
+   * Reads a classifier file: safetensors (pmpd's, with metadata, or a state dict converted
+   * by safetensors.torch, whose metadata says format "pt") or a `torch.save`d state dict
+   * (`.pt`, `.pth`, `.bin`; read without running pickle, see src/io/torch-pickle.ts).
+   * H and D come from the metadata when present (else from the `query` tensor); `expect`
+   * checks them against a model (a classifier for another model is refused with the expected
+   * and actual shapes). Tensors the module does not know are ignored, as the reference does.
    */
   static load(path: string, expect: { numHeads?: number; headDim?: number; classes?: number } = {}): KVCacheClassifier {
+    if (TORCH_FILE.test(path)) {
+      const sd = readTorchStateDict(path);
+      return KVCacheClassifier.fromTensors(path, { has: (n) => sd.has(n), shape: (n) => sd.get(n)!.shape, read: (n) => sd.get(n)! }, {}, expect);
+    }
     const file = SafetensorsFile.open(path);
     try {
       const meta = file.metadata;
-      if (meta.format !== undefined && meta.format !== CLASSIFIER_FORMAT) {
-        throw new PmpdError(`${path}: not a KV-cache classifier (format ${quote(meta.format ?? null)})`);
+      if (meta.format !== undefined && meta.format !== CLASSIFIER_FORMAT && meta.format !== "pt") {
+        throw new PmpdError(`${path}: not a KV-cache classifier (format ${quote(meta.format)})`);
       }
-      for (const n of PARAM_NAMES) if (!file.has(n)) throw new PmpdError(`${path}: classifier tensor "${n}" is missing`);
-      const qShape = file.entry("query").shape;
-      if (qShape.length !== 3 || qShape[0] !== qShape[1]) {
-        throw new PmpdError(`${path}: classifier tensor "query" has shape ${JSON.stringify(qShape)}, expected [H, H, D]`);
-      }
-      const metaInt = (key: string, fallback: number): number => {
-        const s = meta[key];
-        if (s === undefined) return fallback;
-        const v = Number(s);
-        if (!Number.isSafeInteger(v) || v < 1) throw new PmpdError(`${path}: metadata ${key}=${quote(s)} is not a positive integer`);
-        return v;
-      };
-      const H = metaInt("num_heads", qShape[0]!);
-      const D = metaInt("head_dim", qShape[2]!);
-      const C = metaInt("classes", file.entry("project.2.bias").shape[0] ?? DEFAULT_CLASSES);
-      const shapes = paramShapes(H, D, C);
-      for (const n of PARAM_NAMES) {
-        const actual = file.entry(n).shape;
-        if (JSON.stringify(actual) !== JSON.stringify(shapes[n])) {
-          throw new PmpdError(`${path}: classifier tensor "${n}" has shape ${JSON.stringify(actual)} but num_heads=${H}, head_dim=${D}, classes=${C} need ${JSON.stringify(shapes[n])}`);
-        }
-      }
-      if ((expect.numHeads !== undefined && expect.numHeads !== H) || (expect.headDim !== undefined && expect.headDim !== D)) {
-        const eH = expect.numHeads ?? H, eD = expect.headDim ?? D;
-        throw new PmpdError(`${path}: classifier was made for num_kv_heads=${H}, head_dim=${D} (query ${JSON.stringify([H, H, D])}) but the model has num_kv_heads=${eH}, head_dim=${eD} (query ${JSON.stringify([eH, eH, eD])})`);
-      }
-      if (expect.classes !== undefined && expect.classes !== C) {
-        throw new PmpdError(`${path}: classifier has ${C} classes, expected ${expect.classes}`);
-      }
-      const params = {} as Params;
-      for (const n of PARAM_NAMES) {
-        const t = file.read(n);
-        params[n] = toFloat64(path, n, t.dtype, t.data);
-        for (let i = 0; i < params[n].length; i++) {
-          if (!Number.isFinite(params[n][i]!)) throw new PmpdError(`${path}: classifier tensor "${n}" holds a non-finite value`);
-        }
-      }
-      const config: ClassifierConfig = { numHeads: H, headDim: D, classes: C };
-      if (meta.dropout !== undefined) {
-        const p = Number(meta.dropout);
-        if (!(p >= 0 && p < 1)) throw new PmpdError(`${path}: metadata dropout=${quote(meta.dropout)} is not in [0, 1)`);
-        config.dropout = p;
-      }
-      for (const k of ["high", "low"] as const) {
-        if (meta[k] !== undefined) {
-          const v = Number(meta[k]);
-          if (!Number.isSafeInteger(v)) throw new PmpdError(`${path}: metadata ${k}=${quote(meta[k])} is not an integer`);
-          config[k] = v;
-        }
-      }
-      return new KVCacheClassifier(config, params);
+      return KVCacheClassifier.fromTensors(path, { has: (n) => file.has(n), shape: (n) => file.entry(n).shape, read: (n) => file.read(n) }, meta, expect);
     } finally {
       file.close();
     }
+  }
+
+  /** Builds a classifier from named tensors; `path` names their file in errors. */
+  private static fromTensors(path: string, file: TensorSource, meta: Record<string, string>,
+    expect: { numHeads?: number; headDim?: number; classes?: number }): KVCacheClassifier {
+    for (const n of PARAM_NAMES) if (!file.has(n)) throw new PmpdError(`${path}: classifier tensor "${n}" is missing`);
+    const qShape = file.shape("query");
+    if (qShape.length !== 3 || qShape[0] !== qShape[1]) {
+      throw new PmpdError(`${path}: classifier tensor "query" has shape ${JSON.stringify(qShape)}, expected [H, H, D]`);
+    }
+    const metaInt = (key: string, fallback: number): number => {
+      const s = meta[key];
+      if (s === undefined) return fallback;
+      const v = Number(s);
+      if (!Number.isSafeInteger(v) || v < 1) throw new PmpdError(`${path}: metadata ${key}=${quote(s)} is not a positive integer`);
+      return v;
+    };
+    const H = metaInt("num_heads", qShape[0]!);
+    const D = metaInt("head_dim", qShape[2]!);
+    const C = metaInt("classes", file.shape("project.2.bias")[0] ?? DEFAULT_CLASSES);
+    const shapes = paramShapes(H, D, C);
+    for (const n of PARAM_NAMES) {
+      const actual = file.shape(n);
+      if (JSON.stringify(actual) !== JSON.stringify(shapes[n])) {
+        throw new PmpdError(`${path}: classifier tensor "${n}" has shape ${JSON.stringify(actual)} but num_heads=${H}, head_dim=${D}, classes=${C} need ${JSON.stringify(shapes[n])}`);
+      }
+    }
+    if ((expect.numHeads !== undefined && expect.numHeads !== H) || (expect.headDim !== undefined && expect.headDim !== D)) {
+      const eH = expect.numHeads ?? H, eD = expect.headDim ?? D;
+      throw new PmpdError(`${path}: classifier was made for num_kv_heads=${H}, head_dim=${D} (query ${JSON.stringify([H, H, D])}) but the model has num_kv_heads=${eH}, head_dim=${eD} (query ${JSON.stringify([eH, eH, eD])})`);
+    }
+    if (expect.classes !== undefined && expect.classes !== C) {
+      throw new PmpdError(`${path}: classifier has ${C} classes, expected ${expect.classes}`);
+    }
+    const params = {} as Params;
+    for (const n of PARAM_NAMES) {
+      const t = file.read(n);
+      params[n] = toFloat64(path, n, t.dtype, t.data);
+      for (let i = 0; i < params[n].length; i++) {
+        if (!Number.isFinite(params[n][i]!)) throw new PmpdError(`${path}: classifier tensor "${n}" holds a non-finite value`);
+      }
+    }
+    const config: ClassifierConfig = { numHeads: H, headDim: D, classes: C };
+    if (meta.dropout !== undefined) {
+      const p = Number(meta.dropout);
+      if (!(p >= 0 && p < 1)) throw new PmpdError(`${path}: metadata dropout=${quote(meta.dropout)} is not in [0, 1)`);
+      config.dropout = p;
+    }
+    for (const k of ["high", "low"] as const) {
+      if (meta[k] !== undefined) {
+        const v = Number(meta[k]);
+        if (!Number.isSafeInteger(v)) throw new PmpdError(`${path}: metadata ${k}=${quote(meta[k])} is not an integer`);
+        config[k] = v;
+      }
+    }
+    return new KVCacheClassifier(config, params);
   }
 }
 

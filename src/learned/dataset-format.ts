@@ -237,14 +237,41 @@ function existingDataset(dir: string, info: DatasetInfo): KvDataset | null {
   if (!existsSync(datasetPaths(dir, info.high, info.low).manifest)) return null;
   const ds = readKvDataset(dir, info.high, info.low, { modelHash: info.modelHash, numKvHeads: info.numKvHeads, headDim: info.headDim },
     { allowPartial: true, repairPartial: true });
-  for (const [key, value] of Object.entries(info.extra ?? {})) {
-    const stored = ds.manifest.extra[key];
-    if (JSON.stringify(stored) !== JSON.stringify(value)) {
-      throw new PmpdError(`${ds.manifestPath}: the dataset was made with ${key} ${quote(stored ?? null)}, this run has ${quote(value)}; ` +
-        `run with the same settings, or delete ${basename(ds.manifestPath)} and ${basename(ds.dataPath)} to make this switch point again`);
+  refuseOtherSettings(datasetPaths(dir, info.high, info.low), ds.manifest.extra, info.extra ?? {});
+  return ds;
+}
+
+function refuseOtherSettings(paths: { data: string; manifest: string }, stored: Record<string, unknown>, extra: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(extra)) {
+    if (JSON.stringify(stored[key]) !== JSON.stringify(value)) {
+      throw new PmpdError(`${paths.manifest}: the dataset was made with ${key} ${quote(stored[key] ?? null)}, this run has ${quote(value)}; ` +
+        `run with the same settings, or delete ${basename(paths.manifest)} and ${basename(paths.data)} to make this switch point again`);
     }
   }
-  return ds;
+}
+
+function refuseOtherModel(manifestPath: string, stored: string, expected: string | undefined): void {
+  if (expected !== undefined && stored !== expected) {
+    throw new PmpdError(`${manifestPath}: the dataset was made with another model (hash ${quote(stored, 12)}, this model ${expected.slice(0, 12)}…)`);
+  }
+}
+
+/**
+ * How far the dataset of (high, low) in `dir` is, as its manifest records it (null when
+ * there is none); with `made`, one made with another model or other settings is refused as
+ * resuming it would be. Reads the manifest only: for planning sharded work before any model
+ * is loaded, and for watching a shard's progress.
+ */
+export function datasetProgress(dir: string, high: number, low: number, made?: { modelHash: string; extra: Record<string, unknown> }):
+  { complete: boolean; samples: number } | null {
+  const paths = datasetPaths(dir, high, low);
+  if (!existsSync(paths.manifest)) return null;
+  const m = parseManifest(paths.manifest);
+  if (made !== undefined) {
+    refuseOtherModel(paths.manifest, m.model_hash, made.modelHash);
+    refuseOtherSettings(paths, m.extra, made.extra);
+  }
+  return { complete: m.status === "complete", samples: m.samples };
 }
 
 /** Writes a complete dataset in one call. */
@@ -307,9 +334,7 @@ export function readKvDataset(
   if (m.high !== high || m.low !== low) {
     throw new PmpdError(`${mp}: the dataset was made for precisions ${m.high}/${m.low}, not ${high}/${low}`);
   }
-  if (expect.modelHash !== undefined && m.model_hash !== expect.modelHash) {
-    throw new PmpdError(`${mp}: the dataset was made with another model (hash ${quote(m.model_hash, 12)}, this model ${expect.modelHash.slice(0, 12)}…)`);
-  }
+  refuseOtherModel(mp, m.model_hash, expect.modelHash);
   const shapeOf = (H: number, D: number) => `num_kv_heads=${H}, head_dim=${D}`;
   if ((expect.numKvHeads !== undefined && expect.numKvHeads !== m.num_kv_heads) || (expect.headDim !== undefined && expect.headDim !== m.head_dim)) {
     throw new PmpdError(`${mp}: shape mismatch: the dataset has ${shapeOf(m.num_kv_heads, m.head_dim)} but the model has ${shapeOf(expect.numKvHeads ?? m.num_kv_heads, expect.headDim ?? m.head_dim)}`);

@@ -33,7 +33,7 @@ import { generate } from "../engine/generate.js";
 import { greedyToken } from "../engine/sampling.js";
 import { rougeLScore } from "../score/index.js";
 import { Rng } from "../util/random.js";
-import { KvDatasetWriter } from "./dataset-format.js";
+import { KvDatasetWriter, type DatasetInfo } from "./dataset-format.js";
 
 /**
  * What a stage 1 was made with. Stored with the partial data (the first line of
@@ -70,6 +70,8 @@ export interface Stage1Sample {
 export interface Stage1 {
   samples: Stage1Sample[];
   manifest: Record<string, unknown>;
+  /** What the stage was made with (from its manifest). */
+  settings: Stage1Settings;
   /** True when the stage was complete before this call (nothing was generated). */
   existed: boolean;
 }
@@ -100,7 +102,7 @@ function settingsOf(where: string, v: unknown): Stage1Settings {
 }
 
 /** Reads an interrupted stage 1: its settings and completed samples (a torn last line is dropped). */
-function readPartial(path: string): { settings: Stage1Settings | null; samples: Stage1Sample[] } {
+export function readPartial(path: string): { settings: Stage1Settings | null; samples: Stage1Sample[] } {
   if (!existsSync(path)) return { settings: null, samples: [] };
   const lines = readTextFile(path, READ_LIMITS.data, "stage-1 progress file").split("\n");
   while (lines.length > 0 && lines[lines.length - 1]!.trim() === "") lines.pop();
@@ -148,21 +150,46 @@ export function stage1SettingDifference(stored: Stage1Settings, wanted: Stage1Se
   return STAGE1_SETTING_KEYS.find((k) => stored[k] !== wanted[k]) ?? null;
 }
 
-function refuseOtherSettings(file: string, stored: Stage1Settings, wanted: Stage1Settings): void {
+/** Refuses to continue or reuse samples of `file` made with other settings than `wanted`. */
+export function refuseOtherSettings(file: string, stored: Stage1Settings, wanted: Stage1Settings): void {
   const key = stage1SettingDifference(stored, wanted);
   if (key === null) return;
   throw new PmpdError(`${file}: stage 1 was made with another ${key} (${quote(stored[key], 16)}, this run ${quote(wanted[key], 16)}); ` +
     "run with the same settings, or use a new --dir");
 }
 
-export function runStage1(pm: PretrainedModel, dir: string, options: Stage1Options): Stage1 {
+/** The complete stage 1 in `dir`, or null; one made with other settings is refused. */
+export function completedStage1(dir: string, settings: Stage1Settings): Stage1 | null {
   const paths = stage1Paths(dir);
-  const { settings } = options;
-  if (existsSync(paths.manifest)) {
-    const existing = readStage1(dir, settings.model_hash);
-    refuseOtherSettings(paths.manifest, settingsOf(paths.manifest, existing.manifest.settings), settings);
-    return existing;
-  }
+  if (!existsSync(paths.manifest)) return null;
+  const existing = readStage1(dir, settings.model_hash);
+  refuseOtherSettings(paths.manifest, existing.settings, settings);
+  return existing;
+}
+
+/** Writes the progress file of an interrupted stage 1: the settings line, then the samples so far. */
+export function writePartial(dir: string, settings: Stage1Settings, samples: readonly Stage1Sample[]): void {
+  writeFileAtomic(stage1Paths(dir).partial, [{ settings }, ...samples].map((v) => `${JSON.stringify(v)}\n`).join(""));
+}
+
+/**
+ * Starts stage 1 in `dir`, or continues the interrupted one there (refused when made with
+ * other settings): the samples it holds. The progress file is rewritten first, which drops a
+ * torn last line and records the settings before any sample of this run.
+ */
+export function resumeStage1(dir: string, settings: Stage1Settings): Stage1Sample[] {
+  const path = stage1Paths(dir).partial;
+  const partial = readPartial(path);
+  if (partial.settings !== null) refuseOtherSettings(path, partial.settings, settings);
+  const done = partial.settings === null ? [] : partial.samples;
+  writePartial(dir, settings, done);
+  return done;
+}
+
+/** The prompt of each stage-1 sample, in order: what the seed, the documents and the context make. */
+export type Stage1Plan = Array<{ document: number; prefix: number[] }>;
+
+export function planStage1(pm: PretrainedModel, settings: Stage1Settings): Stage1Plan {
   const docs = readTextDocuments(settings.source);
   const maxNewTokens = settings.max_new_tokens;
   // The longest prefix that leaves room for the continuation (and the fork point's extra step).
@@ -184,7 +211,7 @@ export function runStage1(pm: PretrainedModel, dir: string, options: Stage1Optio
   const rng = new Rng(settings.seed);
   const order = rng.shuffle(pieces.map((_, i) => i));
   // The cut of each piece is drawn in order, so resuming redraws the same cuts.
-  const plan: Array<{ document: number; prefix: number[] }> = [];
+  const plan: Stage1Plan = [];
   for (const i of order) {
     if (plan.length === settings.size) break;
     const { document, ids } = pieces[i]!;
@@ -193,21 +220,34 @@ export function runStage1(pm: PretrainedModel, dir: string, options: Stage1Optio
     plan.push({ document, prefix: ids.slice(0, Math.max(len, 1)) });
   }
   if (plan.length < settings.size) throw new PmpdError(`${settings.source}: only ${plan.length} usable prompts (documents cut to ${maxPrefix} tokens), --size ${settings.size} asked`);
-  const partial = readPartial(paths.partial);
-  if (partial.settings !== null) refuseOtherSettings(paths.partial, partial.settings, settings);
-  const done = partial.settings === null ? [] : partial.samples;
-  // Samples continue the plan these settings make; anything else means the inputs changed.
-  done.forEach((s, i) => {
+  return plan;
+}
+
+/** Refuses samples of the progress file `file` that are not the ones `plan` makes: the inputs changed since they were made. */
+export function checkSamplesFollowPlan(file: string, samples: readonly Stage1Sample[], plan: Stage1Plan): void {
+  samples.forEach((s, i) => {
     if (i >= plan.length || s.document !== plan[i]!.document || s.prefix.length !== plan[i]!.prefix.length || s.prefix.some((t, k) => t !== plan[i]!.prefix[k])) {
-      throw new PmpdError(`${paths.partial}:${i + 2}: this sample is not the one these settings make (was the tokenizer changed?); delete the file to start stage 1 over`);
+      throw new PmpdError(`${file}:${i + 2}: this sample is not the one these settings make (was the tokenizer changed?); delete the file to start stage 1 over`);
     }
   });
-  // Rewritten whole: drops a torn last line and writes the settings line of a new run.
-  writeFileAtomic(paths.partial, [{ settings }, ...done].map((v) => `${JSON.stringify(v)}\n`).join(""));
+}
+
+/** One stage-1 sample: the float model's greedy continuation of a planned prompt. */
+export function stage1Sample(pm: PretrainedModel, planned: Stage1Plan[number], maxNewTokens: number): Stage1Sample {
+  const r = generate(pm, planned.prefix, { maxNewTokens });
+  return { document: planned.document, prefix: planned.prefix, reference: tokenizerText(pm, r.tokens) };
+}
+
+export function runStage1(pm: PretrainedModel, dir: string, options: Stage1Options): Stage1 {
+  const paths = stage1Paths(dir);
+  const { settings } = options;
+  const existing = completedStage1(dir, settings);
+  if (existing !== null) return existing;
+  const plan = planStage1(pm, settings);
+  const done = resumeStage1(dir, settings);
+  checkSamplesFollowPlan(paths.partial, done, plan);
   for (let i = done.length; i < plan.length; i++) {
-    const { document, prefix } = plan[i]!;
-    const r = generate(pm, prefix, { maxNewTokens });
-    const sample: Stage1Sample = { document, prefix, reference: tokenizerText(pm, r.tokens) };
+    const sample = stage1Sample(pm, plan[i]!, settings.max_new_tokens);
     try {
       appendFileSync(paths.partial, `${JSON.stringify(sample)}\n`);
     } catch (e) {
@@ -216,22 +256,31 @@ export function runStage1(pm: PretrainedModel, dir: string, options: Stage1Optio
     done.push(sample);
     options.onSample?.(i + 1, plan.length);
   }
-  const offsets = new Int32Array(done.length + 1);
-  done.forEach((s, i) => { offsets[i + 1] = offsets[i]! + s.prefix.length; });
-  const ids = new Int32Array(offsets[done.length]!);
-  done.forEach((s, i) => ids.set(s.prefix, offsets[i]!));
+  return finishStage1(dir, pm.dir, settings, done);
+}
+
+/**
+ * Writes a complete stage 1 of `samples` (the prompts as safetensors, the rest as the
+ * manifest, which names the float model as `model`) and drops the progress file.
+ */
+export function finishStage1(dir: string, model: string, settings: Stage1Settings, samples: Stage1Sample[]): Stage1 {
+  const paths = stage1Paths(dir);
+  const offsets = new Int32Array(samples.length + 1);
+  samples.forEach((s, i) => { offsets[i + 1] = offsets[i]! + s.prefix.length; });
+  const ids = new Int32Array(offsets[samples.length]!);
+  samples.forEach((s, i) => ids.set(s.prefix, offsets[i]!));
   writeSafetensors(paths.data, {
     input_ids: { dtype: "I32", shape: [ids.length], data: ids },
     offsets: { dtype: "I32", shape: [offsets.length], data: offsets },
   }, { format: STAGE1_FORMAT });
   const manifest = {
-    format: STAGE1_FORMAT, format_version: 1, status: "complete", model: pm.dir, model_hash: settings.model_hash,
-    source: settings.source, size: settings.size, max_new_tokens: maxNewTokens, seed: settings.seed, settings,
-    samples: done.map((s) => ({ document: s.document, prefix_tokens: s.prefix.length, reference: s.reference })),
+    format: STAGE1_FORMAT, format_version: 1, status: "complete", model, model_hash: settings.model_hash,
+    source: settings.source, size: settings.size, max_new_tokens: settings.max_new_tokens, seed: settings.seed, settings,
+    samples: samples.map((s) => ({ document: s.document, prefix_tokens: s.prefix.length, reference: s.reference })),
   };
   writeFileAtomic(paths.manifest, `${JSON.stringify(manifest, null, 2)}\n`);
   rmSync(paths.partial, { force: true });
-  return { samples: done, manifest, existed: false };
+  return { samples, manifest, settings, existed: false };
 }
 
 function tokenizerText(pm: PretrainedModel, tokens: number[]): string {
@@ -250,6 +299,7 @@ export function readStage1(dir: string, modelHash?: string): Stage1 {
     throw new PmpdError(`${dir}: no complete stage 1 (stage1.json)${existsSync(paths.partial) ? "; an interrupted one is there: run gen-dataset again to finish it" : ""}`);
   }
   const manifest = readManifest(paths.manifest);
+  const settings = settingsOf(paths.manifest, manifest.settings);
   if (modelHash !== undefined && manifest.model_hash !== modelHash) {
     throw new PmpdError(`${paths.manifest}: made with another model (${quote(manifest.model_hash, 20)}); use a new --dir`);
   }
@@ -271,6 +321,7 @@ export function readStage1(dir: string, modelHash?: string): Stage1 {
     }
     return {
       manifest,
+      settings,
       existed: true,
       samples: (entries as Array<{ document: number; reference: string }>).map((e, i) => ({
         document: e.document, reference: e.reference, prefix: Array.from(ids.subarray(offsets[i]!, offsets[i + 1]!)),
@@ -331,17 +382,26 @@ export function labelSample(pm: PretrainedModel, sample: Stage1Sample, o: { high
   return { label, keys: kv.keys, values: kv.values, T };
 }
 
+/** What a stage-2 dataset records of the settings it was made with: resuming or reusing it needs the same. */
+export function stage2Extra(stage1: Stage1, maxNewTokens: number): Record<string, unknown> {
+  return {
+    max_new_tokens: maxNewTokens, candidates: candidateSteps(maxNewTokens), size: stage1.samples.length,
+    rouge: "rougeL F1, no stemmer, rounded to 3 decimals",
+    stage1: Object.fromEntries(STAGE1_SETTING_KEYS.map((k) => [k, stage1.settings[k]])),
+  };
+}
+
+/** What a stage-2 dataset records about how it was made (the model by the name a run loads it by). */
+export function stage2Info(pm: PretrainedModel, model: string, stage1: Stage1, o: Pick<Stage2Options, "high" | "low" | "maxNewTokens" | "modelHash">): DatasetInfo {
+  return {
+    high: o.high, low: o.low, numKvHeads: pm.config.numKvHeads, headDim: pm.config.headDim, modelHash: o.modelHash, model,
+    extra: stage2Extra(stage1, o.maxNewTokens),
+  };
+}
+
 /** Labels every stage-1 sample for (high, low); returns false when the dataset was already complete. */
 export function runStage2(pm: PretrainedModel, dir: string, stage1: Stage1, o: Stage2Options): boolean {
-  const settings = settingsOf(stage1Paths(dir).manifest, stage1.manifest.settings);
-  const info = {
-    high: o.high, low: o.low, numKvHeads: pm.config.numKvHeads, headDim: pm.config.headDim, modelHash: o.modelHash, model: pm.dir,
-    extra: {
-      max_new_tokens: o.maxNewTokens, candidates: candidateSteps(o.maxNewTokens), size: stage1.samples.length,
-      rouge: "rougeL F1, no stemmer, rounded to 3 decimals",
-      stage1: Object.fromEntries(STAGE1_SETTING_KEYS.map((k) => [k, settings[k]])),
-    },
-  };
+  const info = stage2Info(pm, pm.dir, stage1, o);
   if (KvDatasetWriter.completed(dir, info) !== null) return false;
   const writer = KvDatasetWriter.resume(dir, info);
   const counts = [0, 0, 0, 0];

@@ -1,27 +1,33 @@
 /**
- * A content hash of a model, for provenance records: SHA-256 over config.json and the
+ * A content hash of a model, for provenance records: SHA-256 over config.json (and the
+ * settings file of a layout that keeps its own, AutoGPTQ's quantize_config.json) and the
  * weight files (for a multi-model JSON, over the JSON and the models it lists: those of the
  * precisions a run loaded, when given, and the float model). Two runs with the same hash
  * used the same weights, whatever the paths.
  */
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { dirname, isAbsolute, join } from "node:path";
+import { basename, dirname, isAbsolute, join } from "node:path";
+import { checkpointOf } from "../formats/registry.js";
 import { readJsonFile } from "../io/config.js";
 import { hashFileInto } from "../io/file-hash.js";
 
 const cache = new Map<string, string>();
 
-/** config.json and the weight files the model loads (not other safetensors lying beside them). */
+/**
+ * config.json, a layout's own settings file and the weight files the model loads (not other
+ * safetensors lying beside them).
+ */
 function modelFiles(dir: string): string[] {
   const names = new Set(readdirSync(dir));
-  const files = ["config.json"];
+  const checkpoint = checkpointOf(dir, readJsonFile(join(dir, "config.json")));
+  const files = ["config.json", basename(checkpoint.settingsFile)];
   if (names.has("model.safetensors")) files.push("model.safetensors");
   else if (names.has("model.safetensors.index.json")) {
     const index = readJsonFile(join(dir, "model.safetensors.index.json"));
     files.push("model.safetensors.index.json", ...new Set(Object.values(index.weight_map as Record<string, string>)));
-  }
-  return files.filter((f) => names.has(f)).sort();
+  } else if (checkpoint.weightFile !== null) files.push(basename(checkpoint.weightFile));
+  return [...new Set(files)].filter((f) => names.has(f)).sort();
 }
 
 export function modelHash(path: string, precisions?: readonly number[]): string {

@@ -9,7 +9,7 @@ import { PmpdError } from "../errors.js";
 import type { ModelConfig } from "../io/config.js";
 import type { WeightStore } from "../io/weights.js";
 import { checkFinite, FloatLinear, floatFormat, toFloat32 } from "../formats/float.js";
-import { loadLinear, type AnyFormat } from "../formats/registry.js";
+import { loadLinear, type ModelCheckpoint } from "../formats/registry.js";
 import type { LayerOptions } from "../formats/traits.js";
 import { headNormSpecs, type NormSpec } from "./architectures.js";
 import type { LayerWeights, ModelWeights, Norm } from "./decoder.js";
@@ -43,15 +43,15 @@ const within = (layer: number, spec: NormSpec | null): NormSpec | null =>
 
 /**
  * Reads every weight of the model that `config` describes from `store`, its transformer
- * linear layers in `format` (the one config.json names), as `options` say.
+ * linear layers in the layout of `checkpoint` (the one its settings file names), as `options` say.
  */
-export function loadDecoderWeights(store: WeightStore, config: ModelConfig, format: AnyFormat, options: LayerOptions): ModelWeights {
+export function loadDecoderWeights(store: WeightStore, config: ModelConfig, checkpoint: ModelCheckpoint, options: LayerOptions): ModelWeights {
   const c = config, a = c.layout, H = c.hiddenSize;
   const embed = store.readShaped("model.embed_tokens.weight", [c.vocabSize, H]);
   checkFinite(embed, "model.embed_tokens.weight");
   const layers: LayerWeights[] = [];
   for (let l = 0; l < c.numLayers; l++) {
-    const linears = makeLinears(a, (s) => loadLinear(format, store, `${layerPrefix(l)}.${s.path}`, s.outFeatures, s.inFeatures, options));
+    const linears = makeLinears(a, (s) => loadLinear(checkpoint.layout, store, `${layerPrefix(l)}.${s.path}`, s.outFeatures, s.inFeatures, options, checkpoint.settingsFile));
     const norm = (spec: NormSpec | null) => (spec ? readNorm(store, c, within(l, spec)!, H) : null);
     const qk = a.qkNorm;
     layers.push({

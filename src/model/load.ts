@@ -18,7 +18,7 @@ import { allocWeightMemory } from "../native/weight-memory.js";
 import { cudaAvailable, getCudaKernels, resolveDevice, type Device, type DeviceRequest } from "../native/cuda.js";
 import type { ActivationMode } from "../formats/activation-mode.js";
 import { offloadToCuda } from "../formats/cuda-offload.js";
-import { formatOfConfig, modelPrecisions } from "../formats/registry.js";
+import { checkpointOf, modelPrecisions } from "../formats/registry.js";
 import type { LayerOptions } from "../formats/traits.js";
 import { DecoderModel, transformerLinears } from "./decoder.js";
 import { loadDecoderWeights } from "./load-decoder.js";
@@ -71,17 +71,21 @@ function loadGenerationDefaults(dir: string, config: ModelConfig, tokenizer: Mod
 function loadDirectory(dir: string, options: LayerOptions): PretrainedModel {
   const configFile = join(dir, "config.json");
   if (!existsSync(configFile)) throw new PmpdError(`${dir}: no config.json (not a Hugging Face model directory)`);
-  const config = loadConfig(configFile);
+  const stored = loadConfig(configFile);
+  const checkpoint = checkpointOf(dir, stored.raw);
+  const quantized = checkpoint.quantizationConfig !== undefined;
+  // Provenance records the settings the layers were read with, wherever the layout keeps them.
+  const config = quantized ? { ...stored, raw: { ...stored.raw, quantization_config: checkpoint.quantizationConfig } } : stored;
   const tokenizer = ModelTokenizer.fromDirectory(dir);
-  const store = WeightStore.open(dir, allocWeightMemory);
+  const store = WeightStore.open(dir, allocWeightMemory, checkpoint.weightFile);
   try {
-    const weights = loadDecoderWeights(store, config, formatOfConfig(configFile, config.raw), options);
+    const weights = loadDecoderWeights(store, config, checkpoint, options);
     let precisions = modelPrecisions(transformerLinears(config, weights));
     if (options.precisions !== null) precisions = choosePrecisions(dir, options.precisions, precisions);
     const model = new DecoderModel(config, weights);
     return {
       dir, config, tokenizer, generation: loadGenerationDefaults(dir, config, tokenizer), model, precisions,
-      activation: options.activation, device: "cpu",
+      activation: options.activation, device: "cpu", quantizationFile: quantized ? checkpoint.settingsFile : null,
     };
   } finally {
     store.close();
@@ -104,6 +108,14 @@ function placeOnDevice(pm: PretrainedModel, device: Device, log?: (line: string)
   const moved = offloadToCuda(pm.model, getCudaKernels());
   log?.(`${cudaAvailable().reason}: ${moved} quantized layers run their decode GEMVs there`);
   return { ...pm, device };
+}
+
+/**
+ * What `fromPretrained(pathOrId)` loads from without loading it (its `dir`): the
+ * multi-model JSON or the directory as given, or the hub cache folder of a hub id.
+ */
+export async function modelLocation(pathOrId: string, hub?: HubOptions): Promise<string> {
+  return isMultiModelConfig(pathOrId) ? pathOrId : resolveModelDirectory(pathOrId, hub);
 }
 
 /**

@@ -138,5 +138,6 @@ export function joinMultiModel(mm: MultiModelConfig, models: Map<number, Pretrai
     precisions: sorted,
     activation: top.activation,
     device: top.device,
+    quantizationFile: file,
   };
 }

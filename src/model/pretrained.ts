@@ -23,4 +23,9 @@ export interface PretrainedModel {
   activation: ActivationMode;
   /** Where the quantized layers' decode multiplies run. */
   device: Device;
+  /**
+   * The file the quantization settings came from: config.json, a layout's own file
+   * (AutoGPTQ's quantize_config.json) or the multi-model JSON; null for a float model.
+   */
+  quantizationFile: string | null;
 }
