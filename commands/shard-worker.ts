@@ -11,7 +11,7 @@ import { describeRanges, readPlan } from "../src/launch/plan.js";
 import { runEvalShard } from "../src/launch/eval-shards.js";
 import { runGenDatasetShard, type GenDatasetUnit } from "../src/launch/gen-dataset-shards.js";
 import { exitWithLauncher } from "../src/launch/watchdog.js";
-import { PmpdError } from "../src/errors.js";
+import { PmpdError, quote } from "../src/errors.js";
 import { addModelOptions, loadModelFromOptions, parseInteger, type ModelCliOptions } from "./options.js";
 import { createProgress } from "./progress.js";
 
@@ -42,7 +42,7 @@ export function registerShardWorker(program: Command): void {
         await runGenDatasetShard(plan as typeof plan & { units: GenDatasetUnit[] }, folder, shard, loadModel, progress);
         break;
       default:
-        throw new PmpdError(`${planPath}: a ${plan.kind} plan, which this pmpd cannot run`);
+        throw new PmpdError(`${planPath}: a ${quote(plan.kind)} plan, which this pmpd cannot run`);
     }
     progress.finish();
   });

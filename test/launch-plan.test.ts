@@ -5,11 +5,12 @@ import { existsSync, readFileSync, writeFileSync, appendFileSync, mkdirSync } fr
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { makeProvenance, serializeAnswerLine, type Provenance, type QuestionId } from "../src/answers/index.js";
-import { cutIntoShards, describeRanges, toRanges } from "../src/launch/plan.js";
+import { cutIntoShards, describeRanges, newPlan, planFile, readPlan, toRanges, writePlan } from "../src/launch/plan.js";
 import { checkSharedDir, checkSlurmArg, sbatchScript, shellQuote, slurmErrorLine } from "../src/launch/slurm.js";
 import { mergeAnswerFiles, readCompleteLines } from "../src/launch/merge.js";
 import { dropLockOfEndedTask } from "../src/launch/requeue.js";
 import { Rng } from "../src/util/random.js";
+import { PmpdError } from "../src/errors.js";
 import { tempDir } from "./helpers.js";
 
 const work = tempDir("pmpd-launch-plan-");
@@ -177,12 +178,35 @@ test("a Slurm task takes over its shard's lock from another node (requeue), neve
     process.env.SLURM_JOB_ID = "77";
     dropLockOfEndedTask(target, warnings);
     assert.ok(!existsSync(`${target}.lock`));
-    assert.match(warnings[0]!, /removed the lock of process 4242 on node-that-was-preempted, an earlier task of this shard/);
+    assert.match(warnings[0]!, /removed the lock of process 4242 on "node-that-was-preempted", an earlier task of this shard/);
     lockOf(hostname(), process.pid);
     dropLockOfEndedTask(target, warnings);
     assert.ok(existsSync(`${target}.lock`), "a lock of this node is judged by its process, as always");
   } finally {
     if (saved === undefined) delete process.env.SLURM_JOB_ID;
     else process.env.SLURM_JOB_ID = saved;
+  }
+});
+
+test("a launch plan is read within the config limit and checked: bad JSON, another kind, pieces outside the plan are one line naming it", () => {
+  const folder = join(work.dir, "plans", "eval-0123456789ab");
+  const units = [{ label: "a" }, { label: "b" }];
+  writePlan(folder, newPlan("eval", "0123456789ab", "local", 2, units, cutIntoShards([[0, 1, 2], [0, 1]], 2)));
+  assert.deepEqual(readPlan(folder, "eval")?.units, units);
+  const plan = JSON.parse(readFileSync(planFile(folder), "utf8")) as Record<string, unknown>;
+  const oneLine = (pattern: RegExp) => (e: unknown) => e instanceof PmpdError && pattern.test(e.message) && !e.message.includes("\n");
+  const again = "; delete the folder .* to plan again$";
+  const cases: Array<[string, RegExp]> = [
+    ["{\"format\": \"pmpd-launch\",", new RegExp(`plan\\.json: .*${again}`)],
+    [JSON.stringify({ ...plan, kind: "gen-dataset" }), new RegExp(`plan\\.json: not a pmpd eval launch plan${again}`)],
+    [JSON.stringify({ ...plan, shards: [[{ unit: 2, ranges: [[0, 1]], count: 1 }]] }), new RegExp(`plan\\.json: shard 0 has a piece that is not \\{unit, ranges, count\\} over the plan's 2 units${again}`)],
+    [JSON.stringify({ ...plan, shards: [[{ unit: 0, ranges: [[3, 1]], count: -2 }]] }), /shard 0 has a piece that is not/],
+    [JSON.stringify({ ...plan, shards: [[{ unit: 0, ranges: [[0, 2]], count: 5 }]] }), /shard 0 has a piece that is not/],
+    [JSON.stringify({ ...plan, shards: {} }), /"shards" is not a list/],
+    [`${"[".repeat(100000)}`, new RegExp(`plan\\.json: .*${again}`)],
+  ];
+  for (const [text, pattern] of cases) {
+    writeFileSync(planFile(folder), text);
+    assert.throws(() => readPlan(folder, "eval"), oneLine(pattern), text.slice(0, 80));
   }
 });

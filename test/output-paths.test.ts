@@ -107,6 +107,22 @@ test("quantize into a folder it cannot write fails before any work, in one line 
   assert.match(csv.stderr, /is a folder; the CSV table must be a file path/, "outputs are checked before the answer files are read");
 });
 
+test("the slurm launcher refuses an answer or dataset folder it cannot write before planning or submitting anything", { skip: unwritable === null && "no unwritable folder here" }, () => {
+  const slurm = ["--launcher", "slurm", "--shards", "2"];
+  const runs = [
+    ["eval", "--model-path", bundledModel(), "--bench", "dsum", "--baseline", "--question-end", "1", "--answer-file-dir", join(unwritable!, "pmpd-answers"), ...slurm],
+    ["gen-dataset", "--dir", join(unwritable!, "pmpd-data"), "--size", "2", "--max-new-tokens", "4", "--stage", "1", ...slurm],
+  ];
+  for (const args of runs) {
+    const r = runCli(args);
+    assert.equal(r.status, 1, r.stderr);
+    const errors = r.stderr.split("\n").filter((l) => l.startsWith("pmpd:") && !l.includes("bundled fixture"));
+    assert.equal(errors.length, 1, r.stderr);
+    assert.match(errors[0]!, /pmpd-(answers|data): cannot write into \/sys: /);
+    assert.doesNotMatch(r.stderr, /internal error|submitted/);
+  }
+});
+
 test("an output that is an input of the run is refused: score --csv onto an answer file, quantize -o onto its own model", () => {
   const dir = join(work.dir, "inputs");
   mkdirSync(join(dir, "model"), { recursive: true });

@@ -12,9 +12,10 @@
  * and the task logs (`logs/<job>_<shard>.out`). It is removed once everything is merged, and
  * after every local launch (what the workers finished is merged by then).
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { PmpdError } from "../errors.js";
+import { cut, fileSystemError, osErrorCause, PmpdError } from "../errors.js";
+import { parseJsonText, readTextFile, READ_LIMITS } from "../io/bounded-read.js";
 import { packageRoot } from "../paths.js";
 import { acquireLock, type FileLock } from "../answers/lock.js";
 import { writeFileAtomic } from "../io/output-path.js";
@@ -82,14 +83,24 @@ interface Submission { job: string; shards: number[]; script: string; submitted:
 
 const submissionsFile = (folder: string) => join(folder, "submissions.json");
 
+const isSubmission = (v: unknown): v is Submission => {
+  const s = v as Partial<Submission> | null;
+  return typeof s === "object" && s !== null && typeof s.job === "string" && /^\d+$/.test(s.job) && typeof s.script === "string" &&
+    typeof s.submitted === "string" && Array.isArray(s.shards) && s.shards.every((k) => Number.isSafeInteger(k) && k >= 0);
+};
+
 function readSubmissions(folder: string): Submission[] {
   const file = submissionsFile(folder);
   if (!existsSync(file)) return [];
+  const unless = "; delete it if no job of this launch is queued or running";
+  let subs: unknown;
   try {
-    return JSON.parse(readFileSync(file, "utf8")) as Submission[];
+    subs = parseJsonText(file, readTextFile(file, READ_LIMITS.config, "submission list"));
   } catch (e) {
-    throw new PmpdError(`${file}: not valid JSON (${(e as Error).message}); delete it if no job of this launch is queued or running`);
+    throw e instanceof PmpdError ? new PmpdError(`${e.message}${unless}`) : e;
   }
+  if (!Array.isArray(subs) || !subs.every(isSubmission)) throw new PmpdError(`${file}: not a list of {job, shards, script, submitted} submissions${unless}`);
+  return subs;
 }
 
 /** The job that last ran each shard. */
@@ -114,11 +125,28 @@ function shardStates(subs: readonly Submission[], warnings: string[]): Map<numbe
 
 const isRunning = (state: string | null | undefined) => state === null || (state !== undefined && isActiveState(state));
 
+/** How much of the end of a task's log is read for its last line. */
+const LOG_TAIL_BYTES = 64 * 1024;
+
+/** The last line of a task's log (cut; a log grows without bound, so only its end is read). */
 function lastLogLine(file: string): string {
   if (!existsSync(file)) return "";
-  const lines = readFileSync(file, "utf8").trim().split("\n");
-  const line = lines[lines.length - 1] ?? "";
-  return line.length > 300 ? `${line.slice(0, 300)}...` : line;
+  let tail: string;
+  try {
+    const fd = openSync(file, "r");
+    try {
+      const size = fstatSync(fd).size;
+      const buffer = Buffer.alloc(Math.min(size, LOG_TAIL_BYTES));
+      readSync(fd, buffer, 0, buffer.length, size - buffer.length);
+      tail = buffer.toString("utf8");
+    } finally {
+      closeSync(fd);
+    }
+  } catch (e) {
+    return `(cannot read the log: ${osErrorCause(e)})`;
+  }
+  const lines = tail.trim().split("\n");
+  return cut(lines[lines.length - 1] ?? "", 300);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -333,14 +361,19 @@ function submit<Unit>(ctx: ShardContext<Unit>, shards: number[], earlier: number
   const script = join(folder, `submit-${earlier + 1}.sbatch`);
   const logDir = join(folder, "logs");
   mkdirSync(logDir, { recursive: true });
-  writeFileSync(script, sbatchScript({
+  const text = sbatchScript({
     jobName: `pmpd-${plan.kind}`,
     shards,
     logDir,
     slurmArgs: ctx.req.slurmArgs,
     command: [process.execPath, ...ctx.workerCommand],
     about: [`pmpd ${plan.kind}, launch ${plan.id}: ${plan.shards.length} shards, plan ${planFile(folder)}`, ...shards.map(ctx.describe)],
-  }), { mode: 0o755 });
+  });
+  try {
+    writeFileSync(script, text, { mode: 0o755 });
+  } catch (e) {
+    throw fileSystemError(script, e, "write");
+  }
   const job = submitScript(script);
   return { job, shards, script, submitted: new Date().toISOString() };
 }

@@ -6,9 +6,10 @@
  * (its task was killed while writing); that line is left out and its question is answered
  * again when the shard reruns.
  */
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { PmpdError } from "../errors.js";
+import { fileSystemError, PmpdError } from "../errors.js";
+import { readTextFile, READ_LIMITS } from "../io/bounded-read.js";
 import { acquireLock } from "../answers/lock.js";
 import { idKey, provenanceDifferences, type AnswerLine, type Provenance, type QuestionId } from "../answers/schema.js";
 import { problemOf, sortedUniqueText, splitLines } from "../answers/writer.js";
@@ -19,12 +20,7 @@ export interface CompleteLine { file: string; lineNo: number; text: string; valu
 /** The valid lines of an answer file (none when it does not exist); a torn last line is left out. */
 export function readCompleteLines(file: string): CompleteLine[] {
   if (!existsSync(file)) return [];
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new PmpdError(`${file}: cannot read (${(e as Error).message})`);
-  }
+  const text = readTextFile(file, READ_LIMITS.data, "answer file");
   const lines = splitLines(text);
   const out: CompleteLine[] = [];
   lines.forEach((line, k) => {
@@ -65,7 +61,7 @@ export function mergeAnswerFiles(target: string, sources: readonly string[], war
   try {
     mkdirSync(dirname(target), { recursive: true });
   } catch (e) {
-    throw new PmpdError(`${dirname(target)}: cannot create the answer folder (${(e as Error).message})`);
+    throw fileSystemError(dirname(target), e, "create the answer folder");
   }
   const lock = acquireLock(target, warnings);
   try {
@@ -74,7 +70,7 @@ export function mergeAnswerFiles(target: string, sources: readonly string[], war
     const first = lines[0]!;
     checkProvenance(lines, provenanceOf(first), `${first.file}:${first.lineNo}`);
     const unique = sortedUniqueText(lines.map((l) => ({ id: l.value.question_id as QuestionId, text: l.text })));
-    if (!existsSync(target) || readFileSync(target, "utf8") !== unique) writeFileAtomic(target, unique);
+    if (!existsSync(target) || readTextFile(target, READ_LIMITS.data, "answer file") !== unique) writeFileAtomic(target, unique);
     return unique.split("\n").length - 1;
   } finally {
     lock.release();

@@ -10,9 +10,10 @@
  * once and reused by reruns (resubmitting a shard reruns the same indices).
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { PmpdError } from "../errors.js";
+import { readJsonObject, READ_LIMITS } from "../io/bounded-read.js";
 import { writeFileAtomic } from "../io/output-path.js";
 import { PMPD_VERSION } from "../version.js";
 
@@ -110,20 +111,40 @@ export function writePlan<Unit>(folder: string, plan: LaunchPlan<Unit>): void {
   writeFileAtomic(planFile(folder), `${JSON.stringify(plan, null, 1)}\n`);
 }
 
+/** Why `shards` is not a list of shards over `units` units, or null. */
+function shardsProblem(shards: unknown, units: number): string | null {
+  if (!Array.isArray(shards)) return `"shards" is not a list`;
+  for (const [k, shard] of shards.entries()) {
+    if (!Array.isArray(shard)) return `shard ${k} is not a list of pieces`;
+    for (const piece of shard as unknown[]) {
+      const p = piece as Partial<ShardPiece> | null;
+      const ranges = typeof p === "object" && p !== null && Array.isArray(p.ranges) ? p.ranges as unknown[] : null;
+      const valid = ranges !== null && Number.isSafeInteger(p!.unit) && p!.unit! >= 0 && p!.unit! < units &&
+        ranges.every((r) => Array.isArray(r) && r.length === 2 && Number.isSafeInteger(r[0]) && Number.isSafeInteger(r[1]) && 0 <= r[0] && r[0] < r[1]) &&
+        p!.count === (ranges as IndexRange[]).reduce((n, [b, e]) => n + e - b, 0);
+      if (!valid) return `shard ${k} has a piece that is not {unit, ranges, count} over the plan's ${units} units`;
+    }
+  }
+  return null;
+}
+
 /** The plan in `folder`, or null when there is none; a plan of another kind (when `kind` is given) or format is an error. */
 export function readPlan<Unit>(folder: string, kind?: LaunchKind): LaunchPlan<Unit> | null {
   const file = planFile(folder);
   if (!existsSync(file)) return null;
-  let plan: LaunchPlan<Unit>;
+  const again = `; delete the folder ${folder} to plan again`;
+  let json: Record<string, unknown>;
   try {
-    plan = JSON.parse(readFileSync(file, "utf8")) as LaunchPlan<Unit>;
+    json = readJsonObject(file, READ_LIMITS.config, "launch plan");
   } catch (e) {
-    throw new PmpdError(`${file}: not valid JSON (${(e as Error).message}); delete the folder ${folder} to plan again`);
+    throw e instanceof PmpdError ? new PmpdError(`${e.message}${again}`) : e;
   }
-  if (plan.format !== "pmpd-launch" || plan.format_version !== 1 || (kind !== undefined && plan.kind !== kind) || !Array.isArray(plan.shards) || !Array.isArray(plan.units)) {
-    throw new PmpdError(`${file}: not a pmpd${kind !== undefined ? ` ${kind}` : ""} launch plan; delete the folder ${folder} to plan again`);
+  if (json.format !== "pmpd-launch" || json.format_version !== 1 || (kind !== undefined && json.kind !== kind) || !Array.isArray(json.units)) {
+    throw new PmpdError(`${file}: not a pmpd${kind !== undefined ? ` ${kind}` : ""} launch plan${again}`);
   }
-  return plan;
+  const problem = shardsProblem(json.shards, json.units.length);
+  if (problem !== null) throw new PmpdError(`${file}: ${problem}${again}`);
+  return json as unknown as LaunchPlan<Unit>;
 }
 
 export function newPlan<Unit>(kind: LaunchKind, id: string, launcher: LauncherName, requestedShards: number, units: Unit[], shards: Shard[]): LaunchPlan<Unit> {

@@ -7,6 +7,7 @@
  */
 import { existsSync, unlinkSync } from "node:fs";
 import { hostname } from "node:os";
+import { quote } from "../errors.js";
 import { readOwner } from "../answers/lock.js";
 
 export function runningInSlurm(): boolean {
@@ -20,6 +21,6 @@ export function dropLockOfEndedTask(target: string, warnings: string[]): void {
   const seen = readOwner(file);
   if (seen?.owner && seen.owner.hostname !== hostname()) {
     try { unlinkSync(file); } catch { /* gone meanwhile */ }
-    warnings.push(`${target}: removed the lock of process ${seen.owner.pid} on ${seen.owner.hostname}, an earlier task of this shard that Slurm ended`);
+    warnings.push(`${target}: removed the lock of process ${seen.owner.pid} on ${quote(seen.owner.hostname)}, an earlier task of this shard that Slurm ended`);
   }
 }

@@ -7,7 +7,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
-import { PmpdError } from "../errors.js";
+import { PmpdError, quote } from "../errors.js";
 import { describeRanges, toRanges } from "./plan.js";
 
 /** Options pmpd sets itself; taking them from --slurm-arg would break the shard numbering or the log paths. */
@@ -17,11 +17,11 @@ const RESERVED = new Map([["--array", "--shards"], ["-a", "--shards"], ["--outpu
 /** Checks one --slurm-arg value: an sbatch option, one line, not one pmpd sets itself. */
 export function checkSlurmArg(arg: string): void {
   if (!arg.startsWith("-") || /[\r\n]/.test(arg)) {
-    throw new PmpdError(`--slurm-arg ${JSON.stringify(arg)}: expected one sbatch option such as --partition=main or --time=2:00:00`);
+    throw new PmpdError(`--slurm-arg ${quote(arg)}: expected one sbatch option such as --partition=main or --time=2:00:00`);
   }
   const name = arg.startsWith("--") ? arg.split(/[=\s]/, 1)[0]! : arg.slice(0, 2);
   const setBy = RESERVED.get(name);
-  if (setBy !== undefined) throw new PmpdError(`--slurm-arg ${arg}: ${name} is set by pmpd (from ${setBy})`);
+  if (setBy !== undefined) throw new PmpdError(`--slurm-arg ${quote(arg)}: ${name} is set by pmpd (from ${setBy})`);
 }
 
 /**
