@@ -282,6 +282,12 @@ test("bad AutoGPTQ checkpoints are refused with one line naming the file", async
     cpSync(fp, d, { recursive: true });
   }, /quantize_config\.json says quant_method "gptq", but the tensors of "model\.layers\.0\.self_attn\.q_proj" are in the float format/);
   await refusedCopy("w4", (d) => renameSync(join(d, "gptq_model-4bit-32g.safetensors"), join(d, "gptq_model-4bit-32g.bin")), /gptq_model-4bit-32g\.bin: a pickled AutoGPTQ checkpoint/);
+  // Tensors nothing reads are refused in AutoGPTQ's weight file too (its zero biases and g_idx are read, so they are not strays).
+  await refusedCopy("w4", (d) => editTensors(join(d, "gptq_model-4bit-32g.safetensors"), (t) => {
+    t["model.layers.0.self_attn.q_proj.workspace"] = { dtype: "I32", shape: [4], data: Int32Array.from([7, 1, 2, 3]) };
+  }), /gptq_model-4bit-32g\.safetensors: 1 tensor is not used by the model its config\.json describes \("model\.layers\.0\.self_attn\.q_proj\.workspace"\)/);
+  await refusedCopy("w4", (d) => editJson(join(d, "config.json"), (j) => { j.num_hidden_layers = 1; }),
+    /gptq_model-4bit-32g\.safetensors: \d+ tensors are not used by the model its config\.json describes \("model\.layers\.1\.[a-z_.]+", .*\); does config\.json \(e\.g\. num_hidden_layers\) match the weights\?/);
 });
 
 test("without model_file_base_name the weight file is found under AutoGPTQ's default name", async () => {

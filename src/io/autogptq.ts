@@ -13,7 +13,7 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { PmpdError } from "../errors.js";
+import { PmpdError, quote } from "../errors.js";
 import { readJsonFile } from "./config.js";
 
 /** The quant_method of AutoGPTQ's settings, in quantize_config.json or config.json. */
@@ -40,26 +40,26 @@ export interface AutoGptqConfig {
 function parseSettings(file: string, where: string, raw: Record<string, unknown>): AutoGptqConfig {
   const what = (key: string) => `${where}: AutoGPTQ "${key}"`;
   if (raw.quant_method !== undefined && raw.quant_method !== AUTOGPTQ_QUANT_METHOD) {
-    throw new PmpdError(`${what("quant_method")} is ${JSON.stringify(raw.quant_method)}, expected "${AUTOGPTQ_QUANT_METHOD}"`);
+    throw new PmpdError(`${what("quant_method")} is ${quote(raw.quant_method)}, expected "${AUTOGPTQ_QUANT_METHOD}"`);
   }
   const bits = raw.bits;
   if (typeof bits !== "number" || !AUTOGPTQ_BITS.includes(bits)) {
-    throw new PmpdError(`${what("bits")} is ${JSON.stringify(bits)}; supported: ${AUTOGPTQ_BITS.join(", ")}`);
+    throw new PmpdError(`${what("bits")} is ${quote(bits ?? null)}; supported: ${AUTOGPTQ_BITS.join(", ")}`);
   }
   const groupSize = raw.group_size ?? -1;
   if (typeof groupSize !== "number" || !Number.isInteger(groupSize) || (groupSize < 1 && groupSize !== -1)) {
-    throw new PmpdError(`${what("group_size")} is ${JSON.stringify(groupSize)}; expected a positive integer or -1`);
+    throw new PmpdError(`${what("group_size")} is ${quote(groupSize)}; expected a positive integer or -1`);
   }
   const format = raw.checkpoint_format ?? raw.format ?? "gptq";
   if (raw.is_marlin_format === true || (format !== "gptq" && format !== "gptq_v2")) {
-    throw new PmpdError(`${what("checkpoint_format")} is ${JSON.stringify(raw.is_marlin_format === true ? "marlin" : format)}; pmpd reads "gptq" and "gptq_v2" checkpoints`);
+    throw new PmpdError(`${what("checkpoint_format")} is ${quote(raw.is_marlin_format === true ? "marlin" : format)}; pmpd reads "gptq" and "gptq_v2" checkpoints`);
   }
   for (const key of ["desc_act", "sym"]) {
-    if (raw[key] !== undefined && typeof raw[key] !== "boolean") throw new PmpdError(`${what(key)} is ${JSON.stringify(raw[key])}; expected true or false`);
+    if (raw[key] !== undefined && typeof raw[key] !== "boolean") throw new PmpdError(`${what(key)} is ${quote(raw[key])}; expected true or false`);
   }
   const base = raw.model_file_base_name;
   if (base !== undefined && base !== null && (typeof base !== "string" || base === "" || /[/\\]/.test(base))) {
-    throw new PmpdError(`${what("model_file_base_name")} is ${JSON.stringify(base)}; expected a file name`);
+    throw new PmpdError(`${what("model_file_base_name")} is ${quote(base)}; expected a file name`);
   }
   return {
     file, bits, groupSize, descAct: raw.desc_act === true, sym: raw.sym !== false, checkpointFormat: format,
