@@ -38,6 +38,11 @@ export function openForReading(file: string): number {
  * directory, or holds more than `maxBytes` (`what` names the expected content in messages).
  */
 export function readTextFile(file: string, maxBytes: number = READ_LIMITS.data, what = "file"): string {
+  return readFileBytes(file, maxBytes, what).toString("utf8");
+}
+
+/** The bytes of `file`, with the checks and limit of readTextFile. */
+export function readFileBytes(file: string, maxBytes: number, what = "file"): Buffer {
   const fd = openForReading(file);
   try {
     const stat = fstatSync(fd);
@@ -62,7 +67,7 @@ export function readTextFile(file: string, maxBytes: number = READ_LIMITS.data, 
       if (total > maxBytes) throw tooLarge();
       chunks.push(n === chunk.length ? chunk : chunk.subarray(0, n));
     }
-    return Buffer.concat(chunks, total).toString("utf8");
+    return Buffer.concat(chunks, total);
   } finally {
     closeSync(fd);
   }

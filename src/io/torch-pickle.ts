@@ -14,11 +14,34 @@
  * builds or calls an object (INST, OBJ, NEWOBJ, EXT*), and any structure that is not a flat
  * (Ordered)dict of tensors is refused with one line naming the file, the opcode or global and
  * its byte offset. Nothing in the file is ever executed.
+ *
+ * Everything a file can make the reader hold is bounded (TORCH_LIMITS): the file, its zip
+ * directory, the pickle's length, its stack, MARK nesting and memo, and each tensor's size,
+ * so a crafted file fails with one line instead of exhausting memory.
  */
-import { readFileSync } from "node:fs";
-import { PmpdError } from "../errors.js";
+import { PmpdError, quote } from "../errors.js";
+import { readFileBytes } from "./bounded-read.js";
 import { DTYPE_BYTES, typedArrayFor, type DType, type Tensor } from "./safetensors.js";
 import { isZip, ZipArchive } from "./zip.js";
+
+const MiB = 1024 * 1024;
+
+/** What a torch.save file may make the reader hold; a state dict of classifier or model weights stays far below. */
+export const TORCH_LIMITS = {
+  /** The whole file, which is read into memory. */
+  fileBytes: 2048 * MiB,
+  /** Entries of its zip directory (torch.save writes one per storage and three more). */
+  zipEntries: 100_000,
+  /** data.pkl: a state dict's structure, a few hundred bytes per tensor (which also bounds the lists and dicts it builds). */
+  pickleBytes: 16 * MiB,
+  /** Values on the pickle's stack, and MARKs open at once. */
+  stackItems: 100_000,
+  markDepth: 1000,
+  /** Values in the pickle's memo. */
+  memoEntries: 100_000,
+  /** Bytes of one tensor (a strided view is copied, so this bounds the copy). */
+  tensorBytes: 2048 * MiB,
+};
 
 /** torch storage classes and the dtype of their elements. */
 const STORAGE_DTYPES: Record<string, DType> = {
@@ -79,9 +102,12 @@ function unpickle(where: string, pickle: Uint8Array, persistentLoad: (pid: Tuple
   const view = new DataView(pickle.buffer, pickle.byteOffset, pickle.byteLength);
   const refuse = (what: string, at: number): never => { throw new PmpdError(`${where}: refused ${what} at byte ${at} (${ALLOWED})`); };
   const malformed = (what: string, at: number): never => { throw new PmpdError(`${where}: malformed pickle at byte ${at}: ${what}`); };
+  const overLimit = (what: string, at: number): never => { throw new PmpdError(`${where}: refused ${what} at byte ${at} (far more than a state dict needs)`); };
   let stack: unknown[] = [];
   const metastack: unknown[][] = [];
   const memo = new Map<number, unknown>();
+  // Values held at once: the current stack plus those under open MARKs.
+  let heldBelow = 0;
   let pos = 0;
   let opAt = 0;
   const need = (n: number) => { if (pos + n > pickle.length) malformed(`${opcodeName(pickle[opAt]!)} runs past the end (truncated?)`, opAt); };
@@ -93,7 +119,14 @@ function unpickle(where: string, pickle: Uint8Array, persistentLoad: (pid: Tuple
     pos = end + 1;
     return s;
   };
-  const utf8 = (n: number) => new TextDecoder("utf-8", { fatal: true }).decode(take(n));
+  const utf8 = (n: number) => {
+    const bytes = take(n);
+    try {
+      return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      return malformed("a string that is not valid UTF-8", opAt);
+    }
+  };
   const pop = () => { if (stack.length === 0) malformed("stack underflow", opAt); return stack.pop(); };
   const top = () => { if (stack.length === 0) malformed("stack underflow", opAt); return stack[stack.length - 1]; };
   const popMark = () => {
@@ -101,13 +134,24 @@ function unpickle(where: string, pickle: Uint8Array, persistentLoad: (pid: Tuple
     const prev = metastack.pop();
     if (prev === undefined) malformed("no MARK to pop to", opAt);
     stack = prev!;
+    heldBelow -= stack.length;
     return items;
+  };
+  const pushMark = () => {
+    if (metastack.length >= TORCH_LIMITS.markDepth) overLimit(`MARKs nested more than ${TORCH_LIMITS.markDepth} deep`, opAt);
+    metastack.push(stack);
+    heldBelow += stack.length;
+    stack = [];
+  };
+  const remember = (key: number, value: unknown) => {
+    if (!memo.has(key) && memo.size >= TORCH_LIMITS.memoEntries) overLimit(`a memo of more than ${TORCH_LIMITS.memoEntries} values`, opAt);
+    memo.set(key, value);
   };
   const lookupGlobal = (module: string, name: string): Global => {
     const qualified = `${module}.${name}`;
     if (qualified === "collections.OrderedDict" || qualified === "torch._utils._rebuild_tensor_v2") return new Global(module, name);
-    if (module === "torch" && name in STORAGE_DTYPES) return new Global(module, name);
-    return refuse(`pickle global "${qualified}"`, opAt);
+    if (module === "torch" && Object.hasOwn(STORAGE_DTYPES, name)) return new Global(module, name);
+    return refuse(`pickle global ${quote(qualified)}`, opAt);
   };
   const setItems = (dict: unknown, items: unknown[]) => {
     if (!(dict instanceof Dict)) malformed("SETITEM(S) on something that is not a dict", opAt);
@@ -137,11 +181,12 @@ function unpickle(where: string, pickle: Uint8Array, persistentLoad: (pid: Tuple
       if (metadata !== undefined && metadata !== null && !(metadata instanceof Dict && metadata.map.size === 0)) refuse("a tensor with Python attributes", opAt);
       return new TensorView(storage as Storage, offset as number, (size as Tuple).items as number[], (stride as Tuple).items as number[]);
     }
-    return refuse(`a call of ${callable.qualified}`, opAt);
+    return refuse(`a call of ${quote(callable.qualified)}`, opAt);
   };
 
   for (;;) {
     if (pos >= pickle.length) malformed("ends without STOP (truncated?)", pos);
+    if (stack.length + heldBelow > TORCH_LIMITS.stackItems) overLimit(`more than ${TORCH_LIMITS.stackItems} values on the stack`, pos);
     opAt = pos;
     const op = pickle[pos++]!;
     switch (op) {
@@ -156,7 +201,7 @@ function unpickle(where: string, pickle: Uint8Array, persistentLoad: (pid: Tuple
         if (stack.length !== 0 || metastack.length !== 0) malformed("values left on the stack at STOP", opAt);
         return result;
       }
-      case 0x28: metastack.push(stack); stack = []; break; // MARK
+      case 0x28: pushMark(); break; // MARK
       case 0x30: pop(); break; // POP
       case 0x31: popMark(); break; // POP_MARK
       case 0x32: stack.push(top()); break; // DUP
@@ -195,15 +240,21 @@ function unpickle(where: string, pickle: Uint8Array, persistentLoad: (pid: Tuple
       case 0x5d: stack.push([]); break; // EMPTY_LIST
       case 0x6c: { const items = popMark(); stack.push(items); break; } // LIST
       case 0x61: { const v = pop(); const l = top(); if (!Array.isArray(l)) malformed("APPEND to a non-list", opAt); (l as unknown[]).push(v); break; }
-      case 0x65: { const items = popMark(); const l = top(); if (!Array.isArray(l)) malformed("APPENDS to a non-list", opAt); (l as unknown[]).push(...items); break; }
+      case 0x65: { // APPENDS
+        const items = popMark();
+        const l = top();
+        if (!Array.isArray(l)) malformed("APPENDS to a non-list", opAt);
+        for (const item of items) (l as unknown[]).push(item);
+        break;
+      }
       case 0x7d: stack.push(new Dict()); break; // EMPTY_DICT
       case 0x64: { const d = new Dict(); setItems(d, popMark()); stack.push(d); break; } // DICT
       case 0x73: { const v = pop(), k = pop(); setItems(top(), [k, v]); break; } // SETITEM
       case 0x75: { const items = popMark(); setItems(top(), items); break; } // SETITEMS
-      case 0x71: memo.set(take(1)[0]!, top()); break; // BINPUT
-      case 0x72: need(4); memo.set(view.getUint32(pos, true), top()); pos += 4; break; // LONG_BINPUT
-      case 0x70: memo.set(Number(line()), top()); break; // PUT
-      case 0x94: memo.set(memo.size, top()); break; // MEMOIZE
+      case 0x71: remember(take(1)[0]!, top()); break; // BINPUT
+      case 0x72: need(4); remember(view.getUint32(pos, true), top()); pos += 4; break; // LONG_BINPUT
+      case 0x70: remember(Number(line()), top()); break; // PUT
+      case 0x94: remember(memo.size, top()); break; // MEMOIZE
       case 0x68: case 0x6a: case 0x67: { // BINGET, LONG_BINGET, GET
         let idx: number;
         if (op === 0x68) idx = take(1)[0]!;
@@ -249,18 +300,18 @@ function describe(v: unknown): string {
   return `a ${typeof v === "string" ? "str" : typeof v === "boolean" ? "bool" : typeof v === "number" ? "number" : typeof v}`;
 }
 
-function numel(shape: number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
-
 /** Copies a (possibly strided) view of a storage into a contiguous tensor. */
 function materialize(where: string, name: string, t: TensorView, bytes: Uint8Array): Tensor {
   const itemSize = DTYPE_BYTES[t.storage.dtype];
-  const n = numel(t.size);
+  const tensor = `tensor ${quote(name)}`;
+  const n = t.size.reduce((a, b) => a * b, 1);
+  if (n * itemSize > TORCH_LIMITS.tensorBytes) {
+    throw new PmpdError(`${where}: ${tensor} of shape ${quote(t.size)} holds more than the ${TORCH_LIMITS.tensorBytes} bytes read for one tensor`);
+  }
   let last = t.offset;
   for (let d = 0; d < t.size.length; d++) if (t.size[d]! > 0) last += (t.size[d]! - 1) * t.stride[d]!;
   if (n > 0 && last >= t.storage.numel) {
-    throw new PmpdError(`${where}: tensor "${name}" reads element ${last} of a storage of ${t.storage.numel} (corrupted file)`);
+    throw new PmpdError(`${where}: ${tensor} reads element ${last} of a storage of ${t.storage.numel} (corrupted file)`);
   }
   let contiguous = true;
   for (let d = t.size.length - 1, expected = 1; d >= 0; expected *= t.size[d]!, d--) if (t.size[d]! > 1 && t.stride[d] !== expected) contiguous = false;
@@ -288,53 +339,48 @@ function materialize(where: string, name: string, t: TensorView, bytes: Uint8Arr
  * line) legacy non-zip files, anything but a flat dict of tensors, and big-endian data.
  */
 export function readTorchStateDict(path: string): Map<string, Tensor> {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw new PmpdError(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
-  }
+  const bytes = readFileBytes(path, TORCH_LIMITS.fileBytes, "torch.save file");
   if (!isZip(bytes)) {
     const legacy = bytes[0] === 0x80;
     throw new PmpdError(`${path}: not a torch.save zip archive${legacy ? " (a legacy pickle-only file; re-save it with torch >= 1.6)" : ""}`);
   }
-  const zip = ZipArchive.parse(path, bytes);
+  const zip = ZipArchive.parse(path, bytes, { entries: TORCH_LIMITS.zipEntries, entryBytes: TORCH_LIMITS.fileBytes, totalBytes: 2 * TORCH_LIMITS.fileBytes });
   const pickles = [...zip.entries.keys()].filter((n) => /^[^/]+\/data\.pkl$/.test(n));
   if (pickles.length !== 1) throw new PmpdError(`${path}: expected one <archive>/data.pkl in the zip, found ${pickles.length}`);
   const root = pickles[0]!.slice(0, -"data.pkl".length);
   const byteorder = `${root}byteorder`;
   if (zip.entries.has(byteorder)) {
-    const order = new TextDecoder().decode(zip.read(byteorder)).trim();
-    if (order !== "little") throw new PmpdError(`${path}: tensors are stored ${order}-endian; only little-endian files are read`);
+    const order = new TextDecoder().decode(zip.read(byteorder, 16)).trim();
+    if (order !== "little") throw new PmpdError(`${path}: tensors are stored with byte order ${quote(order)}; only little-endian files are read`);
   }
   const storages = new Map<string, Storage>();
   const where = `${path} (${pickles[0]})`;
-  const obj = unpickle(where, zip.read(pickles[0]!), (pid, at) => {
+  const obj = unpickle(where, zip.read(pickles[0]!, TORCH_LIMITS.pickleBytes), (pid, at) => {
     const [tag, type, key, location, count] = pid.items;
     if (tag !== "storage" || !(type instanceof Global) || typeof key !== "string" || typeof location !== "string" || !Number.isSafeInteger(count)) {
       throw new PmpdError(`${where}: refused persistent id at byte ${at} (expected ("storage", torch.<Type>Storage, key, location, numel))`);
     }
-    const dtype = STORAGE_DTYPES[type.name];
-    if (type.module !== "torch" || dtype === undefined) throw new PmpdError(`${where}: refused persistent id of type ${type.qualified} at byte ${at}`);
+    const dtype = Object.hasOwn(STORAGE_DTYPES, type.name) ? STORAGE_DTYPES[type.name] : undefined;
+    if (type.module !== "torch" || dtype === undefined) throw new PmpdError(`${where}: refused persistent id of type ${quote(type.qualified)} at byte ${at}`);
     let s = storages.get(key);
     if (!s) { s = new Storage(key, dtype, count as number, location); storages.set(key, s); }
-    if (s.dtype !== dtype) throw new PmpdError(`${where}: storage ${key} is read as both ${s.dtype} and ${dtype}`);
+    if (s.dtype !== dtype) throw new PmpdError(`${where}: storage ${quote(key)} is read as both ${s.dtype} and ${dtype}`);
     return s;
   });
   if (!(obj instanceof Dict)) throw new PmpdError(`${path}: the pickle holds ${describe(obj)}, not a state dict`);
   const storageBytes = new Map<string, Uint8Array>();
   const out = new Map<string, Tensor>();
   for (const [name, value] of obj.map) {
-    if (typeof name !== "string") throw new PmpdError(`${path}: state dict key ${String(name)} is not a string`);
-    if (!(value instanceof TensorView)) throw new PmpdError(`${path}: state dict entry "${name}" is ${describe(value)}, not a tensor`);
+    if (typeof name !== "string") throw new PmpdError(`${path}: state dict key ${quote(name)} is not a string`);
+    if (!(value instanceof TensorView)) throw new PmpdError(`${path}: state dict entry ${quote(name)} is ${describe(value)}, not a tensor`);
     const s = value.storage;
     let data = storageBytes.get(s.key);
     if (!data) {
       const entry = `${root}data/${s.key}`;
-      if (!zip.entries.has(entry)) throw new PmpdError(`${path}: storage ${s.key} of "${name}" is missing from the archive (${entry})`);
+      if (!zip.entries.has(entry)) throw new PmpdError(`${path}: storage ${quote(s.key)} of ${quote(name)} is missing from the archive (${quote(entry)})`);
       data = zip.read(entry);
       if (data.length < s.numel * DTYPE_BYTES[s.dtype]) {
-        throw new PmpdError(`${path}: storage ${s.key} has ${data.length} bytes but holds ${s.numel} ${s.dtype} values`);
+        throw new PmpdError(`${path}: storage ${quote(s.key)} has ${data.length} bytes but holds ${s.numel} ${s.dtype} values`);
       }
       storageBytes.set(s.key, data);
     }

@@ -3,10 +3,26 @@
  * (stored entries, optionally ZIP64) and for ordinary deflated ones. The central directory
  * is the index; each entry's local header is checked against it and its CRC-32 verified
  * when it is extracted, so a truncated or corrupted archive fails with one line naming the
- * file and the problem instead of yielding wrong bytes.
+ * file and the problem instead of yielding wrong bytes. Sizes are bounded (entries in the
+ * directory, bytes of one entry and of all entries), and a deflated entry never inflates past
+ * the size its directory records, so a crafted archive cannot exhaust memory.
  */
 import { inflateRawSync } from "node:zlib";
-import { PmpdError } from "../errors.js";
+import { cut, PmpdError, quote } from "../errors.js";
+
+export interface ZipLimits {
+  /** Entries in the central directory. */
+  entries: number;
+  /** Uncompressed bytes of one entry. */
+  entryBytes: number;
+  /** Uncompressed bytes of all entries together. */
+  totalBytes: number;
+}
+
+const GiB = 1024 ** 3;
+
+/** Far above what a torch.save of a model's state dict holds, far below what exhausts memory. */
+export const DEFAULT_ZIP_LIMITS: ZipLimits = { entries: 100_000, entryBytes: 2 * GiB, totalBytes: 8 * GiB };
 
 export interface ZipEntry {
   name: string;
@@ -50,7 +66,7 @@ export class ZipArchive {
   private constructor(readonly path: string, private readonly bytes: Uint8Array, readonly entries: Map<string, ZipEntry>) {}
 
   /** Parses the central directory of `bytes` (the whole archive); `path` names it in errors. */
-  static parse(path: string, bytes: Uint8Array): ZipArchive {
+  static parse(path: string, bytes: Uint8Array, limits: ZipLimits = DEFAULT_ZIP_LIMITS): ZipArchive {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const fail = (problem: string): never => { throw new PmpdError(`${path}: ${problem}`); };
     const u16 = (at: number) => view.getUint16(at, true);
@@ -77,8 +93,10 @@ export class ZipArchive {
       cdSize = u64(rec + 40);
       cdOffset = u64(rec + 48);
     }
+    if (count > limits.entries) fail(`zip central directory lists ${count} entries, more than the ${limits.entries} read`);
     if (cdOffset + cdSize > bytes.length) fail(`zip central directory (bytes ${cdOffset}..${cdOffset + cdSize}) lies beyond the end of the ${bytes.length}-byte file (truncated?)`);
     const entries = new Map<string, ZipEntry>();
+    let total = 0;
     let at = cdOffset;
     for (let i = 0; i < count; i++) {
       if (at + 46 > cdOffset + cdSize || u32(at) !== CENTRAL) fail(`zip central directory entry ${i} is malformed (corrupted archive)`);
@@ -107,38 +125,45 @@ export class ZipArchive {
         }
         x += 4 + len;
       }
-      if (flags & 1) fail(`zip entry "${name}" is encrypted`);
-      if (method !== 0 && method !== 8) fail(`zip entry "${name}" uses compression method ${method} (only stored and deflated entries are read)`);
-      if (entries.has(name)) fail(`zip entry "${name}" appears twice`);
+      const entry = `zip entry ${quote(name)}`;
+      if (flags & 1) fail(`${entry} is encrypted`);
+      if (method !== 0 && method !== 8) fail(`${entry} uses compression method ${method} (only stored and deflated entries are read)`);
+      if (entries.has(name)) fail(`${entry} appears twice`);
+      if (size > limits.entryBytes) fail(`${entry} holds ${size} bytes, more than the ${limits.entryBytes} read from one entry`);
+      total += size;
+      if (total > limits.totalBytes) fail(`zip entries hold more than ${limits.totalBytes} bytes together (from ${entry} on)`);
       entries.set(name, { name, method, crc32: crc, compressedSize, size, localHeaderOffset });
       at += 46 + nameLen + extraLen + commentLen;
     }
     return new ZipArchive(path, bytes, entries);
   }
 
-  /** The bytes of one entry, checked against its size and CRC-32. */
-  read(name: string): Uint8Array {
+  /** The bytes of one entry, checked against its size (at most `maxBytes`) and CRC-32. */
+  read(name: string, maxBytes = Infinity): Uint8Array {
     const e = this.entries.get(name);
-    if (!e) throw new PmpdError(`${this.path}: the archive has no entry "${name}"`);
+    const entry = `zip entry ${quote(name)}`;
+    if (!e) throw new PmpdError(`${this.path}: the archive has no ${entry}`);
+    if (e.size > maxBytes) throw new PmpdError(`${this.path}: ${entry} holds ${e.size} bytes, more than the ${maxBytes} read from it`);
     const bytes = this.bytes;
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const at = e.localHeaderOffset;
     if (at + 30 > bytes.length || view.getUint32(at, true) !== LOCAL) {
-      throw new PmpdError(`${this.path}: zip entry "${name}" has no local header at byte ${at} (truncated or corrupted archive)`);
+      throw new PmpdError(`${this.path}: ${entry} has no local header at byte ${at} (truncated or corrupted archive)`);
     }
     const start = at + 30 + view.getUint16(at + 26, true) + view.getUint16(at + 28, true);
     const end = start + e.compressedSize;
-    if (end > bytes.length) throw new PmpdError(`${this.path}: zip entry "${name}" ends at byte ${end}, beyond the ${bytes.length}-byte file (truncated?)`);
+    if (end > bytes.length) throw new PmpdError(`${this.path}: ${entry} ends at byte ${end}, beyond the ${bytes.length}-byte file (truncated?)`);
     let data = bytes.subarray(start, end);
     if (e.method === 8) {
       try {
-        data = new Uint8Array(inflateRawSync(data));
+        // Never more than the directory says: a deflate bomb stops at its declared size.
+        data = new Uint8Array(inflateRawSync(data, { maxOutputLength: Math.max(1, e.size) }));
       } catch (err) {
-        throw new PmpdError(`${this.path}: zip entry "${name}" does not inflate (${(err as Error).message})`);
+        throw new PmpdError(`${this.path}: ${entry} does not inflate to its ${e.size} bytes (${cut((err as Error).message ?? String(err), 120)})`);
       }
     }
-    if (data.length !== e.size) throw new PmpdError(`${this.path}: zip entry "${name}" holds ${data.length} bytes, its directory says ${e.size} (corrupted archive)`);
-    if (crc32(data) !== e.crc32) throw new PmpdError(`${this.path}: zip entry "${name}" fails its CRC-32 check (corrupted archive)`);
+    if (data.length !== e.size) throw new PmpdError(`${this.path}: ${entry} holds ${data.length} bytes, its directory says ${e.size} (corrupted archive)`);
+    if (crc32(data) !== e.crc32) throw new PmpdError(`${this.path}: ${entry} fails its CRC-32 check (corrupted archive)`);
     return data;
   }
 }

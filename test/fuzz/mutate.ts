@@ -5,7 +5,9 @@
  * deep nesting, long strings and arrays, deleted and added keys). Every case is derived from
  * (seed, target, case number) alone, so one case reproduces without the others.
  */
+import { ZipArchive } from "../../src/io/zip.js";
 import { Rng } from "../../src/util/random.js";
+import { writeZip } from "../zip-writer.js";
 
 /** The RNG of one fuzz case. */
 export function caseRng(seed: number, target: string, caseIndex: number): Rng {
@@ -189,5 +191,87 @@ export function mutateSafetensors(rng: Rng, file: Uint8Array): Uint8Array {
       return len;
     }
     default: return mutateBytes(rng, buf);
+  }
+}
+
+/** Pickle opcode runs that attack the unpickler's bookkeeping: floods, deep MARKs, huge lengths, forbidden globals. */
+const HOSTILE_PICKLE_RUNS: ReadonlyArray<(rng: Rng) => Uint8Array> = [
+  (rng) => new Uint8Array(1 + rng.int(120_000)).fill(0x4e), // NONE: the stack
+  (rng) => new Uint8Array(1 + rng.int(2000)).fill(0x28), // MARK: nesting
+  (rng) => { // LONG_BINPUT: the memo
+    const n = 1 + rng.int(110_000), b = Buffer.alloc(5 * n);
+    for (let i = 0; i < n; i++) { b[5 * i] = 0x72; b.writeUInt32LE(rng.int(2) === 0 ? i : rng.int(2 ** 32), 5 * i + 1); }
+    return b;
+  },
+  () => Buffer.from([0x58, 0xff, 0xff, 0xff, 0xff]), // BINUNICODE of 4 GiB
+  () => Buffer.from([0x8d, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]), // BINUNICODE8
+  () => Buffer.from("cos\nsystem\n", "latin1"), // GLOBAL os.system
+  () => Buffer.from("ctorch\nFloatStorage\n", "latin1"),
+  (rng) => Buffer.from([0x6a, rng.int(256), rng.int(256), rng.int(256), rng.int(256)]), // LONG_BINGET
+  (rng) => Buffer.from([0x8a, 200, ...Array.from({ length: 200 }, () => rng.int(256))]), // LONG1 far out of range
+  () => Buffer.from([0x80, 9]), // PROTO 9
+  () => Buffer.from([0x2e]), // STOP early
+  () => Buffer.from([0x52, 0x62, 0x51, 0x73, 0x75, 0x65, 0x61, 0x74, 0x31]), // REDUCE, BUILD, BINPERSID, SETITEM(S), APPEND(S), TUPLE, POP_MARK
+];
+
+/** A mutated pickle: hostile opcode runs inserted, integer arguments replaced (sizes, strides, offsets, numels), or bytes edited. */
+export function mutatePickle(rng: Rng, input: Uint8Array): Uint8Array {
+  const b = Buffer.from(input);
+  switch (rng.int(4)) {
+    case 0: {
+      const k = rng.int(b.length + 1);
+      return Buffer.concat([b.subarray(0, k), pick(rng, HOSTILE_PICKLE_RUNS)(rng), b.subarray(k)]);
+    }
+    case 1: { // a BININT (0x4a) or BININT1 (0x4b) argument
+      const at = [...b.keys()].filter((i) => (b[i] === 0x4a && i + 4 < b.length) || (b[i] === 0x4b && i + 1 < b.length));
+      if (at.length === 0) return mutateBytes(rng, b);
+      const i = pick(rng, at), out = Buffer.from(b);
+      if (out[i] === 0x4b) out[i + 1] = pick(rng, [0, 1, 2, 3, 255, rng.int(256)]);
+      else out.writeInt32LE(pick(rng, [0, 1, -1, 2 ** 31 - 1, -(2 ** 31), 65536, 1 << 20, rng.int(2 ** 31)]), i + 1);
+      return out;
+    }
+    default: return mutateBytes(rng, b);
+  }
+}
+
+/**
+ * A mutated torch.save file: the pickle or a storage mutated inside a well-formed archive
+ * (so the unpickler and tensor checks are reached, not only the CRC), entries dropped or
+ * duplicated, a directory field changed, or the file's bytes edited.
+ */
+export function mutateTorchZip(rng: Rng, file: Uint8Array): Uint8Array {
+  const zip = ZipArchive.parse("seed", file);
+  const entries = [...zip.entries.keys()].map((name) => ({ name, data: zip.read(name) }));
+  const method = (): 0 | 8 => (rng.int(4) === 0 ? 8 : 0);
+  const rewrite = () => writeZip(entries.map((e) => ({ ...e, method: method() })));
+  switch (rng.int(8)) {
+    case 0: case 1: case 2: case 3: {
+      const pkl = entries.find((e) => e.name.endsWith("data.pkl"));
+      if (pkl === undefined) return mutateBytes(rng, file);
+      for (let i = 0, n = 1 + rng.int(2); i < n; i++) pkl.data = mutatePickle(rng, pkl.data);
+      return rewrite();
+    }
+    case 4: {
+      const storages = entries.filter((e) => /\/data\/[^/]+$/.test(e.name));
+      if (storages.length === 0) return mutateBytes(rng, file);
+      const s = pick(rng, storages);
+      s.data = rng.int(2) === 0 ? s.data.subarray(0, rng.int(s.data.length)) : mutateBytes(rng, s.data);
+      return rewrite();
+    }
+    case 5: {
+      const i = rng.int(entries.length);
+      if (rng.int(2) === 0) entries.splice(i, 1);
+      else entries.push({ ...entries[i]!, name: rng.int(2) === 0 ? entries[i]!.name : `${pick(rng, HOSTILE_STRINGS)}/data.pkl` });
+      return rewrite();
+    }
+    case 6: { // a field of the central directory or its end record
+      const out = Buffer.from(rewrite());
+      const cd = out.lastIndexOf(Buffer.from([0x50, 0x4b, rng.int(2) === 0 ? 0x01 : 0x05, rng.int(2) === 0 ? 0x02 : 0x06]));
+      if (cd < 0) return out;
+      const at = cd + 4 + rng.int(Math.max(1, Math.min(42, out.length - cd - 8)));
+      out.writeUInt32LE(pick(rng, [0, 1, 0xffff, 0xffffffff, 0x7fffffff, rng.int(2 ** 32)]) >>> 0, Math.min(at, out.length - 4));
+      return out;
+    }
+    default: return mutateBytes(rng, file);
   }
 }

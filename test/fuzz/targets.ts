@@ -4,7 +4,7 @@
  * mutated files into a fresh folder and runs the target; only a PmpdError is an acceptable
  * failure.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { AnswerWriter, makeProvenance, serializeAnswerLine } from "../../src/answers/index.js";
 import { readAnswerLines } from "../../src/answers/writer.js";
@@ -20,7 +20,7 @@ import { readStage1, storedStage1Settings } from "../../src/learned/gen-dataset.
 import { readTrialLog } from "../../src/learned/trial-log.js";
 import { packageRoot } from "../../src/paths.js";
 import type { Rng } from "../../src/util/random.js";
-import { mutateJsonLines, mutateJsonText, mutateSafetensors } from "./mutate.js";
+import { mutateJsonLines, mutateJsonText, mutateSafetensors, mutateTorchZip } from "./mutate.js";
 
 export interface FuzzTarget {
   name: string;
@@ -138,6 +138,12 @@ const trialLogSeed = [0, 1, 2].map((index) => JSON.stringify({
   loss: index === 1 ? null : 1.25 - index / 10, seconds: 0.5, dataset: "d".repeat(64),
 })).join("\n") + "\n";
 
+/** The reference's classifier files as torch.save wrote them (plain, protocol 4, fp16, deflated, ZIP64, from CUDA). */
+const torchClassifierSeeds = once(() => {
+  const root = join(packageRoot(), "test", "fixtures", "learned", "reference-classifiers");
+  return ["pmpd", "reference", "rezipped"].flatMap((d) => readdirSync(join(root, d)).filter((f) => f.endsWith(".pt")).map((f) => readFileSync(join(root, d, f))));
+});
+
 const classifierSeed = (scratch: string) => bytesOf(scratch, "classifier_4_3.safetensors", (p) => KVCacheClassifier.create({ numHeads: 2, headDim: 4, high: 4, low: 3 }, 3).save(p));
 
 // --- targets ---------------------------------------------------------------------------
@@ -251,6 +257,19 @@ export function fuzzTargets(scratch: string): FuzzTarget[] {
       name: "trial-log",
       write: (rng, dir) => writeFileSync(join(dir, "trials.jsonl"), asJsonLines(rng, Buffer.from(trialLogSeed))),
       run: (dir) => { readTrialLog(join(dir, "trials.jsonl")); },
+    },
+    {
+      // The reference's classifier_<h>_<l>.pt, read without running pickle, then used.
+      name: "torch-classifier",
+      write: (rng, dir) => {
+        const seeds = torchClassifierSeeds();
+        writeFileSync(join(dir, "classifier_3_2.pt"), mutateTorchZip(rng, seeds[rng.int(seeds.length)]!));
+      },
+      run: (dir) => {
+        const c = KVCacheClassifier.load(join(dir, "classifier_3_2.pt"));
+        const T = 3, n = c.numHeads * T * c.headDim;
+        c.predict({ keys: rand(n, 5), values: rand(n, 6), T, layout: "HTD" });
+      },
     },
     {
       name: "classifier",
