@@ -9,14 +9,16 @@ import type { Command } from "commander";
 import { resolve } from "node:path";
 import { PmpdError } from "../src/errors.js";
 import { sha256File } from "../src/io/file-hash.js";
+import { checkNotAnInput, checkOutputFolder } from "../src/io/output-path.js";
 import { KVCacheClassifier } from "../src/learned/classifier.js";
 import { classifierInputs, onnxAgreement, switchPointOf } from "../src/learned/convert.js";
 import { parseInteger, printJson } from "./options.js";
-import { saveClassifier } from "./train-scheduler.js";
+import { refuseExistingClassifier, saveClassifier, saveClassifierPaths } from "./train-scheduler.js";
 
 interface ConvertCliOptions {
   out: string;
   switch?: string;
+  force?: boolean;
   json?: boolean;
 }
 
@@ -30,6 +32,7 @@ export function registerConvertClassifier(program: Command): void {
     .argument("<paths...>", "classifier files, or directories of classifier_<high>_<low>*.pt / .safetensors files")
     .option("-o, --out <dir>", "where classifier_<h>_<l>.{safetensors,onnx} go", "classifiers")
     .option("--switch <high,low>", "the switch point, when one file's name and metadata do not say it")
+    .option("--force", "replace classifiers already in --out")
     .option("--json", "print what was written as JSON")
     .action(async (paths: string[], o: ConvertCliOptions) => {
       const files = classifierInputs(paths);
@@ -50,6 +53,12 @@ export function registerConvertClassifier(program: Command): void {
         const prev = seen.get(`${high}_${low}`);
         if (prev) throw new PmpdError(`${file}: ${prev} is the ${high} -> ${low} classifier too; convert them into different --out directories`);
         seen.set(`${high}_${low}`, file);
+      }
+      // Every output is checked before the first is written: its folder, no classifier replaced unasked, no input overwritten.
+      checkOutputFolder(o.out);
+      for (const { high, low } of loaded) {
+        for (const output of saveClassifierPaths(o.out, high, low)) checkNotAnInput(output, files);
+        refuseExistingClassifier(o.out, high, low, o.force === true);
       }
       const results = [];
       for (const { file, clf, high, low } of loaded) {

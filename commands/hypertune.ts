@@ -1,6 +1,6 @@
 /** `pmpd hypertune`: TPE (or random) search over the classifier's training hyper-parameters. */
 import type { Command } from "commander";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { PmpdError } from "../src/errors.js";
 import { readKvDataset } from "../src/learned/dataset-format.js";
@@ -10,7 +10,7 @@ import { checkOutputFile, checkOutputFolder } from "../src/io/output-path.js";
 import { acquireLock } from "../src/answers/lock.js";
 import { resolveSearchSpace } from "../src/learned/search-space.js";
 import { parseInteger, printJson } from "./options.js";
-import { formatEpoch, saveClassifier, saveClassifierPaths, switchPoints } from "./train-scheduler.js";
+import { formatEpoch, refuseExistingClassifier, saveClassifier, switchPoints } from "./train-scheduler.js";
 
 interface HypertuneCliOptions {
   data: string;
@@ -63,10 +63,7 @@ export function registerHypertune(program: Command): void {
         const replay = readTrialLog(log);
         checkTrialDataset(log, replay, ds.manifest.data_sha256);
         // A new search must not replace a classifier it did not make; a resumed one made it.
-        const existing = saveClassifierPaths(o.out, high, low).find((f) => existsSync(f));
-        if (replay.length === 0 && existing !== undefined && o.force !== true) {
-          throw new PmpdError(`${existing}: already exists (pass --force to replace it, or give another --out)`);
-        }
+        if (replay.length === 0) refuseExistingClassifier(o.out, high, low, o.force === true);
         if (replay.length >= maxEvals) process.stderr.write(`${log}: already holds ${replay.length} trials (--max-evals ${maxEvals})\n`);
         const res = await hypertuneClassifier(ds.samples, {
           space, algo: o.algo, maxEvals, seed, numHeads: ds.numKvHeads, headDim: ds.headDim, high, low,

@@ -41,6 +41,12 @@ export function saveClassifierPaths(dir: string, high: number, low: number): [st
   return [weights, weights.replace(/\.safetensors$/, ".onnx")];
 }
 
+/** Refuses to replace a classifier for (high, low) already in `dir` unless `force`: a run must not silently discard one it did not make. */
+export function refuseExistingClassifier(dir: string, high: number, low: number, force: boolean): void {
+  const existing = saveClassifierPaths(dir, high, low).find((f) => existsSync(f));
+  if (existing !== undefined && !force) throw new PmpdError(`${existing}: already exists (pass --force to replace it, or give another --out)`);
+}
+
 /** Saves a classifier as `classifier_<h>_<l>.safetensors` and `.onnx` in `dir`, both with `meta` and the pmpd version. */
 export function saveClassifier(clf: KVCacheClassifier, dir: string, high: number, low: number, meta: Record<string, string>): string[] {
   mkdirSync(dir, { recursive: true });
@@ -88,10 +94,7 @@ export function registerTrainScheduler(program: Command): void {
       const pairs = switchPoints(o.precisions);
       const datasets = pairs.map(([high, low]) => readKvDataset(o.data, high, low));
       checkOutputFolder(o.out);
-      for (const [high, low] of pairs) {
-        const existing = saveClassifierPaths(o.out, high, low).find((f) => existsSync(f));
-        if (existing !== undefined && o.force !== true) throw new PmpdError(`${existing}: already exists (pass --force to replace it, or give another --out)`);
-      }
+      for (const [high, low] of pairs) refuseExistingClassifier(o.out, high, low, o.force === true);
       for (const [k, [high, low]] of pairs.entries()) {
         const ds = datasets[k]!;
         if (ds.samples.length === 0) throw new PmpdError(`${ds.manifestPath}: the dataset is empty`);

@@ -108,6 +108,16 @@ test("pmpd convert-classifier: a directory of reference .pt files becomes classi
     assert.ok(readFileSync(join(out, "classifier_3_2.onnx")).includes(Buffer.from(meta.source_sha256!)), "the ONNX file records its source too");
     await checkOnnx(join(out, "classifier_4_3.onnx"), golden.find((g) => g.name === "pmpd")!, "CLI 4_3");
     await checkOnnx(join(out, "classifier_3_2.onnx"), golden.find((g) => g.name === "reference")!, "CLI 3_2");
+    // Outputs are checked before anything is written: no classifier replaced unasked, no input overwritten.
+    const before = readFileSync(join(out, "classifier_3_2.safetensors"));
+    const again = runCli(["convert-classifier", input, "-o", out]);
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /classifier_3_2\.safetensors: already exists \(pass --force to replace it, or give another --out\)/);
+    assert.ok(readFileSync(join(out, "classifier_3_2.safetensors")).equals(before));
+    const inPlace = runCli(["convert-classifier", join(out, "classifier_3_2.safetensors"), "-o", out, "--force"]);
+    assert.equal(inPlace.status, 1);
+    assert.match(inPlace.stderr, /classifier_3_2\.safetensors: is an input of this run \(.*\); refusing to overwrite it/);
+    assert.equal(runCli(["convert-classifier", input, "-o", out, "--force"]).status, 0);
   } finally {
     cleanup();
   }
@@ -140,5 +150,5 @@ test("switch points come from the file name, the metadata or --switch, and must 
   assert.throws(() => switchPointOf("y/classifier_2_3.pt", bare), /does not lower the precision/);
   assert.deepEqual(classifierInputs([join(FIXTURES, "reference")]).map((p) => p.slice(FIXTURES.length + 1)),
     ["reference/classifier_3_2.pt", "reference/classifier_3_2.safetensors", "reference/classifier_3_2_half.pt", "reference/classifier_3_2_p4.pt"]);
-  assert.throws(() => classifierInputs([join(FIXTURES, "missing")]), /cannot read \(ENOENT\)/);
+  assert.throws(() => classifierInputs([join(FIXTURES, "missing")]), /missing: cannot read: no such file or directory \(ENOENT\)/);
 });

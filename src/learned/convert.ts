@@ -6,7 +6,7 @@
  */
 import { readdirSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
-import { PmpdError } from "../errors.js";
+import { fileSystemError, PmpdError } from "../errors.js";
 import { Rng } from "../util/random.js";
 import type { KVCacheClassifier, KvInput } from "./classifier.js";
 import { OnnxClassifierSession } from "./onnx-run.js";
@@ -22,7 +22,7 @@ export function classifierInputs(paths: readonly string[]): string[] {
     try {
       isDir = statSync(p).isDirectory();
     } catch (e) {
-      throw new PmpdError(`${p}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+      throw fileSystemError(p, e, "read");
     }
     if (!isDir) { out.push(p); continue; }
     const found = readdirSync(p).filter((n) => CLASSIFIER_FILE.test(n)).sort().map((n) => join(p, n));
