@@ -282,15 +282,15 @@ static void quant_act(const float *x, int K, int8_t *xq, float *xs, int32_t *xsu
  * ====================================================================== */
 #define QHAVE_NET 1
 
-static uint8_t g_idx_f2[64] __attribute__((aligned(64))); /* e -> (e >> 2) & 3 */
-static uint8_t g_idx_f1[64] __attribute__((aligned(64))); /* e -> (e >> 4) & 3 */
-
-__attribute__((constructor)) static void init_net_tables(void) {
-    for (int e = 0; e < 64; e++) {
-        g_idx_f2[e] = (uint8_t)((e >> 2) & 3);
-        g_idx_f1[e] = (uint8_t)((e >> 4) & 3);
-    }
-}
+/* vpermb indices, constant data: a constructor in this file would run AVX-512 code (the
+ * compiler vectorises it) when the library loads on a CPU without it */
+#define IDX_X4(v) v, v, v, v
+#define IDX_X16(v) IDX_X4(v), IDX_X4(v), IDX_X4(v), IDX_X4(v)
+#define IDX_F2_16 IDX_X4(0), IDX_X4(1), IDX_X4(2), IDX_X4(3)
+static const uint8_t g_idx_f2[64] __attribute__((aligned(64))) = {IDX_F2_16, IDX_F2_16, IDX_F2_16,
+                                                                  IDX_F2_16}; /* e -> (e >> 2) & 3 */
+static const uint8_t g_idx_f1[64] __attribute__((aligned(64))) = {IDX_X16(0), IDX_X16(1), IDX_X16(2),
+                                                                  IDX_X16(3)}; /* e -> (e >> 4) & 3 */
 
 QAI int net_nb(int B) { return B <= 2 ? 2 : B <= 4 ? 4 : 8; }
 
