@@ -1,7 +1,6 @@
 /*
  * Public entry points: runtime dispatch, work splitting over the thread pool,
- * and the small portable kernels (RoPE, argmax). File mappings and weight
- * memory are in memory.c.
+ * and the portable RoPE kernel. File mappings and weight memory are in memory.c.
  * Compiled with -ffp-contract=off so RoPE matches HF's float32 arithmetic.
  */
 #define _GNU_SOURCE
@@ -393,21 +392,6 @@ PMPD_API void pmpd_add(float *y, const float *x, int n) {
     ew_ctx c = {ops(), y, x, 0, 0.0f};
     if (n < 4 * PAR_MIN_ELEMS) add_task(&c, 0, n, 0);
     else pmpd_parallel_for(n, 4 * EW_GRAIN, add_task, &c);
-}
-
-PMPD_API int pmpd_argmax(const float *x, int n) {
-    if (n <= 0) return -1;
-    int best = -1;
-    float bv = 0.0f;
-    for (int i = 0; i < n; i++) {
-        const float v = x[i];
-        if (v != v) continue;
-        if (best < 0 || v > bv) {
-            best = i;
-            bv = v;
-        }
-    }
-    return best < 0 ? 0 : best;
 }
 
 /* ---- RoPE (portable; float32 like HF, no FMA contraction) -------------- */
