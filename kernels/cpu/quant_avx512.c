@@ -31,8 +31,6 @@
 #define QISA_NAME "avx512"
 #endif
 
-#define QAI static inline __attribute__((always_inline))
-
 typedef __m512 QF;
 typedef __m512i QI;
 #define QF_ZERO() _mm512_setzero_ps()
@@ -40,20 +38,7 @@ typedef __m512i QI;
 #define QF_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define QF_SET1(s) _mm512_set1_ps(s)
 #define QF_HSUM(v) _mm512_reduce_add_ps(v)
-#ifndef QPF_HINT
-#define QPF_HINT _MM_HINT_T1
-#endif
-#if QPF > 0
-#define QPREFETCH(p) _mm_prefetch((const char *)(p), QPF_HINT)
-#else
-#define QPREFETCH(p) ((void)(p))
-#endif
 
-QAI uint64_t ld64(const uint8_t *p) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
 /* first n (< 8) bytes, zero-extended; never touches memory past p[n-1] */
 QAI uint64_t ld64n(const uint8_t *p, int n) {
     return (uint64_t)_mm_cvtsi128_si64(_mm_maskz_loadu_epi8((__mmask16)((1u << n) - 1u), p));
@@ -454,8 +439,7 @@ QAI void aq8net_rowsR(const pmpd_qw *w, const pmpd_qact *a, float *y, int n, con
     NTAB T[2];
     QF acc0[2], acc1[2];
     for (int r = 0; r < RR; r++) {
-        const uint8_t *base = w->planes + (size_t)(n + r) * (size_t)w->rowb;
-        for (int p = 0; p < B; p++) pp[r][p] = base + (size_t)p * w->pstride;
+        q_rowptrs(w, n + r, B, pp[r]);
         for (size_t o = 0; o < tb; o += 64) QPREFETCH(w->lut_q + (size_t)(n + r + 4) * tb + o);
         ntab_load(&T[r], w->lut_q + (size_t)(n + r) * tb, B);
         acc0[r] = acc1[r] = _mm512_setzero_ps();
@@ -514,15 +498,14 @@ QAI void uq8net_sb(const uint8_t *const (*pp)[8], const float *const *sc, const 
 QAI void uq8net_rowsR(const pmpd_qw *w, const pmpd_qact *a, float *y, int n, const int RR, const int B) {
     const int NG = w->ngroups;
     const int nsb = (w->nblk + 7) / 8, nfull = w->rowb / 64, remb = w->rowb % 64;
-    const int gb = w->group >= w->K ? w->nblk : w->group / QBLK;
+    const int gb = q_blocks_per_group(w);
     const uint8_t *ext = (const uint8_t *)a->ext;
     const uint8_t *pp[2][8];
     const float *sc[2];
     const uint8_t *zr[2];
     QF acc0[2], acc1[2];
     for (int r = 0; r < RR; r++) {
-        const uint8_t *base = w->planes + (size_t)(n + r) * (size_t)w->rowb;
-        for (int p = 0; p < B; p++) pp[r][p] = base + (size_t)p * w->pstride;
+        q_rowptrs(w, n + r, B, pp[r]);
         sc[r] = w->scales + (size_t)(n + r) * NG;
         zr[r] = w->zeros + (size_t)(n + r) * NG;
         QPREFETCH(sc[r] + 4 * NG);
