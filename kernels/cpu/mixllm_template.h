@@ -15,7 +15,8 @@
  *   mf_fma(acc, v, s)      acc + v·s         (lane-wise)
  *   mf_hi_dot(w, x)        lanes summing to Σ_{k<128} float(w[k])·x[k]        (exact path)
  *   mf_lo_dot(w, z, xd)    lanes summing to Σ (code − z)·xd over the group      (exact path)
- *   MIX_PREFETCH(p), MIX_OPS_SYM, MIX_ISA_NAME
+ *   MIX_OPS_SYM, MIX_ISA_NAME
+ * (MAI and MIX_PREFETCH come from mixllm_internal.h.)
  *
  * A weight row is processed for up to 4 activation rows at once (MR), so a GEMM re-reads
  * each weight row from L1 only. Integer group sums are exact on every path; the float
@@ -25,10 +26,6 @@
 
 #include <math.h>
 #include <string.h>
-
-#ifndef MAI
-#define MAI static inline __attribute__((always_inline))
-#endif
 
 /* ---- activation quantization (plain C; auto-vectorised per ISA, same results everywhere) ---- */
 

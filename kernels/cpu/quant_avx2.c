@@ -231,6 +231,7 @@ QAI void deq_uni_block(const QC *q, int z, float sc, float *out, int nvalid) {
 
 /* ---- activation quantization ------------------------------------------------- */
 
+/* 256-bit twin of quant_avx512.c's quant_act */
 static void quant_act(const float *x, int K, int8_t *xq, float *xs, int32_t *xsum, int32_t *xc128) {
     const int nblk = (K + QBLK - 1) / QBLK;
     const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
@@ -313,7 +314,8 @@ QAI __m256i load_part(const uint8_t *p, int nbytes) {
     return _mm256_load_si256((const __m256i *)tmp);
 }
 
-/* codes of the super-block at byte offset off of each plane row; O[R], R < NB */
+/* codes of the super-block at byte offset off of each plane row; O[R], R < NB (256-bit
+ * twin of quant_avx512.c's net_codes for NB <= 4) */
 QAI void net_codes(const uint8_t *const *pp, long off, int B, int nbytes, __m256i *O) {
     const int NB = net_nb(B);
     __m256i P[4];

@@ -197,6 +197,7 @@ QAI void deq_uni_block(const QC *q, int z, float sc, float *out, int nvalid) {
 
 /* ---- activation quantization ------------------------------------------------- */
 
+/* 512-bit twin of quant_avx2.c's quant_act */
 static void quant_act(const float *x, int K, int8_t *xq, float *xs, int32_t *xsum, int32_t *xc128) {
     const int nblk = (K + QBLK - 1) / QBLK;
     const __m512 inf = _mm512_set1_ps(INFINITY);
@@ -279,9 +280,9 @@ static const uint8_t g_idx_f1[64] __attribute__((aligned(64))) = {IDX_X16(0), ID
 
 QAI int net_nb(int B) { return B <= 2 ? 2 : B <= 4 ? 4 : 8; }
 
-/* output (register R, field g) of lookup j of set h */
 /* codes of the super-block at byte offset off of each plane row (nbytes < 64: partial,
- * zero-filled, never reads past it); O[R], R < NB */
+ * zero-filled, never reads past it); O[R], R < NB (quant_avx2.c's net_codes is its 256-bit
+ * twin) */
 QAI void net_codes(const uint8_t *const *pp, long off, int B, int nbytes, __m512i *O) {
     const int NB = net_nb(B);
     const __mmask64 lm = nbytes >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << nbytes) - 1);
