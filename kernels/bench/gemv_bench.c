@@ -28,16 +28,7 @@
 #include "bench_common.h"
 
 
-static int cmp_double(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* ---- read-bandwidth reference ------------------------------------------ */
-
-static char *g_sbuf;
-static const size_t g_sbytes = 256u << 20;
-static double read_bw(void) { return pmpd_stream_read(g_sbuf, g_sbytes, 1); }
+/* ---- rounds beside the read-bandwidth reference ------------------------- */
 
 typedef struct {
     double frac[1024], rate[1024], ref[1024];
@@ -73,8 +64,7 @@ static void case_init(mcase *c, int dt, int M, int N, int K) {
     const size_t es = dt == 0 ? 4 : 2;
     c->dt = dt, c->M = M, c->N = N, c->K = K;
     c->wbytes = (size_t)N * K * es;
-    c->copies = (int)((160u << 20) / c->wbytes) + 1; /* working set > 160 MiB */
-    if (c->copies < 2) c->copies = 2;
+    c->copies = bench_copies(c->wbytes, NULL);
     c->W = malloc(sizeof(void *) * c->copies);
     for (int j = 0; j < c->copies; j++) {
         c->W[j] = xalloc(c->wbytes);
@@ -104,11 +94,10 @@ static void matmul(int dt, const void *W, const float *x, float *y, int M, int N
     else pmpd_matmul_bf16(W, x, y, M, N, K);
 }
 
-/* seconds per call, averaged over `iters` calls rotating through the copies */
-static double case_run(mcase *c, int iters) {
-    double t0 = now();
-    for (int it = 0; it < iters; it++) matmul(c->dt, c->W[it % c->copies], c->x, c->y, c->M, c->N, c->K);
-    return (now() - t0) / iters;
+/* call `it` rotates through the copies */
+static void case_call(void *ctx, int it) {
+    const mcase *c = ctx;
+    matmul(c->dt, c->W[it % c->copies], c->x, c->y, c->M, c->N, c->K);
 }
 
 static const char *dt_names[3] = {"f32", "f16", "bf16"};
@@ -129,12 +118,12 @@ static void bench_gemv(int rounds, int shapes[][2], int nshapes) {
         for (int s = 0; s < nshapes; s++) {
             mcase c;
             case_init(&c, dt, 1, shapes[s][0], shapes[s][1]);
-            case_run(&c, c.copies); /* warm-up */
+            bench_mean(case_call, &c, c.copies); /* warm-up */
             series ser = {.n = 0};
             for (int t = 0; t < rounds; t++) {
-                const double before = read_bw();
-                const double sec = case_run(&c, 2 * c.copies);
-                const double after = read_bw();
+                const double before = bench_read_bw();
+                const double sec = bench_mean(case_call, &c, 2 * c.copies);
+                const double after = bench_read_bw();
                 series_add(&ser, (double)c.wbytes / sec, before, after);
             }
             char label[64];
@@ -151,13 +140,8 @@ static void bench_gemm(void) {
         for (int mi = 0; mi < 4; mi++) {
             mcase c;
             case_init(&c, dt, Ms[mi], 4096, 4096);
-            double best_t = 1e30;
-            for (int t = 0; t < 3; t++) {
-                double tt = case_run(&c, Ms[mi] >= 64 ? 1 : c.copies);
-                if (tt < best_t) best_t = tt;
-            }
-            printf("GEMM %-4s M=%-3d 4096x4096: %7.1f GFLOP/s (%.2f ms)\n", dt_names[dt], Ms[mi],
-                   2.0 * Ms[mi] * 4096.0 * 4096.0 / best_t / 1e9, best_t * 1e3);
+            const double best_t = bench_best(case_call, &c, Ms[mi] >= 64 ? 1 : c.copies, 3, NULL);
+            bench_report_gemm(dt_names[dt], "GFLOP/s", Ms[mi], 4096, 4096, best_t);
             case_free(&c);
         }
 }
@@ -270,12 +254,12 @@ static void bench_decode(int rounds) {
         dmodel_step(&m, D_POS); /* warm-up */
         series ser = {.n = 0};
         for (int t = 0; t < rounds; t++) {
-            const double before = read_bw();
+            const double before = bench_read_bw();
             const int steps = 4;
             const double t0 = now();
             for (int s = 0; s < steps; s++) dmodel_step(&m, D_POS + (s & 7));
             const double sec = (now() - t0) / steps;
-            const double after = read_bw();
+            const double after = bench_read_bw();
             series_add(&ser, m.bytes / sec, before, after); /* bytes/s, so frac = tok/s / bound */
         }
         char label[64];
@@ -290,25 +274,16 @@ static void bench_decode(int rounds) {
 }
 
 int main(int argc, char **argv) {
-    if (pmpd_init_error()) fprintf(stderr, "init: %s\n", pmpd_init_error());
-    if (argc > 1) pmpd_set_threads(atoi(argv[1]));
-    if (argc > 2 && pmpd_set_dispatch(argv[2]) != 0) {
-        fprintf(stderr, "dispatch %s unsupported (%s)\n", argv[2], pmpd_supported_dispatch());
-        return 1;
-    }
+    bench_select(argc, argv);
     const char *mode = argc > 3 ? argv[3] : "all";
     const int all = strcmp(mode, "all") == 0;
     const int rounds = argc > 4 && atoi(argv[4]) > 0 ? atoi(argv[4]) : 9;
     printf("dispatch=%s threads=%d, %d rounds (read, kernel, read) per figure\n", pmpd_dispatch_name(),
            pmpd_get_threads(), rounds);
-    g_sbuf = xalloc(g_sbytes);
-    memset(g_sbuf, 1, g_sbytes);
     int shapes[3][2] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
-    int nshapes = 3;
-    if (argc > 5 && sscanf(argv[5], "%dx%d", &shapes[0][0], &shapes[0][1]) == 2) nshapes = 1;
+    const int nshapes = bench_shapes(argc > 5 ? argv[5] : NULL, shapes, 3);
     if (all || strcmp(mode, "gemv") == 0) bench_gemv(rounds, shapes, nshapes);
     if (all || strcmp(mode, "decode") == 0) bench_decode(rounds);
     if (all || strcmp(mode, "gemm") == 0) bench_gemm();
-    free(g_sbuf);
     return 0;
 }

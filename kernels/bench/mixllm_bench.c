@@ -39,9 +39,7 @@ static void case_init(mcase *c, int M, int N, int K, double high_pct, int exact)
     const size_t G = (size_t)c->G;
     c->bytes_read = (size_t)c->nh * K + (size_t)c->nh * G * 4 + (size_t)c->nl * (K / 2) + (size_t)c->nl * G * 5 +
                     (size_t)N * 4;
-    c->copies = (int)((160u << 20) / c->bytes_read) + 1;
-    if (c->copies < 2) c->copies = 2;
-    if (getenv("MB_COPIES")) c->copies = atoi(getenv("MB_COPIES"));
+    c->copies = bench_copies(c->bytes_read, "MB_COPIES");
     c->c = calloc((size_t)c->copies, sizeof(mcopy));
     int32_t *perm = xalloc((size_t)N * 4);
     for (int i = 0; i < N; i++) perm[i] = i;
@@ -83,77 +81,47 @@ static void case_free(mcase *c) {
     free(c->y);
 }
 
-static double case_run(mcase *c, int iters) {
-    const double t0 = now();
-    for (int it = 0; it < iters; it++) {
-        const mcopy *m = &c->c[it % c->copies];
-        const int rc = c->exact ? pmpd_mixllm_matmul_exact(m->wh, m->sh, m->ih, c->nh, m->wl, m->sl, m->zl, m->il, c->nl,
-                                                           c->x, c->y, c->M, c->N, c->K)
-                                : pmpd_mixllm_matmul(m->wh, m->sh, m->ih, c->nh, m->wl, m->sl, m->zl, m->il, c->nl, c->x,
-                                                     c->y, c->M, c->N, c->K);
-        if (rc != 0) {
-            fprintf(stderr, "pmpd_mixllm_matmul failed\n");
-            exit(1);
-        }
+static void case_call(void *ctx, int it) {
+    const mcase *c = ctx;
+    const mcopy *m = &c->c[it % c->copies];
+    const int rc = c->exact ? pmpd_mixllm_matmul_exact(m->wh, m->sh, m->ih, c->nh, m->wl, m->sl, m->zl, m->il, c->nl, c->x,
+                                                       c->y, c->M, c->N, c->K)
+                            : pmpd_mixllm_matmul(m->wh, m->sh, m->ih, c->nh, m->wl, m->sl, m->zl, m->il, c->nl, c->x, c->y,
+                                                 c->M, c->N, c->K);
+    if (rc != 0) {
+        fprintf(stderr, "pmpd_mixllm_matmul failed\n");
+        exit(1);
     }
-    return (now() - t0) / iters;
 }
-
-static char *g_sbuf;
-static const size_t g_sbytes = 256u << 20;
 
 static void bench_gemv(int N, int K, double high_pct, int exact, int trials) {
     mcase c;
     case_init(&c, 1, N, K, high_pct, exact);
-    case_run(&c, c.copies); /* warm-up: page faults, scratch */
-    double best_t = 1e30, best_s = 0;
-    for (int t = 0; t < trials; t++) {
-        const double sb = pmpd_stream_read(g_sbuf, g_sbytes, 1);
-        if (sb > best_s) best_s = sb;
-        const double tt = case_run(&c, 2 * c.copies);
-        if (tt < best_t) best_t = tt;
-    }
-    const double bw = (double)c.bytes_read / best_t;
-    printf("GEMV mixllm-%-5s %4.1f%% high %5dx%-5d: %6.2f GB/s  stream %6.2f GB/s  -> %3.0f%%  (%.3f ms, %.2f bits/w)\n",
-           exact ? "exact" : "q8", high_pct, N, K, bw / 1e9, best_s / 1e9, 100.0 * bw / best_s, best_t * 1e3,
-           8.0 * (double)c.bytes_read / ((double)N * K));
-    fflush(stdout);
+    double best_s;
+    const double best_t = bench_gemv_time(case_call, &c, c.copies, trials, &best_s);
+    char label[64], extra[32];
+    snprintf(label, sizeof label, "mixllm-%-5s %4.1f%% high", exact ? "exact" : "q8", high_pct);
+    snprintf(extra, sizeof extra, ", %.2f bits/w", 8.0 * (double)c.bytes_read / ((double)N * K));
+    bench_report_gemv(label, N, K, (double)c.bytes_read, best_t, best_s, extra);
     case_free(&c);
 }
 
 static void bench_gemm(int M, int N, int K, double high_pct, int exact) {
     mcase c;
     case_init(&c, M, N, K, high_pct, exact);
-    case_run(&c, 1);
-    double best_t = 1e30;
-    for (int t = 0; t < 3; t++) {
-        const double tt = case_run(&c, M >= 64 ? 1 : 4); /* hot weights: a prefill's compute rate */
-        if (tt < best_t) best_t = tt;
-    }
-    printf("GEMM mixllm-%-5s M=%-3d %5dx%-5d: %7.1f GOP/s (%.2f ms)\n", exact ? "exact" : "q8", M, N, K,
-           2.0 * M * (double)N * K / best_t / 1e9, best_t * 1e3);
-    fflush(stdout);
+    bench_report_gemm(exact ? "mixllm-exact" : "mixllm-q8   ", "GOP/s", M, N, K, bench_gemm_time(case_call, &c, M));
     case_free(&c);
 }
 
 int main(int argc, char **argv) {
-    if (pmpd_init_error()) fprintf(stderr, "init: %s\n", pmpd_init_error());
-    if (argc > 1) pmpd_set_threads(atoi(argv[1]));
-    if (argc > 2 && strcmp(argv[2], "-") != 0 && pmpd_set_dispatch(argv[2]) != 0) {
-        fprintf(stderr, "dispatch %s unsupported (%s)\n", argv[2], pmpd_supported_dispatch());
-        return 1;
-    }
+    bench_select(argc, argv);
     const int trials = argc > 3 ? atoi(argv[3]) : 5;
     int shapes[3][2] = {{4096, 4096}, {11008, 4096}, {4096, 11008}};
-    int nshapes = 3;
-    if (argc > 4 && strcmp(argv[4], "-") != 0 && sscanf(argv[4], "%dx%d", &shapes[0][0], &shapes[0][1]) == 2)
-        nshapes = 1;
+    const int nshapes = bench_shapes(argc > 4 ? argv[4] : NULL, shapes, 3);
     const char *what = argc > 5 ? argv[5] : "q8";
     const double pct = argc > 6 ? atof(argv[6]) : 10.0;
     printf("dispatch=%s mixllm=%s threads=%d (best of %d interleaved trials)\n", pmpd_dispatch_name(),
            pmpd_mixllm_path(), pmpd_get_threads(), trials);
-    g_sbuf = xalloc(g_sbytes);
-    memset(g_sbuf, 1, g_sbytes);
     if (strcmp(what, "gemm") == 0) {
         static const int Ms[4] = {4, 16, 64, 256};
         for (int i = 0; i < 4; i++) {
@@ -167,6 +135,5 @@ int main(int argc, char **argv) {
             if (strcmp(what, "exact") == 0 || strcmp(what, "both") == 0) bench_gemv(N, K, pct, 1, trials);
         }
     }
-    free(g_sbuf);
     return 0;
 }

@@ -93,11 +93,6 @@ static double step_bytes(int uniform, int bits) {
     return b * LAYERS;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: quant_ab OLD.so NEW.so [threads] [rounds] [any|uni] [bits...]\n");

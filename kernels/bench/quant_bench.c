@@ -43,9 +43,7 @@ static void case_init(qcase *c, int kind, int bits, int M, int N, int K) {
     default: tbytes = (size_t)N * G * 5; break;
     }
     c->bytes_read = c->pbytes + tbytes;
-    c->copies = (int)((160u << 20) / c->bytes_read) + 1;
-    if (c->copies < 2) c->copies = 2;
-    if (getenv("QB_COPIES")) c->copies = atoi(getenv("QB_COPIES")); /* 1: cache-resident (compute-bound) timing */
+    c->copies = bench_copies(c->bytes_read, "QB_COPIES");
     c->planes = calloc(c->copies, sizeof(void *));
     c->lut_q = calloc(c->copies, sizeof(void *));
     c->lut = calloc(c->copies, sizeof(void *));
@@ -94,29 +92,23 @@ static void case_free(qcase *c) {
     free(c->y);
 }
 
-static double case_run(qcase *c, int iters) {
-    const double t0 = now();
-    for (int it = 0; it < iters; it++) {
-        const int j = it % c->copies;
-        switch (c->kind) {
-        case K_ANY_Q8:
-            pmpd_anyprec_matmul_q8(c->planes[j], c->bits, c->bits, c->lut_q[j], c->lut_scale[j], c->x, c->y, c->M,
-                                   c->N, c->K);
-            break;
-        case K_ANY_F32:
-            pmpd_anyprec_matmul(c->planes[j], c->bits, c->bits, c->lut[j], c->x, c->y, c->M, c->N, c->K);
-            break;
-        case K_UNI_Q8:
-            pmpd_uniform_matmul_q8(c->planes[j], c->bits, c->scales[j], c->zeros[j], c->group, c->x, c->y, c->M,
-                                   c->N, c->K);
-            break;
-        default:
-            pmpd_uniform_matmul(c->planes[j], c->bits, c->scales[j], c->zeros[j], c->group, c->x, c->y, c->M, c->N,
-                                c->K);
-            break;
-        }
+static void case_call(void *ctx, int it) {
+    const qcase *c = ctx;
+    const int j = it % c->copies;
+    switch (c->kind) {
+    case K_ANY_Q8:
+        pmpd_anyprec_matmul_q8(c->planes[j], c->bits, c->bits, c->lut_q[j], c->lut_scale[j], c->x, c->y, c->M, c->N,
+                               c->K);
+        break;
+    case K_ANY_F32: pmpd_anyprec_matmul(c->planes[j], c->bits, c->bits, c->lut[j], c->x, c->y, c->M, c->N, c->K); break;
+    case K_UNI_Q8:
+        pmpd_uniform_matmul_q8(c->planes[j], c->bits, c->scales[j], c->zeros[j], c->group, c->x, c->y, c->M, c->N,
+                               c->K);
+        break;
+    default:
+        pmpd_uniform_matmul(c->planes[j], c->bits, c->scales[j], c->zeros[j], c->group, c->x, c->y, c->M, c->N, c->K);
+        break;
     }
-    return (now() - t0) / iters;
 }
 
 static const char *kind_name(int k) {
@@ -124,60 +116,35 @@ static const char *kind_name(int k) {
     return n[k];
 }
 
-static char *g_sbuf;
-static const size_t g_sbytes = 256u << 20;
-
 static void bench_gemv(int kind, int bits, int N, int K, int trials) {
     qcase c;
     case_init(&c, kind, bits, 1, N, K);
-    case_run(&c, c.copies); /* warm-up: page faults, scratch */
-    double best_t = 1e30, best_s = 0;
-    for (int t = 0; t < trials; t++) {
-        const double sb = pmpd_stream_read(g_sbuf, g_sbytes, 1);
-        if (sb > best_s) best_s = sb;
-        const double tt = case_run(&c, 2 * c.copies);
-        if (tt < best_t) best_t = tt;
-    }
-    const double bw = (double)c.bytes_read / best_t;
-    printf("GEMV %-11s b=%d %5dx%-5d: %6.2f GB/s  stream %6.2f GB/s  -> %3.0f%%  (%.3f ms)\n", kind_name(kind), bits, N,
-           K, bw / 1e9, best_s / 1e9, 100.0 * bw / best_s, best_t * 1e3);
-    fflush(stdout);
+    double best_s;
+    const double best_t = bench_gemv_time(case_call, &c, c.copies, trials, &best_s);
+    char label[32];
+    snprintf(label, sizeof label, "%-11s b=%d", kind_name(kind), bits);
+    bench_report_gemv(label, N, K, (double)c.bytes_read, best_t, best_s, "");
     case_free(&c);
 }
 
 static void bench_gemm(int kind, int bits, int M, int N, int K) {
     qcase c;
     case_init(&c, kind, bits, M, N, K);
-    case_run(&c, 1);
-    double best_t = 1e30;
-    for (int t = 0; t < 3; t++) {
-        const double tt = case_run(&c, M >= 64 ? 1 : 4);
-        if (tt < best_t) best_t = tt;
-    }
-    printf("GEMM %-11s b=%d M=%-3d %5dx%-5d: %7.1f GFLOP/s (%.2f ms)\n", kind_name(kind), bits, M, N, K,
-           2.0 * M * (double)N * K / best_t / 1e9, best_t * 1e3);
-    fflush(stdout);
+    char label[32];
+    snprintf(label, sizeof label, "%-11s b=%d", kind_name(kind), bits);
+    bench_report_gemm(label, "GFLOP/s", M, N, K, bench_gemm_time(case_call, &c, M));
     case_free(&c);
 }
 
 int main(int argc, char **argv) {
-    if (pmpd_init_error()) fprintf(stderr, "init: %s\n", pmpd_init_error());
-    if (argc > 1) pmpd_set_threads(atoi(argv[1]));
-    if (argc > 2 && strcmp(argv[2], "-") != 0 && pmpd_set_dispatch(argv[2]) != 0) {
-        fprintf(stderr, "dispatch %s unsupported (%s)\n", argv[2], pmpd_supported_dispatch());
-        return 1;
-    }
+    bench_select(argc, argv);
     const int trials = argc > 3 ? atoi(argv[3]) : 5;
     int shapes[4][2] = {{4096, 4096}, {11008, 4096}, {4096, 11008}, {32000, 4096}};
-    int nshapes = 4;
-    if (argc > 4 && strcmp(argv[4], "-") != 0 && sscanf(argv[4], "%dx%d", &shapes[0][0], &shapes[0][1]) == 2)
-        nshapes = 1;
+    const int nshapes = bench_shapes(argc > 4 ? argv[4] : NULL, shapes, 4);
     const char *what = argc > 5 ? argv[5] : "all";
     const int all = strcmp(what, "all") == 0;
     printf("dispatch=%s quant=%s threads=%d (best of %d interleaved trials)\n", pmpd_dispatch_name(), pmpd_quant_path(),
            pmpd_get_threads(), trials);
-    g_sbuf = xalloc(g_sbytes);
-    memset(g_sbuf, 1, g_sbytes);
     for (int s = 0; s < nshapes; s++) {
         const int N = shapes[s][0], K = shapes[s][1];
         if (all || strcmp(what, "any") == 0)
@@ -198,6 +165,5 @@ int main(int argc, char **argv) {
             bench_gemm(K_UNI_Q8, 4, Ms[i], 4096, 4096);
         }
     }
-    free(g_sbuf);
     return 0;
 }

@@ -1,7 +1,6 @@
 /*
  * Public entry points: runtime dispatch, work splitting over the thread pool,
- * and the small portable kernels (RoPE, argmax). File mappings and weight
- * memory are in memory.c.
+ * and the portable RoPE kernel. File mappings and weight memory are in memory.c.
  * Compiled with -ffp-contract=off so RoPE matches HF's float32 arithmetic.
  */
 #define _GNU_SOURCE
@@ -283,6 +282,12 @@ typedef struct {
     int weight_rows;
 } rows_ctx;
 
+/* M rows of a row kernel: on the caller for one row or little work, else a row per chunk */
+static void run_rows(pmpd_range_fn task, rows_ctx *c, int M) {
+    if (M == 1 || (long)M * c->dim < PAR_MIN_ELEMS) task(c, 0, M, 0);
+    else pmpd_parallel_for(M, 1, task, c);
+}
+
 static void rmsnorm_task(void *ctx, long s, long e, int tid) {
     (void)tid;
     const rows_ctx *c = (const rows_ctx *)ctx;
@@ -293,8 +298,7 @@ static void rmsnorm_task(void *ctx, long s, long e, int tid) {
 PMPD_API void pmpd_rmsnorm(float *out, const float *x, const float *weight, int M, int dim, float eps) {
     if (M <= 0 || dim <= 0) return;
     rows_ctx c = {ops(), out, x, weight, NULL, dim, eps, 1};
-    if (M == 1 || (long)M * dim < PAR_MIN_ELEMS) rmsnorm_task(&c, 0, M, 0);
-    else pmpd_parallel_for(M, 1, rmsnorm_task, &c);
+    run_rows(rmsnorm_task, &c, M);
 }
 
 static void layernorm_task(void *ctx, long s, long e, int tid) {
@@ -311,8 +315,7 @@ PMPD_API void pmpd_layernorm(float *out, const float *x, const float *weight, co
                              float eps, int weight_rows) {
     if (M <= 0 || dim <= 0 || weight_rows <= 0) return;
     rows_ctx c = {ops(), out, x, weight, bias, dim, eps, weight_rows};
-    if (M == 1 || (long)M * dim < PAR_MIN_ELEMS) layernorm_task(&c, 0, M, 0);
-    else pmpd_parallel_for(M, 1, layernorm_task, &c);
+    run_rows(layernorm_task, &c, M);
 }
 
 static void softmax_task(void *ctx, long s, long e, int tid) {
@@ -324,90 +327,66 @@ static void softmax_task(void *ctx, long s, long e, int tid) {
 PMPD_API void pmpd_softmax(float *x, int M, int n) {
     if (M <= 0 || n <= 0) return;
     rows_ctx c = {ops(), x, x, NULL, NULL, n, 0.0f, 1};
-    if (M == 1 || (long)M * n < PAR_MIN_ELEMS) softmax_task(&c, 0, M, 0);
-    else pmpd_parallel_for(M, 1, softmax_task, &c);
+    run_rows(softmax_task, &c, M);
 }
+
+/* ---- elementwise ------------------------------------------------------- */
+
+typedef enum { EW_SILU_MUL, EW_GELU, EW_SOFTCAP, EW_ADD } ew_kind;
 
 typedef struct {
     const pmpd_ops *o;
+    ew_kind kind;
     float *y;
-    const float *x;
+    const float *x;  /* NULL for the kernels of y alone (softcap; gelu without GeGLU) */
     int approximate; /* gelu */
     float cap;       /* softcap */
 } ew_ctx;
 
 #define EW_GRAIN 16384L
 
-static void silu_task(void *ctx, long s, long e, int tid) {
+/* elements [s, e) */
+static void ew_task(void *ctx, long s, long e, int tid) {
     (void)tid;
     const ew_ctx *c = (const ew_ctx *)ctx;
-    c->o->silu_mul(c->y + s, c->x + s, (size_t)(e - s));
+    float *y = c->y + s;
+    const float *x = c->x ? c->x + s : NULL;
+    const size_t n = (size_t)(e - s);
+    switch (c->kind) {
+    case EW_SILU_MUL: c->o->silu_mul(y, x, n); break;
+    case EW_GELU: /* y = gelu(y), or y = gelu(y) * x (GeGLU) when x is set */
+        if (x) c->o->gelu_mul(y, x, n, c->approximate);
+        else c->o->gelu(y, n, c->approximate);
+        break;
+    case EW_SOFTCAP: c->o->softcap(y, n, c->cap); break;
+    default: c->o->add(y, x, n); break;
+    }
+}
+
+/* n elements: on the caller below `min`, else in chunks of `grain` */
+static void elementwise(ew_ctx c, int n, long min, long grain) {
+    if (n < min) ew_task(&c, 0, n, 0);
+    else pmpd_parallel_for(n, grain, ew_task, &c);
 }
 
 PMPD_API void pmpd_silu_mul(float *gate, const float *up, int n) {
-    if (n <= 0) return;
-    ew_ctx c = {ops(), gate, up, 0, 0.0f};
-    if (n < PAR_MIN_ELEMS) silu_task(&c, 0, n, 0);
-    else pmpd_parallel_for(n, EW_GRAIN, silu_task, &c);
+    if (n > 0) elementwise((ew_ctx){ops(), EW_SILU_MUL, gate, up, 0, 0.0f}, n, PAR_MIN_ELEMS, EW_GRAIN);
 }
 
-/* y = gelu(y), or y = gelu(y) * x (GeGLU) when x is set */
-static void gelu_task(void *ctx, long s, long e, int tid) {
-    (void)tid;
-    const ew_ctx *c = (const ew_ctx *)ctx;
-    if (c->x) c->o->gelu_mul(c->y + s, c->x + s, (size_t)(e - s), c->approximate);
-    else c->o->gelu(c->y + s, (size_t)(e - s), c->approximate);
+PMPD_API void pmpd_gelu(float *x, int n, int approximate) {
+    if (n > 0) elementwise((ew_ctx){ops(), EW_GELU, x, NULL, approximate != 0, 0.0f}, n, PAR_MIN_ELEMS, EW_GRAIN);
 }
 
-static void gelu_run(float *y, const float *x, int n, int approximate) {
-    if (n <= 0) return;
-    ew_ctx c = {ops(), y, x, approximate != 0, 0.0f};
-    if (n < PAR_MIN_ELEMS) gelu_task(&c, 0, n, 0);
-    else pmpd_parallel_for(n, EW_GRAIN, gelu_task, &c);
-}
-
-PMPD_API void pmpd_gelu(float *x, int n, int approximate) { gelu_run(x, NULL, n, approximate); }
-PMPD_API void pmpd_gelu_mul(float *gate, const float *up, int n, int approximate) { gelu_run(gate, up, n, approximate); }
-
-static void softcap_task(void *ctx, long s, long e, int tid) {
-    (void)tid;
-    const ew_ctx *c = (const ew_ctx *)ctx;
-    c->o->softcap(c->y + s, (size_t)(e - s), c->cap);
+PMPD_API void pmpd_gelu_mul(float *gate, const float *up, int n, int approximate) {
+    if (n > 0) elementwise((ew_ctx){ops(), EW_GELU, gate, up, approximate != 0, 0.0f}, n, PAR_MIN_ELEMS, EW_GRAIN);
 }
 
 PMPD_API void pmpd_softcap(float *x, int n, float cap) {
-    if (n <= 0 || !(cap > 0.0f)) return;
-    ew_ctx c = {ops(), x, NULL, 0, cap};
-    if (n < PAR_MIN_ELEMS) softcap_task(&c, 0, n, 0);
-    else pmpd_parallel_for(n, EW_GRAIN, softcap_task, &c);
-}
-
-static void add_task(void *ctx, long s, long e, int tid) {
-    (void)tid;
-    const ew_ctx *c = (const ew_ctx *)ctx;
-    c->o->add(c->y + s, c->x + s, (size_t)(e - s));
+    if (n > 0 && cap > 0.0f) elementwise((ew_ctx){ops(), EW_SOFTCAP, x, NULL, 0, cap}, n, PAR_MIN_ELEMS, EW_GRAIN);
 }
 
 PMPD_API void pmpd_add(float *y, const float *x, int n) {
-    if (n <= 0) return;
-    ew_ctx c = {ops(), y, x, 0, 0.0f};
-    if (n < 4 * PAR_MIN_ELEMS) add_task(&c, 0, n, 0);
-    else pmpd_parallel_for(n, 4 * EW_GRAIN, add_task, &c);
-}
-
-PMPD_API int pmpd_argmax(const float *x, int n) {
-    if (n <= 0) return -1;
-    int best = -1;
-    float bv = 0.0f;
-    for (int i = 0; i < n; i++) {
-        const float v = x[i];
-        if (v != v) continue;
-        if (best < 0 || v > bv) {
-            best = i;
-            bv = v;
-        }
-    }
-    return best < 0 ? 0 : best;
+    if (n > 0) elementwise((ew_ctx){ops(), EW_ADD, y, x, 0, 0.0f}, n, 4 * PAR_MIN_ELEMS, 4 * EW_GRAIN);
 }
 
 /* ---- RoPE (portable; float32 like HF, no FMA contraction) -------------- */

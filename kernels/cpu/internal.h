@@ -81,6 +81,22 @@ PMPD_HIDDEN int pmpd_pool_resize(int n);
  * all pool threads (the caller included). Runs inline when one thread. */
 PMPD_HIDDEN void pmpd_parallel_for(long total, long grain, pmpd_range_fn fn, void *ctx);
 
+/* ---- library scratch (memory.c) ---------------------------------------- */
+
+/* A 64-byte aligned buffer the entry points keep between calls: grown (a quarter more
+ * than asked) when a call needs more, never shrunk, so steady-state calls never allocate. */
+typedef struct {
+    void *p;
+    size_t cap;
+} pmpd_scratch;
+
+/* 0 once s->p holds at least `bytes`; -1 if that memory cannot be had (s unchanged). */
+PMPD_HIDDEN int pmpd_scratch_reserve(pmpd_scratch *s, size_t bytes);
+
+static inline void pmpd_fill(float *y, size_t n, float v) {
+    for (size_t i = 0; i < n; i++) y[i] = v;
+}
+
 /* ---- exact scalar conversions (shared by all paths) ------------------- */
 
 static inline uint32_t pmpd_f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }

@@ -83,7 +83,7 @@ static inline __m256 hsum_lanes8(const __m256 *a) {
 #define PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T1)
 #define PREFETCH_L1(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
 
-/* exp(x): same algorithm as the AVX-512 path. */
+/* exp(x): 256-bit twin of kern_avx512.c's exp512 (the algorithm is described there). */
 static inline __m256 exp256(__m256 x) {
     const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-104.0f)), _mm256_set1_ps(89.0f));
     const __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
@@ -113,6 +113,7 @@ static inline __m256 exp256(__m256 x) {
     _mm256_or_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), (m)), _mm256_and_ps(_mm256_set1_ps(-0.0f), (s)))
 #define V_BLEND_LT(a, b, x, y) _mm256_blendv_ps((y), (x), _mm256_cmp_ps((a), (b), _CMP_LT_OQ))
 
+/* sum of squares in double: 256-bit twin of kern_avx512.c's sumsq_d */
 static double sumsq_d(const float *x, int n) {
     __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
     int k = 0;
@@ -130,7 +131,7 @@ static double sumsq_d(const float *x, int n) {
     return r;
 }
 
-/* ---- conversions -------------------------------------------------------- */
+/* ---- conversions: 256-bit twins of kern_avx512.c's ---------------------- */
 
 static void conv_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
     size_t i = 0;
@@ -173,7 +174,7 @@ static void conv_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
     for (; i < n; i++) dst[i] = pmpd_f2bf(src[i]);
 }
 
-/* Same access pattern as the AVX-512 path (STREAM_SUBS sequential
+/* 256-bit twin of kern_avx512.c's stream_read_impl (STREAM_SUBS sequential
  * sub-streams), two 256-bit loads per 64-byte line. */
 static uint64_t stream_read_impl(const void *p, size_t bytes) {
     const char *c = (const char *)p;

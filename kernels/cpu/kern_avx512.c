@@ -73,7 +73,8 @@ static inline __m512 hsum_lanes16(const __m512 *a) {
 #define PREFETCH_L1(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
 
 /* exp(x): Cody-Waite reduction, degree-7 Taylor polynomial (< 1 ulp + rounding),
- * scale by 2^n in two steps so overflow -> inf and underflow -> subnormal/0. */
+ * scale by 2^n in two steps so overflow -> inf and underflow -> subnormal/0
+ * (kern_avx2.c's exp256 is its 256-bit twin). */
 static inline __m512 exp512(__m512 x) {
     const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
     const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
@@ -104,6 +105,7 @@ static inline __m512 exp512(__m512 x) {
                                         _mm512_andnot_si512(_mm512_set1_epi32(0x7fffffff), _mm512_castps_si512(s))))
 #define V_BLEND_LT(a, b, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_LT_OQ), (y), (x))
 
+/* sum of squares in double: 512-bit twin of kern_avx2.c's sumsq_d */
 static double sumsq_d(const float *x, int n) {
     __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd();
     int k = 0;
@@ -119,7 +121,7 @@ static double sumsq_d(const float *x, int n) {
     return s;
 }
 
-/* ---- conversions -------------------------------------------------------- */
+/* ---- conversions: 512-bit twins of kern_avx2.c's ----------------------- */
 
 static void conv_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
     size_t i = 0;
@@ -159,7 +161,8 @@ static void conv_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
     }
 }
 
-/* Reads [p, p+bytes) as STREAM_SUBS sequential sub-streams (api.c says why). */
+/* Reads [p, p+bytes) as STREAM_SUBS sequential sub-streams (api.c says why);
+ * kern_avx2.c's stream_read_impl is its 256-bit twin. */
 static uint64_t stream_read_impl(const void *p, size_t bytes) {
     const char *c = (const char *)p;
     const size_t q = (bytes / STREAM_SUBS) & ~(size_t)63;

@@ -1,6 +1,7 @@
 /*
  * Memory the engine hands to the kernels: read-only file mappings, and the
- * advice that puts large weight buffers on 2 MiB pages.
+ * advice that puts large weight buffers on 2 MiB pages; and the scratch the
+ * library keeps for itself.
  *
  * Why 2 MiB pages for weights: a decode step streams every weight once, so
  * with 4 KiB pages a 2.2 GB F16 model crosses ~540,000 pages per token,
@@ -23,6 +24,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -65,4 +67,16 @@ PMPD_API void *pmpd_mmap_file(const char *path, size_t *len) {
 PMPD_API int pmpd_munmap(void *addr, size_t len) {
     if (!addr) return -1;
     return munmap(addr, len);
+}
+
+PMPD_HIDDEN int pmpd_scratch_reserve(pmpd_scratch *s, size_t bytes) {
+    if (bytes <= s->cap) return 0;
+    size_t want = bytes + bytes / 4;
+    want = (want + 63) & ~(size_t)63;
+    void *np = NULL;
+    if (posix_memalign(&np, 64, want) != 0) return -1;
+    free(s->p);
+    s->p = np;
+    s->cap = want;
+    return 0;
 }

@@ -28,22 +28,9 @@ static const mix_ops *cur_ops(void) { return pmpd_tables.mixllm[pmpd_isa_active(
 
 /* ---- scratch ------------------------------------------------------------ */
 
-static void *g_buf;
-static size_t g_cap;
+static pmpd_scratch g_scratch;
 
-static void *scratch(size_t bytes) {
-    if (bytes <= g_cap) return g_buf;
-    size_t want = bytes + bytes / 4;
-    want = (want + 63) & ~(size_t)63;
-    void *np = NULL;
-    if (posix_memalign(&np, 64, want) != 0) return NULL;
-    free(g_buf);
-    g_buf = np;
-    g_cap = want;
-    return np;
-}
-
-__attribute__((destructor)) static void mix_fini(void) { free(g_buf); }
+__attribute__((destructor)) static void mix_fini(void) { free(g_scratch.p); }
 
 /* ---- work ----------------------------------------------------------------- */
 
@@ -96,10 +83,6 @@ static void act_task(void *ctx, long s, long e, int tid) {
     }
 }
 
-static void fill(float *y, size_t n, float v) {
-    for (size_t i = 0; i < n; i++) y[i] = v;
-}
-
 static int index_ok(const int32_t *idx, int n, int N) {
     int bad = 0;
     for (int i = 0; i < n; i++) bad |= (uint32_t)idx[i] >= (uint32_t)N;
@@ -111,7 +94,7 @@ static int mix_run(int exact, const int8_t *qweight_high, const float *scales_hi
                    const int32_t *low_index, int n_low, const float *x, float *y, int M, int N, int K) {
     if (M < 0 || N < 0 || n_high < 0 || n_low < 0 || (long)n_high + n_low != N || K <= 0 || K % MIX_G != 0 ||
         (n_high > 0 && !index_ok(high_index, n_high, N)) || (n_low > 0 && !index_ok(low_index, n_low, N))) {
-        if (M > 0 && N > 0) fill(y, (size_t)M * (size_t)N, NAN);
+        if (M > 0 && N > 0) pmpd_fill(y, (size_t)M * (size_t)N, NAN);
         return -1;
     }
     if (M == 0 || N == 0) return 0;
@@ -129,12 +112,12 @@ static int mix_run(int exact, const int8_t *qweight_high, const float *scales_hi
     const size_t need = exact ? MK * sizeof(float) : 2 * bq + 2 * bg;
 
     pthread_mutex_lock(&g_mmu);
-    char *base = (char *)scratch(need);
-    if (!base) {
+    if (pmpd_scratch_reserve(&g_scratch, need) != 0) {
         pthread_mutex_unlock(&g_mmu);
-        fill(y, (size_t)M * (size_t)N, NAN);
+        pmpd_fill(y, (size_t)M * (size_t)N, NAN);
         return -1;
     }
+    char *base = (char *)g_scratch.p;
     c.o = cur_ops();
     if (exact) {
         c.xfd = (float *)base;

@@ -16,12 +16,6 @@
 
 #define MIX_OPS_SYM pmpd_mix_avx2
 #define MIX_ISA_NAME "avx2"
-#define MAI static inline __attribute__((always_inline))
-#if MIX_PF > 0
-#define MIX_PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
-#else
-#define MIX_PREFETCH(p) ((void)(p))
-#endif
 
 typedef __m256i MI;
 typedef __m256 MF;
@@ -52,6 +46,7 @@ MAI MI mi_lo(MI acc, const uint8_t *w, const int8_t *xd) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
 }
 
+/* the float side: 256-bit twins of mixllm_avx512.c's */
 MAI MF mf_zero(void) { return _mm256_setzero_ps(); }
 MAI MF mf_add(MF a, MF b) { return _mm256_add_ps(a, b); }
 MAI float mf_hsum(MF v) {

@@ -18,12 +18,6 @@
 
 #define MIX_OPS_SYM pmpd_mix_avx512
 #define MIX_ISA_NAME "avx512"
-#define MAI static inline __attribute__((always_inline))
-#if MIX_PF > 0
-#define MIX_PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
-#else
-#define MIX_PREFETCH(p) ((void)(p))
-#endif
 
 typedef __m512i MI;
 typedef __m512 MF;
@@ -48,6 +42,7 @@ MAI MI mi_lo(MI acc, const uint8_t *w, const int8_t *xd) {
     return _mm512_dpbusd_epi32(acc, hi, _mm512_load_si512((const void *)(xd + 64)));
 }
 
+/* the float side: 512-bit twins of mixllm_avx2.c's */
 MAI MF mf_zero(void) { return _mm512_setzero_ps(); }
 MAI MF mf_add(MF a, MF b) { return _mm512_add_ps(a, b); }
 MAI float mf_hsum(MF v) { return _mm512_reduce_add_ps(v); }

@@ -14,6 +14,14 @@
 #ifndef MIX_PF
 #define MIX_PF 0
 #endif
+#if MIX_PF > 0
+#define MIX_PREFETCH(p) __builtin_prefetch((p), 0, 3)
+#else
+#define MIX_PREFETCH(p) ((void)(p))
+#endif
+
+/* the per-ISA building blocks: always inlined into the row kernels of mixllm_template.h */
+#define MAI static inline __attribute__((always_inline))
 
 /* One MixLLM weight matrix [N, K] split into high rows [n_high, K] and low rows [n_low, K]. */
 typedef struct {

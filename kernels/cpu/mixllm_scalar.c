@@ -6,8 +6,6 @@
 
 #define MIX_OPS_SYM pmpd_mix_scalar
 #define MIX_ISA_NAME "scalar"
-#define MAI static inline __attribute__((always_inline))
-#define MIX_PREFETCH(p) ((void)(p))
 
 typedef int32_t MI;
 typedef float MF;

@@ -15,7 +15,8 @@
  *   mf_fma(acc, v, s)      acc + v·s         (lane-wise)
  *   mf_hi_dot(w, x)        lanes summing to Σ_{k<128} float(w[k])·x[k]        (exact path)
  *   mf_lo_dot(w, z, xd)    lanes summing to Σ (code − z)·xd over the group      (exact path)
- *   MIX_PREFETCH(p), MIX_OPS_SYM, MIX_ISA_NAME
+ *   MIX_OPS_SYM, MIX_ISA_NAME
+ * (MAI and MIX_PREFETCH come from mixllm_internal.h.)
  *
  * A weight row is processed for up to 4 activation rows at once (MR), so a GEMM re-reads
  * each weight row from L1 only. Integer group sums are exact on every path; the float
@@ -25,10 +26,6 @@
 
 #include <math.h>
 #include <string.h>
-
-#ifndef MAI
-#define MAI static inline __attribute__((always_inline))
-#endif
 
 /* ---- activation quantization (plain C; auto-vectorised per ISA, same results everywhere) ---- */
 
@@ -83,139 +80,98 @@ static void quant_act(const float *x, int K, int8_t *xq, int8_t *xd, float *xs, 
 
 #define MIX_MR 4
 
-/* high row i, activation rows m0 .. m0+MR-1, int8 activations */
-MAI void hq8_row(const mix_w *w, const mix_act *a, float *y, int i, int m0, const int MR) {
-    const int K = w->K, G = w->G;
-    const int8_t *wr = w->wh + (size_t)i * (size_t)K;
-    const float *sr = w->sh + (size_t)i * (size_t)G;
+/* Row kernels for a stored row of either block, hi a constant: hi = 1, high row i (int8
+ * codes, MIX_G bytes per group); hi = 0, low row i (4-bit codes, MIX_G / 2 bytes per group,
+ * zero points). Activation rows m0 .. m0+MR-1; y[m, index[i]] is written. */
+
+MAI const uint8_t *mix_codes(const mix_w *w, int i, const int hi) {
+    return hi ? (const uint8_t *)w->wh + (size_t)i * (size_t)w->K : w->wl + (size_t)i * (size_t)(w->K / 2);
+}
+
+/* one group's int32 lanes, from acc: high rows against xq (natural order), low rows against xd */
+MAI MI mix_group_q8(MI acc, const uint8_t *wg, const int8_t *x, const int hi) {
+    return hi ? mi_hi(acc, (const int8_t *)wg, x) : mi_lo(acc, wg, x);
+}
+
+/* int8 activations: two groups per step, one accumulator each */
+MAI void q8_row(const mix_w *w, const mix_act *a, float *y, int i, int m0, const int MR, const int hi) {
+    const int K = w->K, G = w->G, gbytes = hi ? MIX_G : MIX_G / 2;
+    const uint8_t *wr = mix_codes(w, i, hi);
+    const float *sr = (hi ? w->sh : w->sl) + (size_t)i * (size_t)G;
+    const uint8_t *zr = hi ? NULL : w->zl + (size_t)i * (size_t)G;
     MF acc0[MIX_MR], acc1[MIX_MR];
     for (int r = 0; r < MR; r++) acc0[r] = mf_zero(), acc1[r] = mf_zero();
-    const int8_t *xq = a->xq + (size_t)m0 * K;
+    const int8_t *xa = (hi ? a->xq : a->xd) + (size_t)m0 * K;
     const float *xs = a->xs + (size_t)m0 * G;
     const int32_t *xsum = a->xsum + (size_t)m0 * G;
     int g = 0;
     for (; g + 2 <= G; g += 2) {
-        const int8_t *wg = wr + (size_t)g * MIX_G;
-        MIX_PREFETCH(wg + MIX_PF);
-        MIX_PREFETCH(wg + MIX_PF + 64);
-        MIX_PREFETCH(wg + MIX_PF + 128);
-        MIX_PREFETCH(wg + MIX_PF + 192);
+        const uint8_t *wg = wr + (size_t)g * gbytes;
+        for (int l = 0; l < 2 * gbytes; l += 64) MIX_PREFETCH(wg + MIX_PF + l);
+        /* the lanes start at -bias * sum(x) (high rows) or -zero * sum(x) (low rows) */
+        const int c0 = hi ? -MIX_HI_BIAS : -zr[g], c1 = hi ? -MIX_HI_BIAS : -zr[g + 1];
         for (int r = 0; r < MR; r++) {
             const size_t xo = (size_t)r * K + (size_t)g * MIX_G, so = (size_t)r * G + g;
-            const MI v0 = mi_hi(mi_start(-MIX_HI_BIAS * xsum[so]), wg, xq + xo);
+            const MI v0 = mix_group_q8(mi_start(c0 * xsum[so]), wg, xa + xo, hi);
             acc0[r] = mf_acc(acc0[r], v0, xs[so] * sr[g]);
-            const MI v1 = mi_hi(mi_start(-MIX_HI_BIAS * xsum[so + 1]), wg + MIX_G, xq + xo + MIX_G);
+            const MI v1 = mix_group_q8(mi_start(c1 * xsum[so + 1]), wg + gbytes, xa + xo + MIX_G, hi);
             acc1[r] = mf_acc(acc1[r], v1, xs[so + 1] * sr[g + 1]);
         }
     }
     if (g < G) {
-        const int8_t *wg = wr + (size_t)g * MIX_G;
+        const uint8_t *wg = wr + (size_t)g * gbytes;
+        const int c0 = hi ? -MIX_HI_BIAS : -zr[g];
         for (int r = 0; r < MR; r++) {
             const size_t xo = (size_t)r * K + (size_t)g * MIX_G, so = (size_t)r * G + g;
-            const MI v0 = mi_hi(mi_start(-MIX_HI_BIAS * xsum[so]), wg, xq + xo);
+            const MI v0 = mix_group_q8(mi_start(c0 * xsum[so]), wg, xa + xo, hi);
             acc0[r] = mf_acc(acc0[r], v0, xs[so] * sr[g]);
         }
     }
-    const size_t col = (size_t)w->ih[i];
+    const size_t col = (size_t)(hi ? w->ih : w->il)[i];
     for (int r = 0; r < MR; r++) y[(size_t)(m0 + r) * (size_t)w->N + col] = mf_hsum(mf_add(acc0[r], acc1[r]));
 }
 
-/* low row i, int8 activations */
-MAI void lq8_row(const mix_w *w, const mix_act *a, float *y, int i, int m0, const int MR) {
-    const int K = w->K, G = w->G;
-    const uint8_t *wr = w->wl + (size_t)i * (size_t)(K / 2);
-    const float *sr = w->sl + (size_t)i * (size_t)G;
-    const uint8_t *zr = w->zl + (size_t)i * (size_t)G;
-    MF acc0[MIX_MR], acc1[MIX_MR];
-    for (int r = 0; r < MR; r++) acc0[r] = mf_zero(), acc1[r] = mf_zero();
-    const int8_t *xd = a->xd + (size_t)m0 * K;
-    const float *xs = a->xs + (size_t)m0 * G;
-    const int32_t *xsum = a->xsum + (size_t)m0 * G;
-    int g = 0;
-    for (; g + 2 <= G; g += 2) {
-        const uint8_t *wg = wr + (size_t)g * (MIX_G / 2);
-        MIX_PREFETCH(wg + MIX_PF);
-        MIX_PREFETCH(wg + MIX_PF + 64);
-        const int z0 = zr[g], z1 = zr[g + 1];
-        for (int r = 0; r < MR; r++) {
-            const size_t xo = (size_t)r * K + (size_t)g * MIX_G, so = (size_t)r * G + g;
-            const MI v0 = mi_lo(mi_start(-z0 * xsum[so]), wg, xd + xo);
-            acc0[r] = mf_acc(acc0[r], v0, xs[so] * sr[g]);
-            const MI v1 = mi_lo(mi_start(-z1 * xsum[so + 1]), wg + MIX_G / 2, xd + xo + MIX_G);
-            acc1[r] = mf_acc(acc1[r], v1, xs[so + 1] * sr[g + 1]);
-        }
-    }
-    if (g < G) {
-        const uint8_t *wg = wr + (size_t)g * (MIX_G / 2);
-        const int z0 = zr[g];
-        for (int r = 0; r < MR; r++) {
-            const size_t xo = (size_t)r * K + (size_t)g * MIX_G, so = (size_t)r * G + g;
-            const MI v0 = mi_lo(mi_start(-z0 * xsum[so]), wg, xd + xo);
-            acc0[r] = mf_acc(acc0[r], v0, xs[so] * sr[g]);
-        }
-    }
-    const size_t col = (size_t)w->il[i];
-    for (int r = 0; r < MR; r++) y[(size_t)(m0 + r) * (size_t)w->N + col] = mf_hsum(mf_add(acc0[r], acc1[r]));
-}
-
-/* high row i, float activations: Σ_g s_w,g · Σ_k q·x */
-MAI void hex_row(const mix_w *w, const mix_act *a, float *y, int i, int m0, const int MR) {
-    const int K = w->K, G = w->G;
-    const int8_t *wr = w->wh + (size_t)i * (size_t)K;
-    const float *sr = w->sh + (size_t)i * (size_t)G;
+/* float activations: sum over groups of s_w,g * (sum q * x (high) or sum (q - z) * x (low, against xfd)) */
+MAI void ex_row(const mix_w *w, const mix_act *a, float *y, int i, int m0, const int MR, const int hi) {
+    const int K = w->K, G = w->G, gbytes = hi ? MIX_G : MIX_G / 2;
+    const uint8_t *wr = mix_codes(w, i, hi);
+    const float *sr = (hi ? w->sh : w->sl) + (size_t)i * (size_t)G;
+    const uint8_t *zr = hi ? NULL : w->zl + (size_t)i * (size_t)G;
     MF acc[MIX_MR];
     for (int r = 0; r < MR; r++) acc[r] = mf_zero();
-    const float *xf = a->xf + (size_t)m0 * K;
+    const float *xf = (hi ? a->xf : a->xfd) + (size_t)m0 * K;
     for (int g = 0; g < G; g++) {
-        const int8_t *wg = wr + (size_t)g * MIX_G;
-        MIX_PREFETCH(wg + MIX_PF);
-        MIX_PREFETCH(wg + MIX_PF + 64);
-        for (int r = 0; r < MR; r++) acc[r] = mf_fma(acc[r], mf_hi_dot(wg, xf + (size_t)r * K + (size_t)g * MIX_G), sr[g]);
+        const uint8_t *wg = wr + (size_t)g * gbytes;
+        for (int l = 0; l < gbytes; l += 64) MIX_PREFETCH(wg + MIX_PF + l);
+        for (int r = 0; r < MR; r++) {
+            const float *xg = xf + (size_t)r * K + (size_t)g * MIX_G;
+            acc[r] = mf_fma(acc[r], hi ? mf_hi_dot((const int8_t *)wg, xg) : mf_lo_dot(wg, zr[g], xg), sr[g]);
+        }
     }
-    const size_t col = (size_t)w->ih[i];
-    for (int r = 0; r < MR; r++) y[(size_t)(m0 + r) * (size_t)w->N + col] = mf_hsum(acc[r]);
-}
-
-/* low row i, float activations: Σ_g s_w,g · Σ_k (q − z)·x */
-MAI void lex_row(const mix_w *w, const mix_act *a, float *y, int i, int m0, const int MR) {
-    const int K = w->K, G = w->G;
-    const uint8_t *wr = w->wl + (size_t)i * (size_t)(K / 2);
-    const float *sr = w->sl + (size_t)i * (size_t)G;
-    const uint8_t *zr = w->zl + (size_t)i * (size_t)G;
-    MF acc[MIX_MR];
-    for (int r = 0; r < MR; r++) acc[r] = mf_zero();
-    const float *xfd = a->xfd + (size_t)m0 * K;
-    for (int g = 0; g < G; g++) {
-        const uint8_t *wg = wr + (size_t)g * (MIX_G / 2);
-        MIX_PREFETCH(wg + MIX_PF);
-        const int z = zr[g];
-        for (int r = 0; r < MR; r++)
-            acc[r] = mf_fma(acc[r], mf_lo_dot(wg, z, xfd + (size_t)r * K + (size_t)g * MIX_G), sr[g]);
-    }
-    const size_t col = (size_t)w->il[i];
+    const size_t col = (size_t)(hi ? w->ih : w->il)[i];
     for (int r = 0; r < MR; r++) y[(size_t)(m0 + r) * (size_t)w->N + col] = mf_hsum(acc[r]);
 }
 
 /* rows [i0, i1) for all M activation rows, MR at a time */
-#define MIX_ROWS(FN, ROWFN)                                                                                            \
+#define MIX_ROWS(FN, ROWFN, HI)                                                                                        \
     static void FN(const mix_w *w, const mix_act *a, float *y, int i0, int i1) {                                       \
         const int M = a->M;                                                                                            \
         for (int i = i0; i < i1; i++) {                                                                                \
             int m0 = 0;                                                                                                \
-            for (; m0 + MIX_MR <= M; m0 += MIX_MR) ROWFN(w, a, y, i, m0, MIX_MR);                                      \
+            for (; m0 + MIX_MR <= M; m0 += MIX_MR) ROWFN(w, a, y, i, m0, MIX_MR, HI);                                  \
             switch (M - m0) {                                                                                          \
-            case 3: ROWFN(w, a, y, i, m0, 3); break;                                                                   \
-            case 2: ROWFN(w, a, y, i, m0, 2); break;                                                                   \
-            case 1: ROWFN(w, a, y, i, m0, 1); break;                                                                   \
+            case 3: ROWFN(w, a, y, i, m0, 3, HI); break;                                                               \
+            case 2: ROWFN(w, a, y, i, m0, 2, HI); break;                                                               \
+            case 1: ROWFN(w, a, y, i, m0, 1, HI); break;                                                               \
             default: break;                                                                                            \
             }                                                                                                          \
         }                                                                                                              \
     }
 
-MIX_ROWS(high_q8, hq8_row)
-MIX_ROWS(low_q8, lq8_row)
-MIX_ROWS(high_f32, hex_row)
-MIX_ROWS(low_f32, lex_row)
+MIX_ROWS(high_q8, q8_row, 1)
+MIX_ROWS(low_q8, q8_row, 0)
+MIX_ROWS(high_f32, ex_row, 1)
+MIX_ROWS(low_f32, ex_row, 0)
 
 PMPD_HIDDEN const mix_ops MIX_OPS_SYM = {
     .name = MIX_ISA_NAME,

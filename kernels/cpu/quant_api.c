@@ -62,26 +62,9 @@ PMPD_API const char *pmpd_quant_path(void) { return cur_paths().q->name; }
 
 /* ---- scratch ------------------------------------------------------------ */
 
-typedef struct {
-    void *p;
-    size_t cap;
-} sbuf;
-
-static sbuf g_act;                         /* int8 activations + block data, M rows */
-static sbuf g_xhat;                        /* dequantized int8 activations [M, K] (q8 GEMM) */
-static sbuf g_tile[Q_MAX_TILE_THREADS];    /* per pool thread: dequantized W tile */
-
-static int sbuf_reserve(sbuf *s, size_t bytes) {
-    if (bytes <= s->cap) return 0;
-    size_t want = bytes + bytes / 4;
-    want = (want + 63) & ~(size_t)63;
-    void *np = NULL;
-    if (posix_memalign(&np, 64, want) != 0) return -1;
-    free(s->p);
-    s->p = np;
-    s->cap = want;
-    return 0;
-}
+static pmpd_scratch g_act;                      /* int8 activations + block data, M rows */
+static pmpd_scratch g_xhat;                     /* dequantized int8 activations [M, K] (q8 GEMM) */
+static pmpd_scratch g_tile[Q_MAX_TILE_THREADS]; /* per pool thread: dequantized W tile */
 
 __attribute__((destructor)) static void quant_fini(void) {
     free(g_act.p);
@@ -138,8 +121,8 @@ static void gemv_task(void *ctx, long s, long e, int tid) {
 static void gemm_task(void *ctx, long s, long e, int tid) {
     const qctx *c = (const qctx *)ctx;
     const int K = c->w.K, N = c->w.N;
-    sbuf *tb = tid >= 0 && tid < Q_MAX_TILE_THREADS ? &g_tile[tid] : NULL;
-    if (!c->xg || !tb || sbuf_reserve(tb, (size_t)c->tile_rows * (size_t)K * sizeof(float)) != 0) {
+    pmpd_scratch *tb = tid >= 0 && tid < Q_MAX_TILE_THREADS ? &g_tile[tid] : NULL;
+    if (!c->xg || !tb || pmpd_scratch_reserve(tb, (size_t)c->tile_rows * (size_t)K * sizeof(float)) != 0) {
         /* out of memory: row kernels, once per activation row (slow, but correct) */
         for (int m = 0; m < c->M; m++) gemv_rows(c, m, (int)s, (int)e);
         return;
@@ -173,10 +156,6 @@ static void quant_task(void *ctx, long s, long e, int tid) {
     }
 }
 
-static void fill(float *y, size_t n, float v) {
-    for (size_t i = 0; i < n; i++) y[i] = v;
-}
-
 static void run(qctx *c) {
     const int M = c->M, N = c->w.N, K = c->w.K;
     const int nth = pmpd_pool_threads();
@@ -187,8 +166,8 @@ static void run(qctx *c) {
         const size_t nb = (size_t)c->w.nblk, rows = (size_t)M;
         const size_t bq = rows * nb * QBLK, bf = (rows * nb * 4 + 63) & ~(size_t)63;
         const size_t bext = M == 1 && c->q->act_ext_bytes ? (c->q->act_ext_bytes(&c->w) + 63) & ~(size_t)63 : 0;
-        if (sbuf_reserve(&g_act, bq + 3 * bf + bext) != 0) {
-            fill(c->y, (size_t)M * (size_t)N, NAN);
+        if (pmpd_scratch_reserve(&g_act, bq + 3 * bf + bext) != 0) {
+            pmpd_fill(c->y, (size_t)M * (size_t)N, NAN);
             return;
         }
         char *base = (char *)g_act.p;
@@ -198,7 +177,7 @@ static void run(qctx *c) {
         c->xc128 = (int32_t *)(base + bq + 2 * bf);
         c->ext = bext ? base + bq + 3 * bf : NULL;
         c->xhat = NULL;
-        if (M > 1 && sbuf_reserve(&g_xhat, (size_t)M * (size_t)K * sizeof(float)) == 0) c->xhat = (float *)g_xhat.p;
+        if (M > 1 && pmpd_scratch_reserve(&g_xhat, (size_t)M * (size_t)K * sizeof(float)) == 0) c->xhat = (float *)g_xhat.p;
         c->xg = c->xhat; /* NULL -> GEMM falls back to the row kernels */
         if (nth > 1 && M > 1 && (double)M * K >= 65536.0) pmpd_parallel_for(M, 1, quant_task, c);
         else quant_task(c, 0, M, 0);
@@ -235,6 +214,20 @@ static void run(qctx *c) {
     pmpd_parallel_for(N, grain, gemm_task, c);
 }
 
+/* A call whose weights are in c->w, on the active path, under the scratch lock. */
+static void run_locked(qctx *c, int kind, const float *x, float *y, int M) {
+    c->kind = kind;
+    c->M = M;
+    c->x = x;
+    c->y = y;
+    pthread_mutex_lock(&g_qmu);
+    const qpaths p = cur_paths();
+    c->q = p.q;
+    c->f = p.f;
+    run(c);
+    pthread_mutex_unlock(&g_qmu);
+}
+
 static int init_w(pmpd_qw *w, const uint8_t *planes, int total_planes, int bits, int N, int K) {
     if (bits < 1 || bits > total_planes || total_planes > 8 || K % 8 != 0) return -1;
     memset(w, 0, sizeof *w);
@@ -252,7 +245,7 @@ static int init_w(pmpd_qw *w, const uint8_t *planes, int total_planes, int bits,
 static int trivial(float *y, int M, int N, int K, int bad) {
     if (M <= 0 || N <= 0) return 1;
     if (bad) {
-        fill(y, (size_t)M * (size_t)N, NAN);
+        pmpd_fill(y, (size_t)M * (size_t)N, NAN);
         return 1;
     }
     if (K <= 0) {
@@ -271,16 +264,7 @@ static void anyprec(int kind, const uint8_t *planes, int parent_bits, int bits, 
     c.w.lut = lut;
     c.w.lut_q = lut_q;
     c.w.lut_scale = lut_scale;
-    c.kind = kind;
-    c.M = M;
-    c.x = x;
-    c.y = y;
-    pthread_mutex_lock(&g_qmu);
-    const qpaths p = cur_paths();
-    c.q = p.q;
-    c.f = p.f;
-    run(&c);
-    pthread_mutex_unlock(&g_qmu);
+    run_locked(&c, kind, x, y, M);
 }
 
 static void uniform(int kind, const uint8_t *planes, int bits, const float *scales, const uint8_t *zeros,
@@ -294,16 +278,7 @@ static void uniform(int kind, const uint8_t *planes, int bits, const float *scal
     c.w.zeros = zeros;
     c.w.group = group_size;
     c.w.ngroups = (K + group_size - 1) / group_size;
-    c.kind = kind;
-    c.M = M;
-    c.x = x;
-    c.y = y;
-    pthread_mutex_lock(&g_qmu);
-    const qpaths p = cur_paths();
-    c.q = p.q;
-    c.f = p.f;
-    run(&c);
-    pthread_mutex_unlock(&g_qmu);
+    run_locked(&c, kind, x, y, M);
 }
 
 PMPD_API void pmpd_anyprec_matmul(const uint8_t *planes, int parent_bits, int bits, const float *lut, const float *x,

@@ -32,8 +32,6 @@
 #define QISA_NAME "avx2"
 #endif
 
-#define QAI static inline __attribute__((always_inline))
-
 typedef __m256 QF;
 typedef __m256i QI;
 
@@ -49,20 +47,8 @@ QAI float hsum256(__m256 v) {
 #define QF_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define QF_SET1(s) _mm256_set1_ps(s)
 #define QF_HSUM(v) hsum256(v)
-#ifndef QPF_HINT
-#define QPF_HINT _MM_HINT_T1
-#endif
-#if QPF > 0
-#define QPREFETCH(p) _mm_prefetch((const char *)(p), QPF_HINT)
-#else
-#define QPREFETCH(p) ((void)(p))
-#endif
 
-QAI uint64_t ld64(const uint8_t *p) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
+/* first n (< 8) bytes, zero-extended; never touches memory past p[n-1] */
 QAI uint64_t ld64n(const uint8_t *p, int n) {
     uint64_t v = 0;
     for (int i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
@@ -245,6 +231,7 @@ QAI void deq_uni_block(const QC *q, int z, float sc, float *out, int nvalid) {
 
 /* ---- activation quantization ------------------------------------------------- */
 
+/* 256-bit twin of quant_avx512.c's quant_act */
 static void quant_act(const float *x, int K, int8_t *xq, float *xs, int32_t *xsum, int32_t *xc128) {
     const int nblk = (K + QBLK - 1) / QBLK;
     const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
@@ -327,7 +314,8 @@ QAI __m256i load_part(const uint8_t *p, int nbytes) {
     return _mm256_load_si256((const __m256i *)tmp);
 }
 
-/* codes of the super-block at byte offset off of each plane row; O[R], R < NB */
+/* codes of the super-block at byte offset off of each plane row; O[R], R < NB (256-bit
+ * twin of quant_avx512.c's net_codes for NB <= 4) */
 QAI void net_codes(const uint8_t *const *pp, long off, int B, int nbytes, __m256i *O) {
     const int NB = net_nb(B);
     __m256i P[4];
@@ -449,8 +437,7 @@ QAI void aq8net_rows(const pmpd_qw *w, const pmpd_qact *a, float *y, int n0, int
     const uint8_t *ext = (const uint8_t *)a->ext;
     for (int n = n0; n < n1; n++) {
         const uint8_t *pp[4];
-        const uint8_t *base = w->planes + (size_t)n * (size_t)w->rowb;
-        for (int p = 0; p < B; p++) pp[p] = base + (size_t)p * w->pstride;
+        q_rowptrs(w, n, B, pp);
         QPREFETCH(w->lut_q + (size_t)(n + 4) * tb);
         NTAB T;
         ntab_load(&T, w->lut_q + (size_t)n * tb, B);
@@ -506,19 +493,16 @@ QAI void uq8net_rows(const pmpd_qw *w, const pmpd_qact *a, float *y, int n0, int
         return;
     }
     const int NG = w->ngroups, nsb = (w->nblk + 3) / 4, nfull = w->rowb / 32, remb = w->rowb % 32;
-    const int gb = w->group >= w->K ? w->nblk : w->group / QBLK;
+    const int gb = q_blocks_per_group(w);
     const uint8_t *ext = (const uint8_t *)a->ext;
     for (int n = n0; n < n1; n++) {
-        const uint8_t *pp[4];
-        const uint8_t *base = w->planes + (size_t)n * (size_t)w->rowb;
-        for (int p = 0; p < B; p++) pp[p] = base + (size_t)p * w->pstride;
-        const float *sc = w->scales + (size_t)n * NG;
-        const uint8_t *zr = w->zeros + (size_t)n * NG;
-        QPREFETCH(sc + 4 * NG);
-        QPREFETCH(zr + 4 * NG);
+        q_urow u;
+        q_uniform_row(w, n, B, &u);
+        QPREFETCH(u.sc + 4 * NG);
+        QPREFETCH(u.zr + 4 * NG);
         QF acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-        for (int sb = 0; sb < nfull; sb++) uq8net_sb(pp, sc, zr, ext, sb, 32, NG, gb, &acc0, &acc1, B);
-        if (nsb > nfull) uq8net_sb(pp, sc, zr, ext, nfull, remb, NG, gb, &acc0, &acc1, B);
+        for (int sb = 0; sb < nfull; sb++) uq8net_sb(u.pp, u.sc, u.zr, ext, sb, 32, NG, gb, &acc0, &acc1, B);
+        if (nsb > nfull) uq8net_sb(u.pp, u.sc, u.zr, ext, nfull, remb, NG, gb, &acc0, &acc1, B);
         y[n] = hsum256(_mm256_add_ps(acc0, acc1));
     }
 }

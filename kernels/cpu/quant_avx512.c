@@ -31,8 +31,6 @@
 #define QISA_NAME "avx512"
 #endif
 
-#define QAI static inline __attribute__((always_inline))
-
 typedef __m512 QF;
 typedef __m512i QI;
 #define QF_ZERO() _mm512_setzero_ps()
@@ -40,20 +38,7 @@ typedef __m512i QI;
 #define QF_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define QF_SET1(s) _mm512_set1_ps(s)
 #define QF_HSUM(v) _mm512_reduce_add_ps(v)
-#ifndef QPF_HINT
-#define QPF_HINT _MM_HINT_T1
-#endif
-#if QPF > 0
-#define QPREFETCH(p) _mm_prefetch((const char *)(p), QPF_HINT)
-#else
-#define QPREFETCH(p) ((void)(p))
-#endif
 
-QAI uint64_t ld64(const uint8_t *p) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
 /* first n (< 8) bytes, zero-extended; never touches memory past p[n-1] */
 QAI uint64_t ld64n(const uint8_t *p, int n) {
     return (uint64_t)_mm_cvtsi128_si64(_mm_maskz_loadu_epi8((__mmask16)((1u << n) - 1u), p));
@@ -212,6 +197,7 @@ QAI void deq_uni_block(const QC *q, int z, float sc, float *out, int nvalid) {
 
 /* ---- activation quantization ------------------------------------------------- */
 
+/* 512-bit twin of quant_avx2.c's quant_act */
 static void quant_act(const float *x, int K, int8_t *xq, float *xs, int32_t *xsum, int32_t *xc128) {
     const int nblk = (K + QBLK - 1) / QBLK;
     const __m512 inf = _mm512_set1_ps(INFINITY);
@@ -282,21 +268,21 @@ static void quant_act(const float *x, int K, int8_t *xq, float *xs, int32_t *xsu
  * ====================================================================== */
 #define QHAVE_NET 1
 
-static uint8_t g_idx_f2[64] __attribute__((aligned(64))); /* e -> (e >> 2) & 3 */
-static uint8_t g_idx_f1[64] __attribute__((aligned(64))); /* e -> (e >> 4) & 3 */
-
-__attribute__((constructor)) static void init_net_tables(void) {
-    for (int e = 0; e < 64; e++) {
-        g_idx_f2[e] = (uint8_t)((e >> 2) & 3);
-        g_idx_f1[e] = (uint8_t)((e >> 4) & 3);
-    }
-}
+/* vpermb indices, constant data: a constructor in this file would run AVX-512 code (the
+ * compiler vectorises it) when the library loads on a CPU without it */
+#define IDX_X4(v) v, v, v, v
+#define IDX_X16(v) IDX_X4(v), IDX_X4(v), IDX_X4(v), IDX_X4(v)
+#define IDX_F2_16 IDX_X4(0), IDX_X4(1), IDX_X4(2), IDX_X4(3)
+static const uint8_t g_idx_f2[64] __attribute__((aligned(64))) = {IDX_F2_16, IDX_F2_16, IDX_F2_16,
+                                                                  IDX_F2_16}; /* e -> (e >> 2) & 3 */
+static const uint8_t g_idx_f1[64] __attribute__((aligned(64))) = {IDX_X16(0), IDX_X16(1), IDX_X16(2),
+                                                                  IDX_X16(3)}; /* e -> (e >> 4) & 3 */
 
 QAI int net_nb(int B) { return B <= 2 ? 2 : B <= 4 ? 4 : 8; }
 
-/* output (register R, field g) of lookup j of set h */
 /* codes of the super-block at byte offset off of each plane row (nbytes < 64: partial,
- * zero-filled, never reads past it); O[R], R < NB */
+ * zero-filled, never reads past it); O[R], R < NB (quant_avx2.c's net_codes is its 256-bit
+ * twin) */
 QAI void net_codes(const uint8_t *const *pp, long off, int B, int nbytes, __m512i *O) {
     const int NB = net_nb(B);
     const __mmask64 lm = nbytes >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << nbytes) - 1);
@@ -454,8 +440,7 @@ QAI void aq8net_rowsR(const pmpd_qw *w, const pmpd_qact *a, float *y, int n, con
     NTAB T[2];
     QF acc0[2], acc1[2];
     for (int r = 0; r < RR; r++) {
-        const uint8_t *base = w->planes + (size_t)(n + r) * (size_t)w->rowb;
-        for (int p = 0; p < B; p++) pp[r][p] = base + (size_t)p * w->pstride;
+        q_rowptrs(w, n + r, B, pp[r]);
         for (size_t o = 0; o < tb; o += 64) QPREFETCH(w->lut_q + (size_t)(n + r + 4) * tb + o);
         ntab_load(&T[r], w->lut_q + (size_t)(n + r) * tb, B);
         acc0[r] = acc1[r] = _mm512_setzero_ps();
@@ -514,15 +499,14 @@ QAI void uq8net_sb(const uint8_t *const (*pp)[8], const float *const *sc, const 
 QAI void uq8net_rowsR(const pmpd_qw *w, const pmpd_qact *a, float *y, int n, const int RR, const int B) {
     const int NG = w->ngroups;
     const int nsb = (w->nblk + 7) / 8, nfull = w->rowb / 64, remb = w->rowb % 64;
-    const int gb = w->group >= w->K ? w->nblk : w->group / QBLK;
+    const int gb = q_blocks_per_group(w);
     const uint8_t *ext = (const uint8_t *)a->ext;
     const uint8_t *pp[2][8];
     const float *sc[2];
     const uint8_t *zr[2];
     QF acc0[2], acc1[2];
     for (int r = 0; r < RR; r++) {
-        const uint8_t *base = w->planes + (size_t)(n + r) * (size_t)w->rowb;
-        for (int p = 0; p < B; p++) pp[r][p] = base + (size_t)p * w->pstride;
+        q_rowptrs(w, n + r, B, pp[r]);
         sc[r] = w->scales + (size_t)(n + r) * NG;
         zr[r] = w->zeros + (size_t)(n + r) * NG;
         QPREFETCH(sc[r] + 4 * NG);

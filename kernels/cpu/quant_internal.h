@@ -7,10 +7,23 @@
 /* Activations are quantized to int8 in blocks of QBLK consecutive k. */
 #define QBLK 64
 
-/* software prefetch distance of the GEMVs, per plane stream (bytes) */
+/* software prefetch distance of the GEMVs, per plane stream (bytes); 0 = none */
 #ifndef QPF
 #define QPF 4096
 #endif
+/* the vector paths' prefetch into L2 (locality 2: prefetcht1 on x86) */
+#ifndef QPF_LOCALITY
+#define QPF_LOCALITY 2
+#endif
+#if QPF > 0
+#define QPREFETCH(p) __builtin_prefetch((p), 0, QPF_LOCALITY)
+#else
+#define QPREFETCH(p) ((void)(p))
+#endif
+
+/* the kernels' building blocks: always inlined, so each per-bit-width row loop is one
+ * function with B a constant */
+#define QAI static inline __attribute__((always_inline))
 
 /* One quantized weight matrix [N, K] as the row kernels see it. */
 typedef struct {
@@ -73,9 +86,48 @@ PMPD_HIDDEN void pmpd_q_uniform_q8_generic(const pmpd_qw *w, const pmpd_qact *a,
 PMPD_HIDDEN void pmpd_q_uniform_f32_generic(const pmpd_qw *w, const float *x, float *y, int n0, int n1);
 PMPD_HIDDEN void pmpd_q_dequant_uniform_generic(const pmpd_qw *w, float *out, int n0, int rows);
 
+/* little-endian 8 plane bytes: 64 weights' bits of one plane */
+QAI uint64_t ld64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* pp[p] = the row of plane p (p < B) of weight row n */
+QAI void q_rowptrs(const pmpd_qw *w, int n, int B, const uint8_t **pp) {
+    const uint8_t *base = w->planes + (size_t)n * (size_t)w->rowb;
+    for (int p = 0; p < B; p++) pp[p] = base + (size_t)p * w->pstride;
+}
+
+/* A uniform weight row n as its kernels read it: the plane rows, its group scales and zero points. */
+typedef struct {
+    const uint8_t *pp[8];
+    const float *sc;
+    const uint8_t *zr;
+} q_urow;
+
+QAI void q_uniform_row(const pmpd_qw *w, int n, int B, q_urow *u) {
+    q_rowptrs(w, n, B, u->pp);
+    u->sc = w->scales + (size_t)n * w->ngroups;
+    u->zr = w->zeros + (size_t)n * w->ngroups;
+}
+
 /* Whether the vector uniform kernels can treat whole 64-blocks as belonging to one group. */
 static inline int pmpd_q_groups_blockaligned(const pmpd_qw *w) {
     return (w->group % QBLK) == 0 || w->group >= w->K;
+}
+
+/* Blocks per group, for the groups pmpd_q_groups_blockaligned accepts. */
+static inline int q_blocks_per_group(const pmpd_qw *w) { return w->group >= w->K ? w->nblk : w->group / QBLK; }
+
+/* A group of gb blocks that starts at block b (where the previous one ended), in a row of
+ * nblk blocks whose first nfull are whole (the last may be a partial tail): returns the block
+ * it ends at, and sets *whole_end to where its whole blocks end. (Values, not w: the kernels'
+ * vector stores may alias *w, so its fields would be reloaded for every group.) */
+QAI int q_group_end(int b, int gb, int nblk, int nfull, int *whole_end) {
+    const int end = b + gb < nblk ? b + gb : nblk;
+    *whole_end = end < nfull ? end : nfull;
+    return end;
 }
 
 #endif /* PMPD_QUANT_INTERNAL_H */

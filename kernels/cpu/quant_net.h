@@ -45,7 +45,7 @@ static inline size_t net_act_ext_bytes(const pmpd_qw *w, int lanes) {
 static inline void net_act_ext_build(const pmpd_qw *w, int uniform, const pmpd_qact *a, void *ext, int lanes, int NB) {
     const int V = 16 * lanes, bps = 2 * lanes; /* vector bytes, blocks per super-block */
     const int nblk = w->nblk, nsb = (nblk + bps - 1) / bps;
-    const int gb = uniform ? (w->group >= w->K ? nblk : w->group / QBLK) : 1;
+    const int gb = uniform ? q_blocks_per_group(w) : 1;
     const size_t set = uniform ? NET_SET_U(lanes) : NET_SET_A(lanes);
     uint8_t *e = (uint8_t *)ext;
     for (int sb = 0; sb < nsb; sb++)

@@ -28,11 +28,6 @@ static inline uint64_t codes8(const uint8_t *const *pp, long j, int B) {
     return c;
 }
 
-static inline void rowptrs(const pmpd_qw *w, int n, const uint8_t **pp) {
-    const uint8_t *base = w->planes + (size_t)n * (size_t)w->rowb;
-    for (int p = 0; p < w->bits; p++) pp[p] = base + (size_t)p * w->pstride;
-}
-
 /* ---- activations ------------------------------------------------------ */
 
 static void quant_act(const float *x, int K, int8_t *xq, float *xs, int32_t *xsum, int32_t *xc128) {
@@ -77,7 +72,7 @@ static void anyprec_q8(const pmpd_qw *w, const pmpd_qact *a, float *y, int n0, i
     const int B = w->bits, rowb = w->rowb;
     for (int n = n0; n < n1; n++) {
         const uint8_t *pp[8];
-        rowptrs(w, n, pp);
+        q_rowptrs(w, n, B, pp);
         const int8_t *t = w->lut_q + ((size_t)n << B);
         float acc = 0.0f;
         for (int b = 0; b < w->nblk; b++) {
@@ -99,7 +94,7 @@ static void anyprec_f32(const pmpd_qw *w, const float *x, float *y, int n0, int 
     const int B = w->bits, rowb = w->rowb;
     for (int n = n0; n < n1; n++) {
         const uint8_t *pp[8];
-        rowptrs(w, n, pp);
+        q_rowptrs(w, n, B, pp);
         const float *t = w->lut + ((size_t)n << B);
         float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         for (int j = 0; j < rowb; j++) {
@@ -117,7 +112,7 @@ static void dequant_anyprec(const pmpd_qw *w, int use_q8, float *out, int n0, in
     for (int r = 0; r < rows; r++) {
         const int n = n0 + r;
         const uint8_t *pp[8];
-        rowptrs(w, n, pp);
+        q_rowptrs(w, n, B, pp);
         const float *t;
         if (use_q8) {
             const int8_t *q = w->lut_q + ((size_t)n << B);
@@ -139,12 +134,10 @@ static void dequant_anyprec(const pmpd_qw *w, int use_q8, float *out, int n0, in
 /* y[n] = sum over groups g and 64-blocks b: scale_g * s_b * (sum code*xq - zero_g * sum xq),
  * the integer part taken over each (block, group) segment. */
 PMPD_HIDDEN void pmpd_q_uniform_q8_generic(const pmpd_qw *w, const pmpd_qact *a, float *y, int n0, int n1) {
-    const int B = w->bits, rowb = w->rowb, G = w->ngroups, g = w->group;
+    const int B = w->bits, rowb = w->rowb, g = w->group;
     for (int n = n0; n < n1; n++) {
-        const uint8_t *pp[8];
-        rowptrs(w, n, pp);
-        const float *sc = w->scales + (size_t)n * G;
-        const uint8_t *zr = w->zeros + (size_t)n * G;
+        q_urow u;
+        q_uniform_row(w, n, B, &u);
         float acc = 0.0f;
         for (int b = 0; b < w->nblk; b++) {
             const int j0 = b * 8, j1 = j0 + 8 < rowb ? j0 + 8 : rowb;
@@ -154,18 +147,18 @@ PMPD_HIDDEN void pmpd_q_uniform_q8_generic(const pmpd_qw *w, const pmpd_qact *a,
             for (int j = j0; j < j1; j++) {
                 const int gj = (j * 8) / g;
                 if (gj != gi) {
-                    acc += sc[gi] * (a->xs[b] * (float)(dot - (int32_t)zr[gi] * sx));
+                    acc += u.sc[gi] * (a->xs[b] * (float)(dot - (int32_t)u.zr[gi] * sx));
                     dot = sx = 0;
                     gi = gj;
                 }
-                const uint64_t c = codes8(pp, j, B);
+                const uint64_t c = codes8(u.pp, j, B);
                 const int8_t *xx = xb + (j - j0) * 8;
                 for (int i = 0; i < 8; i++) {
                     dot += (int32_t)((c >> (8 * i)) & 0xFF) * xx[i];
                     sx += xx[i];
                 }
             }
-            acc += sc[gi] * (a->xs[b] * (float)(dot - (int32_t)zr[gi] * sx));
+            acc += u.sc[gi] * (a->xs[b] * (float)(dot - (int32_t)u.zr[gi] * sx));
         }
         y[n] = acc;
     }
@@ -174,39 +167,34 @@ PMPD_HIDDEN void pmpd_q_uniform_q8_generic(const pmpd_qw *w, const pmpd_qact *a,
 PMPD_HIDDEN void pmpd_q_uniform_f32_generic(const pmpd_qw *w, const float *x, float *y, int n0, int n1) {
     const int B = w->bits, rowb = w->rowb, G = w->ngroups, g = w->group;
     for (int n = n0; n < n1; n++) {
-        const uint8_t *pp[8];
-        rowptrs(w, n, pp);
-        const float *sc = w->scales + (size_t)n * G;
-        const uint8_t *zr = w->zeros + (size_t)n * G;
+        q_urow u;
+        q_uniform_row(w, n, B, &u);
         float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         for (int gi = 0; gi < G; gi++) {
             const int j0 = gi * (g / 8), j1 = j0 + g / 8 < rowb ? j0 + g / 8 : rowb;
-            const int z = zr[gi];
+            const int z = u.zr[gi];
             float ag[8] = {0, 0, 0, 0, 0, 0, 0, 0};
             for (int j = j0; j < j1; j++) {
-                const uint64_t c = codes8(pp, j, B);
+                const uint64_t c = codes8(u.pp, j, B);
                 const float *xx = x + (size_t)j * 8;
                 for (int i = 0; i < 8; i++) ag[i] += (float)((int)((c >> (8 * i)) & 0xFF) - z) * xx[i];
             }
-            for (int i = 0; i < 8; i++) acc[i] += ag[i] * sc[gi];
+            for (int i = 0; i < 8; i++) acc[i] += ag[i] * u.sc[gi];
         }
         y[n] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
     }
 }
 
 PMPD_HIDDEN void pmpd_q_dequant_uniform_generic(const pmpd_qw *w, float *out, int n0, int rows) {
-    const int B = w->bits, rowb = w->rowb, G = w->ngroups, g = w->group;
+    const int B = w->bits, rowb = w->rowb, g = w->group;
     for (int r = 0; r < rows; r++) {
-        const int n = n0 + r;
-        const uint8_t *pp[8];
-        rowptrs(w, n, pp);
-        const float *sc = w->scales + (size_t)n * G;
-        const uint8_t *zr = w->zeros + (size_t)n * G;
+        q_urow u;
+        q_uniform_row(w, n0 + r, B, &u);
         float *o = out + (size_t)r * (size_t)w->K;
         for (int j = 0; j < rowb; j++) {
             const int gi = (j * 8) / g;
-            const uint64_t c = codes8(pp, j, B);
-            for (int i = 0; i < 8; i++) o[j * 8 + i] = sc[gi] * (float)((int)((c >> (8 * i)) & 0xFF) - (int)zr[gi]);
+            const uint64_t c = codes8(u.pp, j, B);
+            for (int i = 0; i < 8; i++) o[j * 8 + i] = u.sc[gi] * (float)((int)((c >> (8 * i)) & 0xFF) - (int)u.zr[gi]);
         }
     }
 }

@@ -58,15 +58,6 @@ extern "C" PMPD_CUDA_API int pmpd_cuda_anyprec_gemv(const uint8_t *planes_dev, i
   /* Planes 0 .. bits-1 are the leading part of the [parent_bits, N, K/8] array. */
   const uint32_t *planes32 = reinterpret_cast<const uint32_t *>(planes_dev);
   cudaStream_t s = static_cast<cudaStream_t>(stream);
-  switch (bits) {
-    case 1: launch_anyprec<1>(planes32, lut_dev, x_dev, y_dev, N, K, s); break;
-    case 2: launch_anyprec<2>(planes32, lut_dev, x_dev, y_dev, N, K, s); break;
-    case 3: launch_anyprec<3>(planes32, lut_dev, x_dev, y_dev, N, K, s); break;
-    case 4: launch_anyprec<4>(planes32, lut_dev, x_dev, y_dev, N, K, s); break;
-    case 5: launch_anyprec<5>(planes32, lut_dev, x_dev, y_dev, N, K, s); break;
-    case 6: launch_anyprec<6>(planes32, lut_dev, x_dev, y_dev, N, K, s); break;
-    case 7: launch_anyprec<7>(planes32, lut_dev, x_dev, y_dev, N, K, s); break;
-    default: launch_anyprec<8>(planes32, lut_dev, x_dev, y_dev, N, K, s); break;
-  }
+  PMPD_DISPATCH_BITS(bits, launch_anyprec<B>(planes32, lut_dev, x_dev, y_dev, N, K, s));
   return check_cuda(cudaGetLastError(), "pmpd_cuda_anyprec_gemv launch");
 }

@@ -45,6 +45,26 @@
 
 #define PMPD_HD __host__ __device__ inline
 
+/* Full unrolling of the fixed-count loops on the device; the host compiler decides itself. */
+#ifdef __CUDA_ARCH__
+#define PMPD_UNROLL _Pragma("unroll")
+#else
+#define PMPD_UNROLL
+#endif
+
+/* Runtime bits -> the template instance B (1 .. 8), as the C entry points dispatch. */
+#define PMPD_DISPATCH_BITS(bits, CALL)                \
+  switch (bits) {                                     \
+    case 1: { constexpr int B = 1; CALL; } break;     \
+    case 2: { constexpr int B = 2; CALL; } break;     \
+    case 3: { constexpr int B = 3; CALL; } break;     \
+    case 4: { constexpr int B = 4; CALL; } break;     \
+    case 5: { constexpr int B = 5; CALL; } break;     \
+    case 6: { constexpr int B = 6; CALL; } break;     \
+    case 7: { constexpr int B = 7; CALL; } break;     \
+    default: { constexpr int B = 8; CALL; } break;    \
+  }
+
 namespace pmpd_cuda {
 
 constexpr int kWarp = 32;
@@ -126,9 +146,7 @@ PMPD_HD uint32_t rebuild_code(const uint32_t plane_words[], int bits, int lane_b
 template <int BITS>
 PMPD_HD uint32_t codes4(const uint32_t pw[], int i) {
   uint32_t q = 0;
-#ifdef __CUDA_ARCH__
-#pragma unroll
-#endif
+  PMPD_UNROLL
   for (int p = 0; p < BITS; p++) q = (q << 1) | ((pw[p] >> i) & 0x01010101u);
   return q;
 }
@@ -142,28 +160,39 @@ PMPD_HD uint32_t codes4(const uint32_t pw[], int i) {
 /* Loads the first BITS plane words of word w of row n (planes32 = the planes as words). */
 template <int BITS>
 PMPD_HD void load_plane_words(const uint32_t *planes32, int N, int words_per_row, int n, int w, uint32_t pw[]) {
-#ifdef __CUDA_ARCH__
-#pragma unroll
-#endif
+  PMPD_UNROLL
   for (int p = 0; p < BITS; p++) pw[p] = PMPD_LDG(planes32 + plane_word_index(p, N, n, words_per_row, w));
 }
 
 /* ---- per-lane arithmetic -------------------------------------------------------- */
 
-/* One plane word (32 weights) of an any-precision row: acc[j] += lut[code] * x for the
- * weights 8j + i, i = 0..7. xw = the word's 32 activations (stride 1). */
-template <int BITS>
-PMPD_HD void anyprec_word(const uint32_t pw[], const float *lut, const float *xw, float acc[4]) {
-#ifdef __CUDA_ARCH__
-#pragma unroll
-#endif
+/* One plane word (32 weights): acc[j] = fmaf(weight(code), x, acc[j]) for the weights
+ * 8j + i, i = 0..7. xw = the word's 32 activations (stride 1). */
+template <int BITS, typename Weight>
+PMPD_HD void word_fma(const uint32_t pw[], Weight weight, const float *xw, float acc[4]) {
+  PMPD_UNROLL
   for (int i = 0; i < 8; i++) {
     const uint32_t q = codes4<BITS>(pw, i);
-#ifdef __CUDA_ARCH__
-#pragma unroll
-#endif
-    for (int j = 0; j < 4; j++) acc[j] = fmaf(lut[(q >> (8 * j)) & 0xffu], xw[8 * j + i], acc[j]);
+    PMPD_UNROLL
+    for (int j = 0; j < 4; j++) acc[j] = fmaf(weight((q >> (8 * j)) & 0xffu), xw[8 * j + i], acc[j]);
   }
+}
+
+/* The weights word_fma multiplies: a row's table entry (any-precision), or code - zero
+ * (uniform, the exact integer-valued factor scaled per group afterwards). */
+struct TableWeight {
+  const float *lut;
+  PMPD_HD float operator()(uint32_t code) const { return lut[code]; }
+};
+struct OffsetCode {
+  float zero;
+  PMPD_HD float operator()(uint32_t code) const { return (float)code - zero; }
+};
+
+/* One plane word of an any-precision row: acc[j] += lut[code] * x. */
+template <int BITS>
+PMPD_HD void anyprec_word(const uint32_t pw[], const float *lut, const float *xw, float acc[4]) {
+  word_fma<BITS>(pw, TableWeight{lut}, xw, acc);
 }
 
 /* One plane word of a uniform row starting at column k0 (a multiple of 32).
@@ -178,19 +207,8 @@ PMPD_HD void uniform_word(const uint32_t pw[], const float *scales_row, const ui
     const float s = PMPD_LDG(scales_row + g0);
     const float z = (float)PMPD_LDG(zeros_row + g0);
     float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-#ifdef __CUDA_ARCH__
-#pragma unroll
-#endif
-    for (int i = 0; i < 8; i++) {
-      const uint32_t q = codes4<BITS>(pw, i);
-#ifdef __CUDA_ARCH__
-#pragma unroll
-#endif
-      for (int j = 0; j < 4; j++) part[j] = fmaf((float)((q >> (8 * j)) & 0xffu) - z, xw[8 * j + i], part[j]);
-    }
-#ifdef __CUDA_ARCH__
-#pragma unroll
-#endif
+    word_fma<BITS>(pw, OffsetCode{z}, xw, part);
+    PMPD_UNROLL
     for (int j = 0; j < 4; j++) acc[j] = fmaf(s, part[j], acc[j]);
   } else {
     for (int i = 0; i < 8; i++) {

@@ -54,15 +54,6 @@ extern "C" PMPD_CUDA_API int pmpd_cuda_uniform_gemv(const uint8_t *planes_dev, i
   if (((uintptr_t)planes_dev & 3) != 0) return set_error("pmpd_cuda_uniform_gemv: planes not 4-byte aligned");
   const uint32_t *planes32 = reinterpret_cast<const uint32_t *>(planes_dev);
   cudaStream_t s = static_cast<cudaStream_t>(stream);
-  switch (bits) {
-    case 1: launch_uniform<1>(planes32, scales_dev, zeros_dev, group_size, x_dev, y_dev, N, K, s); break;
-    case 2: launch_uniform<2>(planes32, scales_dev, zeros_dev, group_size, x_dev, y_dev, N, K, s); break;
-    case 3: launch_uniform<3>(planes32, scales_dev, zeros_dev, group_size, x_dev, y_dev, N, K, s); break;
-    case 4: launch_uniform<4>(planes32, scales_dev, zeros_dev, group_size, x_dev, y_dev, N, K, s); break;
-    case 5: launch_uniform<5>(planes32, scales_dev, zeros_dev, group_size, x_dev, y_dev, N, K, s); break;
-    case 6: launch_uniform<6>(planes32, scales_dev, zeros_dev, group_size, x_dev, y_dev, N, K, s); break;
-    case 7: launch_uniform<7>(planes32, scales_dev, zeros_dev, group_size, x_dev, y_dev, N, K, s); break;
-    default: launch_uniform<8>(planes32, scales_dev, zeros_dev, group_size, x_dev, y_dev, N, K, s); break;
-  }
+  PMPD_DISPATCH_BITS(bits, launch_uniform<B>(planes32, scales_dev, zeros_dev, group_size, x_dev, y_dev, N, K, s));
   return check_cuda(cudaGetLastError(), "pmpd_cuda_uniform_gemv launch");
 }

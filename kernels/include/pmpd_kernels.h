@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 /* Bumped whenever a signature changes. */
-#define PMPD_ABI_VERSION 6
+#define PMPD_ABI_VERSION 7
 PMPD_API int pmpd_abi_version(void);
 
 /* ---- library state --------------------------------------------------- */
@@ -100,8 +100,6 @@ PMPD_API void pmpd_gelu_mul(float *gate, const float *up, int n, int approximate
 PMPD_API void pmpd_softcap(float *x, int n, float cap);
 /* y[i] += x[i] */
 PMPD_API void pmpd_add(float *y, const float *x, int n);
-/* Index of the first maximum (NaNs ignored); -1 if n <= 0, 0 if all NaN. */
-PMPD_API int pmpd_argmax(const float *x, int n);
 
 /* ---- attention ------------------------------------------------------- */
 

@@ -25,7 +25,7 @@ export type FloatDType = WeightDType;
 export type DispatchName = "avx512" | "avx2" | "scalar";
 
 /** ABI version this binding was written for (PMPD_ABI_VERSION in pmpd_kernels.h). */
-const ABI_VERSION = 6;
+const ABI_VERSION = 7;
 const MAX_THREADS = 1024;
 
 /** Location of the shared library inside the package. */
