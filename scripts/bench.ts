@@ -97,10 +97,10 @@ for (let i = 0; i < streamBuffer.length; i += 4096) streamBuffer[i] = i & 0xff;
  * (bytes over time), reported beside it (`vsBlockMean`).
  *
  * The mean would compare like for like with the timed blocks, which are means too, but it is
- * not an upper bound here: against it several F16/F32 GEMV medians reached 100-111% (three
- * runs, 2 Dec), as an earlier trial had found too (a pure read seems to lose more to other
- * tenants' traffic than a kernel does). The best pass is the stricter of the two; the F16
- * GEMV at 4096x4096 reached 100-105% even of that, as it now streams as fast as the read.
+ * not an upper bound: F16/F32 GEMV medians have passed 100% of it (README, Speed), as a pure
+ * read seems to lose more to other processes' traffic than a kernel does. The best pass is
+ * the stricter of the two, though a GEMV that streams as fast as the read lands on either
+ * side of 100% of it too.
  */
 function readBlock(seconds: number): { mean: number; best: number } {
   let time = 0, best = 0, passes = 0;

@@ -2,16 +2,16 @@
  *
  *   make -C kernels bench && kernels/build/gemv_bench [threads] [dispatch] [gemv|gemm|decode|all] [rounds] [NxK]
  *
- * This machine's memory bandwidth drifts within seconds (shared host), so a
- * kernel's GB/s only means something next to a read-bandwidth measurement
- * taken right beside it. Every round is: stream read, kernel, stream read;
+ * Memory bandwidth on a shared host can drift within seconds, so a kernel's
+ * GB/s only means something next to a read-bandwidth measurement taken right
+ * beside it. Every round is: stream read, kernel, stream read;
  * the round's fraction is kernel GB/s / max(read before, read after) (the
  * max makes a kernel identical to the read score ~0.98, never flattered).
  * Reported: median fraction and its range over the rounds, median GB/s.
  *
  *  gemv    F32/F16/BF16 GEMV at 4096x4096, 11008x4096, 4096x11008 (or NxK);
  *          matrices are rotated so the working set (> 160 MiB) never fits in
- *          the 32 MiB L3.
+ *          the L3.
  *  decode  one decode step of a TinyLlama-1.1B-shaped F16 model (22 layers of
  *          q/k/v/o/gate/up/down + lm_head, 2.07 GB of weights, with the
  *          rmsnorm/rope/attention/add/silu calls in between), as tokens/s vs

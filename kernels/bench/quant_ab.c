@@ -3,9 +3,9 @@
  * Each round runs the quantized GEMVs of one decode step of a TinyLlama-1.1B-shaped
  * model (22 layers of q/k/v/o/gate/up/down, int8 activations; lm_head left out) with
  * the old library, then with the new one, on the same weights (any-precision: 4 planes
- * and the b-bit tables; uniform: b planes, g128), alternating the order every round. This
- * host's bandwidth drifts within seconds and other tenants share its two cores, so only
- * the paired ratio means much: reported is the median over rounds of old time / new time
+ * and the b-bit tables; uniform: b planes, g128), alternating the order every round. On a
+ * shared host the bandwidth can drift within seconds and other processes take CPU time, so
+ * only the paired ratio means much: reported is the median over rounds of old time / new time
  * (> 1: new is faster), with its range, each library's median GB/s of weight bytes, and
  * the median of a 256 MiB pmpd_stream_read pass after each round. QAB_OLD_DISPATCH /
  * QAB_NEW_DISPATCH set a library's path (e.g. the same build twice, avx512 against avx2;

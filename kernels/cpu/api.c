@@ -139,10 +139,8 @@ static void mm_task(void *ctx, long s, long e, int tid) {
  * rows stacked: part p holds the stacked rows [first_row[p], first_row[p+1]).
  * A GEMV streams all of them in one pool job, so a small matrix (k_proj and
  * v_proj of a GQA model read 1 MiB each) pays no fork, stream start and join of
- * its own: such a call alone ran at ~60 % of the bandwidth of a large one. With
- * q/k/v and gate/up stacked, the GEMVs of a 1.1B decode step ran 1.02x faster
- * (C driver, three runs of 12-30 paired rounds) and the TypeScript decode step
- * 1.017x (16 paired rounds at the upper level, ~70-76 GB/s, 2 Dec).
+ * its own, which held such a call alone well under a large one's bandwidth
+ * (README, Speed).
  */
 #define MM_GROUP_MAX 3
 
@@ -174,9 +172,8 @@ static void gemv_units_task(void *ctx, long s, long e, int tid) {
  * weight streams (kern_template.h) run long without restarting; the last are
  * short, so the thread that finishes first waits little for the other. Equal
  * units of 1/(4 nth) left on average half a unit of one thread idle at the end
- * of every call; side by side, the 155 GEMVs of a 1.1B decode step ran
- * 1.01-1.05x faster this way (C driver, four runs of 12-16 rounds at the upper
- * level, 56-73 GB/s where printed, 2 Dec; 2 threads, more not measured).
+ * of every call, and measured slower (README, Speed; 2 threads, more not
+ * measured).
  * Returns the number of units (<= 16 nth + 1, as each unit but the last holds
  * at least `least` rows).
  */
@@ -506,18 +503,15 @@ PMPD_API void pmpd_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
 /*
  * pmpd_stream_read is the read-bandwidth reference every kernel is compared
  * with, so it should be an upper bound for any read pattern the kernels use.
- * Since 2 Dec the F16 GEMV streams as fast as it (0.97-1.02 side by side in a
- * C driver at ~56 GB/s), so its fractions land on either side of 100%; the
- * reference is the fastest pure read found, not a ceiling the GEMV stays under.
+ * The F16 GEMV streams about as fast as it, so its fractions land on either
+ * side of 100%; the reference is the fastest pure read found, not a ceiling
+ * the GEMV stays under.
  *
  *  - Access pattern (ops->stream_read): every chunk is read as STREAM_SUBS
  *    (4) sequential sub-streams with no software prefetch, the hardware
- *    prefetchers alone. Side by side on 2 threads (2 Dec, 16 rounds at
- *    51-59 GB/s) this read 1.19x faster on average than the earlier reference
- *    (8 sub-streams, each with an L2 prefetch 4 KiB ahead), which earlier
- *    sessions had measured as the fastest; 2 or 8 sub-streams without
- *    prefetch and 4 with it averaged 1.02-1.11x. It is also the GEMV's pattern
- *    (kern_template.h: 4 sequential weight streams per thread).
+ *    prefetchers alone: the fastest of the patterns tried (other sub-stream
+ *    counts, with and without an L2 prefetch; README, Speed). It is also the
+ *    GEMV's pattern (kern_template.h: 4 sequential weight streams per thread).
  *  - Work split: large chunks (STREAM_CHUNK_MAX, at least two per thread
  *    when the buffer allows) handed out dynamically, so each thread reads long
  *    contiguous runs (few sub-stream restarts) while a thread that is
@@ -525,13 +519,13 @@ PMPD_API void pmpd_f32_to_bf16(const float *src, uint16_t *dst, size_t n) {
  *  - reps > 1: each pass is timed on its own and the best pass is returned
  *    (a pass slowed by another process is an underestimate, never an
  *    overestimate, of what the memory system can deliver). A pass is the
- *    smallest timed window on purpose: keeping the best of shorter windows
- *    (64 MiB) read ~4% higher, a lucky-window peak that no kernel timed over
- *    a comparable span (bench.ts: >= 1.5 GB per GEMV trial) could match.
+ *    smallest timed window on purpose: the best of shorter windows reads
+ *    higher (README, Speed), a lucky-window peak that no kernel timed over a
+ *    much longer span could match.
  *  - Pages: the buffer belongs to the caller. The engine's weights are on
  *    2 MiB pages (memory.c), so `npm run bench` reads from 2 MiB pages too
- *    (measured 2-6% faster than 4 KiB pages), the same kind of memory the
- *    weights are read from.
+ *    (faster than 4 KiB pages), the same kind of memory the weights are read
+ *    from.
  */
 typedef struct {
     const pmpd_ops *o;

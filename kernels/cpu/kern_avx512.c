@@ -12,18 +12,15 @@
 #define GEMM_NR 4
 #define PMPD_HAVE_PREFETCH 1
 /* GEMV: the template's plan (4 sequential weight streams per thread, L2
- * prefetch ahead, see kern_template.h) with 512-bit vectors for F32. With the
- * streams made sequential (2 Dec), 4 rows per step read F32 1.02-1.07x faster
- * than 8 at 59-64 GB/s (seven shapes, side by side).
+ * prefetch ahead, see kern_template.h) with 512-bit vectors for F32; 4 rows
+ * per step measured a little faster than 8 (README, Speed).
  *
  * The 16-bit GEMVs (F16, BF16) are the AVX2 path's: 256-bit vectors, 4 rows
- * per step, the same prefetch plan. On this machine (AMD EPYC, CPU family
- * 1Ah) they read F16 from DRAM faster than this file's 512-bit ones: 3-11 %
- * with the earlier neighbouring-row groups (six 1.1B and 7B shapes, 66-75 GB/s)
- * and 12-28 % with the sequential streams (seven shapes, 57-65 GB/s), side by
- * side on 2 threads; BF16 2-4 % (earlier groups, three 1.1B shapes). Why is
- * not known (the 256-bit loop even issues two 32-byte loads per line where the
- * 512-bit one issued one 64-byte load). */
+ * per step, the same prefetch plan. They measured faster from DRAM than this
+ * file's 512-bit ones on the CPU family the README's figures come from (AMD
+ * EPYC, family 1Ah; README, Speed). Why is not known: the 256-bit loop even
+ * issues two 32-byte loads per line where the 512-bit one issued one 64-byte
+ * load. */
 #define OPS_GEMV_F16 pmpd_gemv_f16_256
 #define OPS_GEMV_BF16 pmpd_gemv_bf16_256
 typedef __m512 vf;

@@ -52,12 +52,11 @@ AI vf wloadn(int dt, const void *p, long i, int n) {
  * of q consecutive rows, and step i multiplies row i of every run. Each of
  * the GEMV_ROWS weight streams a thread reads therefore walks its run front
  * to back without a jump (row i + 1 of a run starts where row i ends), for
- * the whole call. Taking GEMV_ROWS neighbouring rows instead gives streams
- * one row long that jump GEMV_ROWS - 1 rows at every group; measured side by
- * side on 2 threads (2 Dec), those read F16 1.06-1.29x and BF16 1.21-1.34x
- * slower at 53-67 GB/s (1.1B and 7B shapes), F16 ~1.2x slower at ~43 GB/s.
- * The output of a step is identical either way, bit for bit (same row, same
- * order of additions).
+ * the whole call: the hardware prefetchers follow a stream, not jumps between
+ * rows. Taking GEMV_ROWS neighbouring rows instead gives streams one row long
+ * that jump GEMV_ROWS - 1 rows at every group, which read F16 and BF16
+ * measurably slower (README, Speed). The output of a step is identical either
+ * way, bit for bit (same row, same order of additions).
  *
  * Prefetch, per 64-byte line of every stream:
  *  - PREFETCH (into L2) GEMV_PF_BYTES ahead: keeps enough DRAM reads in
@@ -163,8 +162,7 @@ AI void gemv_generic(int dt, const void *W, const float *x, float *y, int K, int
 #if defined(PMPD_HAVE_PREFETCH) && !defined(PMPD_NO_PREFETCH)
         /* The loop prefetches GEMV_PF_BYTES ahead, so the first GEMV_PF_BYTES of every
          * run would be demand misses in every work unit (a few per thread and call, api.c);
-         * asking for them up front measured +1.6 % on a 1.1B-shaped F16 decode at
-         * ~55 GB/s (with the earlier neighbouring-row groups). */
+         * asking for them up front measured a small gain on F16 decode (README, Speed). */
         for (long b = 0; b < GEMV_PF_BYTES; b += 64)
             for (int r = 0; r < GEMV_ROWS; r++) PREFETCH(base + (n0 + r * q) * rowb + b);
 #endif
@@ -538,10 +536,9 @@ static void add_vec(float *y, const float *x, size_t n) {
  * Why VL keys at a time in Q·K: a head_dim-64 dot product is 4 FMAs, and
  * reducing one accumulator to a float costs more than that; VL accumulators
  * (one per key) are reduced together (HSUM_LANES) into one vector of VL
- * scores. Max and sum of the block run on vectors as well. Together this is
- * ~2x the one-head, one-key-at-a-time loop it replaced with the cache in L2/L3,
- * and with the next key block prefetched, decode of a 1.1B model at 560 cached
- * positions spends 1.75 instead of 2.75-3.5 ms per token in attention.
+ * scores. Max and sum of the block run on vectors as well. Together, and with
+ * the next key block prefetched (attn_prefetch), this measured about twice as
+ * fast as a loop over one head and one key at a time (README, Speed).
  * ====================================================================== */
 #define ATT_BLK 64
 /* heads whose outputs the P·V pass accumulates together, in registers */

@@ -5,14 +5,10 @@
  *
  * Why 2 MiB pages for weights: a decode step streams every weight once, so
  * with 4 KiB pages a 2.2 GB F16 model crosses ~540,000 pages per token,
- * presumably each a TLB miss (the GEMV's software prefetches then ran 4 KiB ahead,
- * so each landed on a page not yet touched). Measured on this machine with
- * THP in "madvise" mode, paired rounds in one process: the F16 GEMV read
- * 1.02-1.29x faster from 2 MiB pages at TinyLlama/LLaMA-7B shapes (two runs
- * of 20-30 rounds per shape), and first-touching a fresh buffer cost 3.3-4.3 s
- * per GiB on 4 KiB pages against 0.1-2.4 s on 2 MiB pages (this VM's page
- * faults are expensive; the 2 MiB figure depends on how fragmented free
- * memory is).
+ * presumably each a TLB miss. Side by side (THP in "madvise" mode), the F16
+ * GEMV and decode read faster from 2 MiB pages, and first-touching a fresh
+ * buffer costs far less where page faults are expensive, as on a VM (README,
+ * Speed).
  *
  * The buffers themselves are JavaScript ArrayBuffers (so V8 accounts for
  * them and frees them); the engine over-allocates by 2 MiB, asks this file

@@ -9,8 +9,8 @@
 #define MIX_G 128
 
 /* Software prefetch distance of the row streams (bytes ahead); 0 = none. The rows are read
- * sequentially and the hardware prefetchers keep up: on this machine, prefetching 1-4 KiB ahead
- * (T0) cost 10-30 % of GEMV bandwidth and 4-16 KiB (T1/T2) gained nothing, so it is off. */
+ * sequentially and the hardware prefetchers keep up: prefetching into L1 measured slower and
+ * into L2 no faster (README, Speed), so it is off. */
 #ifndef MIX_PF
 #define MIX_PF 0
 #endif

@@ -19,9 +19,9 @@ export function median(xs: readonly number[]): number {
 
 /**
  * Splits rounds (read in bytes/s, fraction = kernel rate / read) at the widest gap between
- * their sorted read rates when that gap exceeds LEVEL_GAP: the two levels here are far apart,
- * while the spread within a level is ~10%. One level (undefined) otherwise. The median of
- * an even count is the lower middle value, as for the overall median.
+ * their sorted read rates when that gap exceeds LEVEL_GAP, which lies between the spread of
+ * reads within one level and the distance between two (README, Speed). One level (undefined)
+ * otherwise. The median of an even count is the lower middle value, as for the overall median.
  */
 export function bandwidthLevels(rounds: ReadonlyArray<{ read: number; fraction: number }>): BandwidthLevel[] | undefined {
   const byRead = [...rounds].sort((x, y) => x.read - y.read);
