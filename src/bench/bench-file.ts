@@ -6,9 +6,8 @@
  * prefix, multi-turn like mt_bench. Both splits read the given file.
  */
 import { PmpdError } from "../errors.js";
-import { dataFile } from "./fixtures.js";
-import { conversation, renderChat } from "./prompt.js";
-import { checkUniqueIds, extraFields, optionalString, readRecords, requireNonEmpty, requireStringList, type SourceRecord, sliceQuestions } from "./records.js";
+import { fileBenchmark } from "./file-benchmark.js";
+import { checkUniqueIds, extraFields, optionalString, requireStringList, type SourceRecord } from "./records.js";
 import type { Benchmark, Question } from "./types.js";
 
 function turnsOf(r: SourceRecord): string[] {
@@ -27,14 +26,10 @@ function idOf(r: SourceRecord): number | string {
   throw new PmpdError(`${r.where}: field "question_id" must be an integer or a string`);
 }
 
-export const benchFile: Benchmark = {
+export const benchFile: Benchmark = fileBenchmark({
   name: "bench-file",
-  referenceName: "bench-file",
   defaultMaxNewTokens: 256,
-  synthetic: false,
-  load(options) {
-    const file = dataFile("bench-file", options.file, options.split);
-    const records = requireNonEmpty(file, readRecords(file));
+  questions(records) {
     const questions: Question[] = records.map((r) => {
       const reference = optionalString(r, "reference");
       const q: Question = { questionId: idOf(r), turns: turnsOf(r), extra: extraFields(r, ["question_id", "prompt", "turns", "reference"]) };
@@ -42,10 +37,6 @@ export const benchFile: Benchmark = {
       return q;
     });
     checkUniqueIds(records, questions);
-    return sliceQuestions(questions, options, file);
+    return questions;
   },
-  buildPrompt(question, turnIndex, previousAnswers, chat) {
-    return renderChat(conversation(question.turns, turnIndex, previousAnswers), chat);
-  },
-  answerFields: () => ({}),
-};
+});

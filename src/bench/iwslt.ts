@@ -12,9 +12,9 @@
  * and is also written into the answer line.
  */
 import { PmpdError } from "../errors.js";
-import { dataFile } from "./fixtures.js";
-import { ROLE_PLAY_PREFIX, conversation, renderChat } from "./prompt.js";
-import { extraFields, readRecords, requireNonEmpty, type SourceRecord, sliceQuestions } from "./records.js";
+import { fileBenchmark } from "./file-benchmark.js";
+import { ROLE_PLAY_PREFIX } from "./prompt.js";
+import { extraFields, type SourceRecord } from "./records.js";
 import type { Benchmark, Question } from "./types.js";
 
 /** The reference keeps pairs whose English side has more tokens than this. */
@@ -42,14 +42,11 @@ function pair(r: SourceRecord): { en: string; fr: string } {
   return { en, fr };
 }
 
-export const iwslt: Benchmark = {
+export const iwslt: Benchmark = fileBenchmark({
   name: "iwslt",
   referenceName: "IWSLT",
   defaultMaxNewTokens: 60,
-  synthetic: false,
-  load(options) {
-    const file = dataFile("iwslt", options.file, options.split);
-    const records = requireNonEmpty(file, readRecords(file));
+  questions(records, options) {
     const min = options.minReferenceTokens ?? IWSLT_MIN_REFERENCE_TOKENS;
     const questions: Question[] = [];
     for (const r of records) {
@@ -63,10 +60,8 @@ export const iwslt: Benchmark = {
       });
     }
     if (options.countTokens) options.onFilter?.(questions.length, records.length);
-    return sliceQuestions(questions, options, file);
+    return questions;
   },
-  buildPrompt(question, turnIndex, previousAnswers, chat) {
-    return renderChat(conversation(question.turns, turnIndex, previousAnswers), chat, ROLE_PLAY_PREFIX);
-  },
+  promptPrefix: ROLE_PLAY_PREFIX,
   answerFields: (q) => (q.reference === undefined ? {} : { reference: q.reference }),
-};
+});

@@ -12,9 +12,8 @@
  */
 import { createHash } from "node:crypto";
 import { PmpdError } from "../errors.js";
-import { dataFile } from "./fixtures.js";
-import { conversation, renderChat } from "./prompt.js";
-import { checkUniqueIds, extraFields, readRecords, requireNonEmpty, requireStringList, sliceQuestions } from "./records.js";
+import { fileBenchmark } from "./file-benchmark.js";
+import { checkUniqueIds, extraFields, requireStringList } from "./records.js";
 import type { Benchmark, Question } from "./types.js";
 
 /** The prompt_id the Hugging Face dataset gives a list of turns. */
@@ -23,14 +22,11 @@ export function mtBenchPromptId(turns: readonly string[]): number {
   return Number(BigInt(`0x${hex}`) % 100000000n);
 }
 
-export const mtBench: Benchmark = {
+export const mtBench: Benchmark = fileBenchmark({
   name: "mt_bench",
-  referenceName: "mt_bench",
   defaultMaxNewTokens: 256,
-  synthetic: false,
-  load(options) {
-    const file = dataFile("mt_bench", options.file, "test");
-    const records = requireNonEmpty(file, readRecords(file));
+  singleSplit: true,
+  questions(records) {
     const questions: Question[] = records.map((r) => {
       const turns = requireStringList(r, r.data.prompt !== undefined ? "prompt" : "turns");
       let id = r.data.prompt_id;
@@ -42,13 +38,9 @@ export const mtBench: Benchmark = {
       return { questionId: id, turns, extra: extraFields(r, ["prompt_id", "prompt", "turns"]) };
     });
     checkUniqueIds(records, questions);
-    return sliceQuestions(questions, options, file);
+    return questions;
   },
-  buildPrompt(question, turnIndex, previousAnswers, chat) {
-    return renderChat(conversation(question.turns, turnIndex, previousAnswers), chat);
-  },
-  answerFields: () => ({}),
-};
+});
 
 /**
  * An mt_bench answer as the reference stores it and feeds it back into turn 2: the

@@ -6,9 +6,9 @@
  * reference is "true" or "false".
  */
 import { PmpdError } from "../errors.js";
-import { dataFile } from "./fixtures.js";
-import { extraFields, readRecords, requireNonEmpty, requireString, type SourceRecord, sliceQuestions } from "./records.js";
-import type { Benchmark, Question } from "./types.js";
+import { fileBenchmark } from "./file-benchmark.js";
+import { extraFields, requireString, type SourceRecord } from "./records.js";
+import type { Benchmark } from "./types.js";
 
 function facts(r: SourceRecord): string {
   let v = r.data.facts;
@@ -27,16 +27,12 @@ function answer(r: SourceRecord): boolean {
   throw new PmpdError(`${r.where}: field "answer" must be true or false`);
 }
 
-export const strategyqa: Benchmark = {
+export const strategyqa: Benchmark = fileBenchmark({
   name: "strategyqa",
-  referenceName: "strategyqa",
   defaultMaxNewTokens: 256,
-  synthetic: false,
-  load(options) {
-    const file = dataFile("strategyqa", options.file, options.split);
-    const records = requireNonEmpty(file, readRecords(file));
+  questions(records) {
     const seen = new Set<string>();
-    const questions: Question[] = records.map((r) => {
+    return records.map((r) => {
       const qid = requireString(r, "qid");
       if (seen.has(qid)) throw new PmpdError(`${r.where}: qid "${qid}" occurs twice`);
       seen.add(qid);
@@ -47,12 +43,10 @@ export const strategyqa: Benchmark = {
         extra: extraFields(r, ["qid", "facts", "question", "answer"]),
       };
     });
-    return sliceQuestions(questions, options, file);
   },
   buildPrompt(question, turnIndex) {
     const text = question.turns[turnIndex];
     if (text === undefined) throw new RangeError(`turn ${turnIndex} does not exist`);
     return text;
   },
-  answerFields: () => ({}),
-};
+});

@@ -4,10 +4,10 @@
  * front of the claude template. The question id is the record's index (the scorer aligns by
  * index).
  */
-import { dataFile } from "./fixtures.js";
-import { ROLE_PLAY_PREFIX, conversation, renderChat } from "./prompt.js";
-import { extraFields, readRecords, requireNonEmpty, requireString, sliceQuestions } from "./records.js";
-import type { Benchmark, Question } from "./types.js";
+import { fileBenchmark } from "./file-benchmark.js";
+import { ROLE_PLAY_PREFIX } from "./prompt.js";
+import { extraFields, requireString } from "./records.js";
+import type { Benchmark } from "./types.js";
 
 export interface SummarizationSpec {
   name: string;
@@ -22,26 +22,16 @@ export interface SummarizationSpec {
 }
 
 export function summarizationBenchmark(spec: SummarizationSpec): Benchmark {
-  return {
+  return fileBenchmark({
     name: spec.name,
-    referenceName: spec.name,
     defaultMaxNewTokens: spec.defaultMaxNewTokens,
-    synthetic: false,
-    load(options) {
-      const file = dataFile(spec.name, options.file, options.split);
-      let records = requireNonEmpty(file, readRecords(file));
-      if (options.split === "validation" && spec.validationRecords !== undefined) records = records.slice(0, spec.validationRecords);
-      const questions: Question[] = records.map((r) => ({
-        questionId: r.index,
-        turns: [spec.userText(requireString(r, spec.documentField))],
-        reference: requireString(r, spec.summaryField),
-        extra: extraFields(r, [spec.documentField, spec.summaryField]),
-      }));
-      return sliceQuestions(questions, options, file);
-    },
-    buildPrompt(question, turnIndex, previousAnswers, chat) {
-      return renderChat(conversation(question.turns, turnIndex, previousAnswers), chat, ROLE_PLAY_PREFIX);
-    },
-    answerFields: () => ({}),
-  };
+    validationRecords: spec.validationRecords,
+    questions: (records) => records.map((r) => ({
+      questionId: r.index,
+      turns: [spec.userText(requireString(r, spec.documentField))],
+      reference: requireString(r, spec.summaryField),
+      extra: extraFields(r, [spec.documentField, spec.summaryField]),
+    })),
+    promptPrefix: ROLE_PLAY_PREFIX,
+  });
 }

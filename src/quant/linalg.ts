@@ -23,6 +23,32 @@ const BS = 16;
  */
 export const PIVOT_TOLERANCE = 1e-13;
 
+/**
+ * out[i - first] = Σ_{k in [from, to)} A[i, k] · A[v, k] for the rows i in [first, last) of
+ * the row-major K-column A. Four rows i share each load of row v (the micro-tile); each sum
+ * runs over k in order.
+ */
+function dotRowsWithRow(A: Float64Array, K: number, first: number, last: number, v: number, from: number, to: number,
+  out: Float64Array): void {
+  const rv = v * K;
+  let i = first;
+  for (; i + 3 < last; i += 4) {
+    const r0 = i * K, r1 = r0 + K, r2 = r1 + K, r3 = r2 + K;
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (let k = from; k < to; k++) {
+      const x = A[rv + k]!;
+      s0 += A[r0 + k]! * x; s1 += A[r1 + k]! * x; s2 += A[r2 + k]! * x; s3 += A[r3 + k]! * x;
+    }
+    out[i - first] = s0; out[i - first + 1] = s1; out[i - first + 2] = s2; out[i - first + 3] = s3;
+  }
+  for (; i < last; i++) {
+    const r = i * K;
+    let s = 0;
+    for (let k = from; k < to; k++) s += A[r + k]! * A[rv + k]!;
+    out[i - first] = s;
+  }
+}
+
 /** Reverses a flat array in place (maps element (i, j) to (K-1-i, K-1-j)). */
 export function reverseInPlace(A: Float64Array): void {
   for (let i = 0, j = A.length - 1; i < j; i++, j--) {
@@ -46,30 +72,14 @@ export function transposeInPlace(A: Float64Array, K: number): void {
  * (numerically) positive definite: a pivot <= PIVOT_TOLERANCE · A_ii, or not finite.
  */
 export function choleskyLowerInPlace(A: Float64Array, K: number): boolean {
+  const S = new Float64Array(BS);
   for (let ib = 0; ib < K; ib += BS) {
     const ie = Math.min(ib + BS, K);
     // Columns left of the block: rows j < ib are final; share each row j across 4 rows i.
     for (let j = 0; j < ib; j++) {
-      const rj = j * K, inv = 1 / A[rj + j]!;
-      let i = ib;
-      for (; i + 3 < ie; i += 4) {
-        const r0 = i * K, r1 = r0 + K, r2 = r1 + K, r3 = r2 + K;
-        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (let k = 0; k < j; k++) {
-          const v = A[rj + k]!;
-          s0 += A[r0 + k]! * v; s1 += A[r1 + k]! * v; s2 += A[r2 + k]! * v; s3 += A[r3 + k]! * v;
-        }
-        A[r0 + j] = (A[r0 + j]! - s0) * inv;
-        A[r1 + j] = (A[r1 + j]! - s1) * inv;
-        A[r2 + j] = (A[r2 + j]! - s2) * inv;
-        A[r3 + j] = (A[r3 + j]! - s3) * inv;
-      }
-      for (; i < ie; i++) {
-        const r0 = i * K;
-        let s0 = 0;
-        for (let k = 0; k < j; k++) s0 += A[r0 + k]! * A[rj + k]!;
-        A[r0 + j] = (A[r0 + j]! - s0) * inv;
-      }
+      const inv = 1 / A[j * K + j]!;
+      dotRowsWithRow(A, K, ib, ie, j, 0, j, S);
+      for (let i = ib; i < ie; i++) A[i * K + j] = (A[i * K + j]! - S[i - ib]!) * inv;
     }
     // The diagonal block.
     for (let i = ib; i < ie; i++) {
@@ -107,25 +117,10 @@ function invertLowerToUpperTransposed(A: Float64Array, K: number): void {
     const ie = Math.min(ib + BS, K);
     for (let j = 0; j < ib; j++) {
       const yj = j * K;
-      // Part of the sum over k in [j, ib): finished rows, 4 rows i at a time.
-      let i = ib;
-      for (; i + 3 < ie; i += 4) {
-        const r0 = i * K, r1 = r0 + K, r2 = r1 + K, r3 = r2 + K;
-        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (let k = j; k < ib; k++) {
-          const v = A[yj + k]!;
-          s0 += A[r0 + k]! * v; s1 += A[r1 + k]! * v; s2 += A[r2 + k]! * v; s3 += A[r3 + k]! * v;
-        }
-        S[i - ib] = s0; S[i - ib + 1] = s1; S[i - ib + 2] = s2; S[i - ib + 3] = s3;
-      }
-      for (; i < ie; i++) {
-        const r0 = i * K;
-        let s0 = 0;
-        for (let k = j; k < ib; k++) s0 += A[r0 + k]! * A[yj + k]!;
-        S[i - ib] = s0;
-      }
+      // Part of the sum over k in [j, ib): finished rows.
+      dotRowsWithRow(A, K, ib, ie, j, j, ib, S);
       // The rest, k in [ib, i), uses entries of this block computed just before.
-      for (i = ib; i < ie; i++) {
+      for (let i = ib; i < ie; i++) {
         const ri = i * K;
         let s = S[i - ib]!;
         for (let k = ib; k < i; k++) s += A[ri + k]! * A[yj + k]!;

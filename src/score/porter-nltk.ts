@@ -122,6 +122,14 @@ interface Rule {
 }
 
 const rule = (suffix: string, replacement: string, test: Rule["test"]): Rule => ({ suffix, replacement, test });
+/** Rules sharing one condition, each written "suffix -> replacement" as in Porter's paper, in the order they are tried. */
+function rulesWhen(test: Rule["test"], ...rewrites: string[]): Rule[] {
+  return rewrites.map((r) => {
+    const [suffix, replacement] = r.split(" -> ");
+    if (suffix === undefined || replacement === undefined) throw new Error(`bad Porter rule "${r}"`);
+    return rule(suffix, replacement, test);
+  });
+}
 const mGt0 = (stem: Chars): boolean => measure(stem) > 0;
 const mGt1 = (stem: Chars): boolean => measure(stem) > 1;
 
@@ -139,12 +147,7 @@ function applyFirstMatching(w: Chars, rules: readonly Rule[]): Chars {
   return w;
 }
 
-const STEP1A_RULES: readonly Rule[] = [
-  rule("sses", "ss", null),
-  rule("ies", "i", null),
-  rule("ss", "ss", null),
-  rule("s", "", null),
-];
+const STEP1A_RULES = rulesWhen(null, "sses -> ss", "ies -> i", "ss -> ss", "s -> ");
 
 function step1a(w: Chars): Chars {
   if (w.length === 4 && endsWith(w, "ies")) return withSuffix(w, 3, "ie");
@@ -182,27 +185,10 @@ function step1c(w: Chars): Chars {
 }
 
 const STEP2_RULES: readonly Rule[] = [
-  rule("ational", "ate", mGt0),
-  rule("tional", "tion", mGt0),
-  rule("enci", "ence", mGt0),
-  rule("anci", "ance", mGt0),
-  rule("izer", "ize", mGt0),
-  rule("bli", "ble", mGt0),
-  rule("alli", "al", mGt0),
-  rule("entli", "ent", mGt0),
-  rule("eli", "e", mGt0),
-  rule("ousli", "ous", mGt0),
-  rule("ization", "ize", mGt0),
-  rule("ation", "ate", mGt0),
-  rule("ator", "ate", mGt0),
-  rule("alism", "al", mGt0),
-  rule("iveness", "ive", mGt0),
-  rule("fulness", "ful", mGt0),
-  rule("ousness", "ous", mGt0),
-  rule("aliti", "al", mGt0),
-  rule("iviti", "ive", mGt0),
-  rule("biliti", "ble", mGt0),
-  rule("fulli", "ful", mGt0),
+  ...rulesWhen(mGt0, "ational -> ate", "tional -> tion", "enci -> ence", "anci -> ance", "izer -> ize", "bli -> ble",
+    "alli -> al", "entli -> ent", "eli -> e", "ousli -> ous", "ization -> ize", "ation -> ate", "ator -> ate",
+    "alism -> al", "iveness -> ive", "fulness -> ful", "ousness -> ous", "aliti -> al", "iviti -> ive",
+    "biliti -> ble", "fulli -> ful"),
   // The measure for "logi" is taken over the stem plus its "l" (so geo-logi works like philo-logi).
   rule("logi", "log", (_stem, word) => measure(word, word.length - 3) > 0),
 ];
@@ -212,36 +198,14 @@ function step2(w: Chars): Chars {
   return applyFirstMatching(w, STEP2_RULES);
 }
 
-const STEP3_RULES: readonly Rule[] = [
-  rule("icate", "ic", mGt0),
-  rule("ative", "", mGt0),
-  rule("alize", "al", mGt0),
-  rule("iciti", "ic", mGt0),
-  rule("ical", "ic", mGt0),
-  rule("ful", "", mGt0),
-  rule("ness", "", mGt0),
-];
+const STEP3_RULES = rulesWhen(mGt0, "icate -> ic", "ative -> ", "alize -> al", "iciti -> ic", "ical -> ic", "ful -> ",
+  "ness -> ");
 
 const STEP4_RULES: readonly Rule[] = [
-  rule("al", "", mGt1),
-  rule("ance", "", mGt1),
-  rule("ence", "", mGt1),
-  rule("er", "", mGt1),
-  rule("ic", "", mGt1),
-  rule("able", "", mGt1),
-  rule("ible", "", mGt1),
-  rule("ant", "", mGt1),
-  rule("ement", "", mGt1),
-  rule("ment", "", mGt1),
-  rule("ent", "", mGt1),
+  ...rulesWhen(mGt1, "al -> ", "ance -> ", "ence -> ", "er -> ", "ic -> ", "able -> ", "ible -> ", "ant -> ",
+    "ement -> ", "ment -> ", "ent -> "),
   rule("ion", "", (stem) => measure(stem) > 1 && (stem[stem.length - 1] === "s" || stem[stem.length - 1] === "t")),
-  rule("ou", "", mGt1),
-  rule("ism", "", mGt1),
-  rule("ate", "", mGt1),
-  rule("iti", "", mGt1),
-  rule("ous", "", mGt1),
-  rule("ive", "", mGt1),
-  rule("ize", "", mGt1),
+  ...rulesWhen(mGt1, "ou -> ", "ism -> ", "ate -> ", "iti -> ", "ous -> ", "ive -> ", "ize -> "),
 ];
 
 function step5a(w: Chars): Chars {
