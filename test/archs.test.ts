@@ -17,6 +17,7 @@ import { tokenLogProb } from "../src/engine/sampling.js";
 import { backward } from "../src/grad/backward.js";
 import { getKernels } from "../src/native/kernels.js";
 import { packageRoot } from "../src/paths.js";
+import { assertPrefillEqualsDecode } from "./helpers.js";
 
 interface GoldenPrompt {
   text: string;
@@ -101,15 +102,7 @@ for (const name of readdirSync(ARCH_FIXTURES).sort()) {
       // original context from its first position... except for the first tokens: phi3 switches
       // to its long factors per forward call, so it is checked on a prompt within the short range.
       const ids = golden.family === "phi3" ? golden.prompts[0]!.input_ids : golden.prompts.at(-1)!.input_ids;
-      const full = pm.model.forward(ids, pm.model.newCache(), { precision: 16, allLogits: true });
-      const cache = pm.model.newCache();
-      for (let t = 0; t < ids.length; t++) {
-        const step = pm.model.forward([ids[t]!], cache, { precision: 16 });
-        for (let i = 0; i < V; i += 3) {
-          const a = step[i]!, b = full[t * V + i]!;
-          assert.ok(Math.abs(a - b) <= 1e-4 * Math.max(1, Math.abs(b)), `position ${t} logit ${i}: ${a} vs ${b}`);
-        }
-      }
+      assertPrefillEqualsDecode(pm.model, ids, 16, 3);
     });
 
     it("perplexity of the evaluation text matches the reference", () => {

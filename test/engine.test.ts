@@ -6,7 +6,7 @@ import { fromPretrained } from "../src/model/load.js";
 import { generate } from "../src/engine/generate.js";
 import { tokenLogProb } from "../src/engine/sampling.js";
 import { getKernels } from "../src/native/kernels.js";
-import { bundledModel } from "./helpers.js";
+import { assertPrefillEqualsDecode, bundledModel } from "./helpers.js";
 
 interface GoldenPrompt {
   text: string;
@@ -61,15 +61,7 @@ test("greedy continuations equal the PyTorch ones token for token", () => {
 
 test("prefill as one GEMM equals token-by-token decoding through the KV cache", () => {
   const ids = golden.prompts.reduce((a, b) => (a.input_ids.length > b.input_ids.length ? a : b)).input_ids;
-  const full = pm.model.forward(ids, pm.model.newCache(), { precision: 32, allLogits: true });
-  const cache = pm.model.newCache();
-  for (let t = 0; t < ids.length; t++) {
-    const step = pm.model.forward([ids[t]!], cache, { precision: 32 });
-    for (let i = 0; i < V; i += 7) {
-      const a = step[i]!, b = full[t * V + i]!;
-      assert.ok(Math.abs(a - b) <= 1e-4 * Math.max(1, Math.abs(b)), `position ${t} logit ${i}: ${a} vs ${b}`);
-    }
-  }
+  assertPrefillEqualsDecode(pm.model, ids, 32, 7);
 });
 
 test("sampling is reproducible from the seed and respects top-k", () => {

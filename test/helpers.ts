@@ -1,4 +1,5 @@
 /** Shared test utilities: temporary directories, running the CLI, seeded random data, reference models. */
+import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -133,4 +134,22 @@ export function erfc64(x: number): number {
 export function denseCopy(pm: PretrainedModel, precision: number): DecoderModel {
   return new DecoderModel(pm.config, mapLinears(pm.model.weights, (l) =>
     new FloatLinear({ dtype: "F32", shape: [l.outFeatures, l.inFeatures], data: l.dequantize(precision) }, l.bias, l.outFeatures, l.inFeatures)));
+}
+
+/**
+ * Asserts that prefilling `ids` in one forward call gives the logits of feeding them one at a
+ * time through the KV cache (every `stride`-th vocabulary entry, relative 1e-4): the GEMM
+ * prefill path and the GEMV decode path must agree.
+ */
+export function assertPrefillEqualsDecode(model: DecoderModel, ids: readonly number[], precision: number, stride: number): void {
+  const V = model.config.vocabSize;
+  const full = model.forward(ids, model.newCache(), { precision, allLogits: true });
+  const cache = model.newCache();
+  for (let t = 0; t < ids.length; t++) {
+    const step = model.forward([ids[t]!], cache, { precision });
+    for (let i = 0; i < V; i += stride) {
+      const a = step[i]!, b = full[t * V + i]!;
+      assert.ok(Math.abs(a - b) <= 1e-4 * Math.max(1, Math.abs(b)), `position ${t} logit ${i}: ${a} vs ${b}`);
+    }
+  }
 }
